@@ -1,0 +1,148 @@
+//! The command-line door: `visage detect | embed | compare | bench`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::config::Settings;
+use crate::error::{Result, VisageError};
+use crate::pipeline::{draw, Pipeline};
+
+/// Visage: face detection, alignment, embedding and comparison.
+#[derive(Debug, Parser)]
+#[command(name = "visage", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file layered over config/default.toml.
+    #[arg(long, global = true, env = "VISAGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Threads per model run (overrides runtime.intra_threads).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Detect faces: JSON with boxes, scores and landmarks.
+    Detect {
+        image: PathBuf,
+        /// Also write a copy of the image with the detections drawn.
+        #[arg(long, value_name = "OUT.png")]
+        draw: Option<PathBuf>,
+    },
+    /// Detect, align and embed every face: JSON per face.
+    Embed { image: PathBuf },
+    /// Cosine similarity of every face pair across two images, with the same/different decision.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Decision threshold (default: compare.threshold from the configuration).
+        #[arg(long)]
+        threshold: Option<f32>,
+    },
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Per-stage median latency of the pipeline and its overhead over pure model time.
+    Pipeline {
+        /// Photos to run (one face each is the usual case).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Timed repetitions per photo (after one warm-up).
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+    },
+}
+
+impl Cli {
+    /// Settings from the layered configuration plus this command line's overrides.
+    pub fn settings(&self) -> Result<Settings> {
+        let mut settings = Settings::load(self.global.config.as_deref())?;
+        if let Some(t) = self.global.threads {
+            settings.runtime.intra_threads = t;
+        }
+        Ok(settings)
+    }
+}
+
+/// Runs one command, printing its JSON result to stdout.
+pub fn run(cli: Cli) -> Result<()> {
+    let settings = cli.settings()?;
+    let pipeline = Pipeline::load(&settings)?;
+    let output = match &cli.command {
+        Command::Detect { image, draw: out } => detect(&pipeline, image, out.as_deref())?,
+        Command::Embed { image } => embed(&pipeline, image)?,
+        Command::Compare { a, b, threshold } => {
+            compare(&pipeline, a, b, threshold.unwrap_or(settings.compare.threshold))?
+        }
+        Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {
+            crate::bench::pipeline(&pipeline, &settings, images, *runs)?;
+            return Ok(());
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());
+    Ok(())
+}
+
+fn read(path: &Path, pipeline: &Pipeline) -> Result<image::RgbImage> {
+    let bytes = std::fs::read(path).map_err(|e| VisageError::CorruptImage(format!("{}: {e}", path.display())))?;
+    pipeline.decode(&bytes)
+}
+
+fn detect(pipeline: &Pipeline, path: &Path, draw_to: Option<&Path>) -> Result<Value> {
+    let image = read(path, pipeline)?;
+    let faces = pipeline.detect(&image)?;
+    if let Some(out) = draw_to {
+        draw::draw(&image, &faces)
+            .save(out)
+            .map_err(|e| VisageError::Config(format!("cannot write {}: {e}", out.display())))?;
+    }
+    Ok(json!({
+        "image": path, "width": image.width(), "height": image.height(),
+        "detector": pipeline.detector.model_id(), "faces": faces,
+    }))
+}
+
+fn embed(pipeline: &Pipeline, path: &Path) -> Result<Value> {
+    let image = read(path, pipeline)?;
+    let faces = pipeline.faces(&image)?;
+    Ok(json!({
+        "image": path, "width": image.width(), "height": image.height(),
+        "detector": pipeline.detector.model_id(), "embedder": pipeline.embedder.model_id(), "faces": faces,
+    }))
+}
+
+fn compare(pipeline: &Pipeline, a: &Path, b: &Path, threshold: f32) -> Result<Value> {
+    let faces_a = pipeline.faces(&read(a, pipeline)?)?;
+    let faces_b = pipeline.faces(&read(b, pipeline)?)?;
+    let mut pairs = Vec::new();
+    for (i, fa) in faces_a.iter().enumerate() {
+        for (j, fb) in faces_b.iter().enumerate() {
+            let cosine = fa.embedding.cosine(&fb.embedding).unwrap_or(f32::NAN);
+            pairs.push(json!({ "a": i, "b": j, "cosine": cosine, "same": cosine >= threshold }));
+        }
+    }
+    let best = pairs
+        .iter()
+        .max_by(|x, y| x["cosine"].as_f64().unwrap_or(f64::NAN).total_cmp(&y["cosine"].as_f64().unwrap_or(f64::NAN)))
+        .cloned();
+    Ok(json!({
+        "a": a, "b": b, "faces_a": faces_a.len(), "faces_b": faces_b.len(),
+        "embedder": pipeline.embedder.model_id(), "threshold": threshold, "pairs": pairs, "best": best,
+    }))
+}

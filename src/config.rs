@@ -1,0 +1,135 @@
+//! Settings: `config/default.toml` (compiled in), then an optional file, then `VISAGE_*`
+//! environment variables (`VISAGE_DETECTOR__SCORE_THRESHOLD=0.7`), then CLI flags.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Result, VisageError};
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// All of Visage's settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub runtime: RuntimeSettings,
+    pub detector: DetectorSettings,
+    pub embedder: EmbedderSettings,
+    pub limits: ImageLimits,
+    pub compare: CompareSettings,
+}
+
+/// ONNX Runtime library and session options.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RuntimeSettings {
+    pub ort_library: PathBuf,
+    pub intra_threads: usize,
+    pub optimization_level: u8,
+    pub sessions: usize,
+}
+
+/// Which detector family decodes a model's outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectorFamilySetting {
+    Auto,
+    Yunet,
+    Scrfd,
+}
+
+/// Order of the faces found in one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaceOrder {
+    /// Largest box first.
+    Size,
+    /// Highest detector score first.
+    Score,
+}
+
+/// Face detector model and decoding parameters.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DetectorSettings {
+    pub model: PathBuf,
+    pub family: DetectorFamilySetting,
+    pub score_threshold: f32,
+    pub nms_iou: f32,
+    pub input_size: u32,
+    pub min_face_size: f32,
+    pub max_faces: usize,
+    pub sort: FaceOrder,
+}
+
+/// How an embedder's input pixels are scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NormalizationSetting {
+    Auto,
+    Raw,
+    Symmetric,
+}
+
+/// Face embedder model.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmbedderSettings {
+    pub model: PathBuf,
+    pub normalization: NormalizationSetting,
+}
+
+/// Limits applied to every image before and while it is decoded.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct ImageLimits {
+    pub max_image_bytes: usize,
+    pub max_image_pixels: u64,
+    pub max_image_side: u32,
+}
+
+/// Decision threshold for 1:1 comparison.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct CompareSettings {
+    pub threshold: f32,
+}
+
+impl Settings {
+    /// Loads the defaults, then `file` (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(VisageError::Config(format!("config file {} not found", path.display())));
+            }
+            builder = builder.add_source(config::File::from(path));
+        }
+        let builder = builder.add_source(
+            config::Environment::with_prefix("VISAGE").prefix_separator("_").separator("__").try_parsing(true),
+        );
+        let mut settings: Settings =
+            builder.build().and_then(|c| c.try_deserialize()).map_err(|e| VisageError::Config(e.to_string()))?;
+        if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
+            settings.runtime.ort_library = PathBuf::from(path);
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(VisageError::Config(m.to_string()));
+        if self.detector.input_size < 32 || self.detector.input_size % 32 != 0 {
+            return bad("detector.input_size must be a positive multiple of 32");
+        }
+        if !(0.0..=1.0).contains(&self.detector.score_threshold) || !(0.0..=1.0).contains(&self.detector.nms_iou) {
+            return bad("detector.score_threshold and detector.nms_iou must lie in [0, 1]");
+        }
+        if self.detector.max_faces == 0 {
+            return bad("detector.max_faces must be at least 1");
+        }
+        if !(-1.0..=1.0).contains(&self.compare.threshold) {
+            return bad("compare.threshold is a cosine similarity and must lie in [-1, 1]");
+        }
+        if self.runtime.optimization_level > 3 || self.runtime.sessions == 0 {
+            return bad("runtime.optimization_level must be 0..=3 and runtime.sessions at least 1");
+        }
+        Ok(())
+    }
+}

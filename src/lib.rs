@@ -1,0 +1,11 @@
+//! Visage: face detection, alignment and embedding (the `pipeline`), usable without HTTP.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod pipeline;
+
+pub use config::Settings;
+pub use error::{Result, VisageError};
+pub use pipeline::Pipeline;
