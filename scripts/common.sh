@@ -32,7 +32,7 @@ pip_fetch() {
     if [ "$kind" = wheel ]; then
       python3 -m pip download -q --no-deps --only-binary=:all: -d "$DOWNLOADS" "$spec" >&2
     else
-      python3 -m pip download -q --no-deps --no-binary=:all: -d "$DOWNLOADS" "$spec" >&2
+      python3 -m pip download -q --no-deps --no-binary="$name" -d "$DOWNLOADS" "$spec" >&2
     fi
     found="$(ls "$DOWNLOADS" | grep -i -E "^(${pattern}|${name}-${version})[-.]" | grep -E "$([ "$kind" = wheel ] && echo '\.whl$' || echo '\.tar\.gz$|\.zip$')" | head -n1)"
   fi

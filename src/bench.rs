@@ -40,7 +40,8 @@ pub fn pipeline(pipeline: &Pipeline, settings: &Settings, images: &[PathBuf], ru
         let prep = median_ms(runs, || stages.prepare(&image))?;
         let model = median_ms(runs, || stages.infer(&input))?;
         let det_total = median_ms(runs, || detector.detect(&image))?;
-        let align_ms = median_ms(runs, || Ok(faces.iter().map(|f| align::align(&image, &f.landmarks)).count()))?;
+        let align_ms =
+            median_ms(runs, || Ok(faces.iter().map(|f| align::align(&image, &f.landmarks)).collect::<Vec<_>>()))?;
         let embed = median_ms(runs, || pipeline.embedder.embed(&crops))?;
         let e2e = median_ms(runs, || pipeline.faces(&pipeline.decode(&bytes)?))?;
         let ratio = e2e / (model + embed);

@@ -115,7 +115,7 @@ impl Settings {
 
     fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(VisageError::Config(m.to_string()));
-        if self.detector.input_size < 32 || self.detector.input_size % 32 != 0 {
+        if self.detector.input_size < 32 || !self.detector.input_size.is_multiple_of(32) {
             return bad("detector.input_size must be a positive multiple of 32");
         }
         if !(0.0..=1.0).contains(&self.detector.score_threshold) || !(0.0..=1.0).contains(&self.detector.nms_iou) {

@@ -2,7 +2,7 @@
 //! the 5 detected landmarks to the ArcFace 112×112 template, and a bilinear warp of the original
 //! image through it (outside pixels are black, as OpenCV's `warpAffine` with a constant border).
 
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 
 use super::detect::Landmarks;
 
@@ -64,33 +64,51 @@ pub fn align(image: &RgbImage, landmarks: &Landmarks) -> RgbImage {
     warp(image, &inv, CROP_SIZE)
 }
 
-/// Samples `image` at `inv(x, y)` for every output pixel, bilinearly.
+/// Samples `image` at `inv(x, y)` for every output pixel, bilinearly. Source positions step by
+/// (a, b) along a row, so no per-pixel matrix product; only border pixels take the checked path.
 fn warp(image: &RgbImage, inv: &Similarity, size: u32) -> RgbImage {
-    let (w, h) = (i64::from(image.width()), i64::from(image.height()));
+    let (w, h) = (image.width() as i64, image.height() as i64);
     let raw = image.as_raw();
-    let pixel = |x: i64, y: i64, c: usize| -> f64 {
-        if x < 0 || y < 0 || x >= w || y >= h {
-            0.0
-        } else {
-            f64::from(raw[((y * w + x) * 3) as usize + c])
+    let stride = w as usize * 3;
+    let mut out = vec![0u8; (size * size * 3) as usize];
+    for (oy, row) in out.chunks_exact_mut(size as usize * 3).enumerate() {
+        let (mut sx, mut sy) = inv.apply(0.0, oy as f64);
+        for px in row.chunks_exact_mut(3) {
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
+            let (x0, y0) = (x0 as i64, y0 as i64);
+            let weights = [(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy];
+            if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+                let i = y0 as usize * stride + x0 as usize * 3;
+                let taps = [i, i + 3, i + stride, i + stride + 3];
+                for (c, v) in px.iter_mut().enumerate() {
+                    let sum: f32 = taps.iter().zip(&weights).map(|(t, wt)| f32::from(raw[t + c]) * wt).sum();
+                    *v = (sum + 0.5) as u8;
+                }
+            } else {
+                // Border: taps outside the image count as black.
+                let taps = [(x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)];
+                for (c, v) in px.iter_mut().enumerate() {
+                    let sum: f32 = taps
+                        .iter()
+                        .zip(&weights)
+                        .filter(|((x, y), _)| *x >= 0 && *y >= 0 && *x < w && *y < h)
+                        .map(|((x, y), wt)| f32::from(raw[*y as usize * stride + *x as usize * 3 + c]) * wt)
+                        .sum();
+                    *v = (sum + 0.5).min(255.0) as u8;
+                }
+            }
+            sx += inv.a;
+            sy += inv.b;
         }
-    };
-    RgbImage::from_fn(size, size, |ox, oy| {
-        let (sx, sy) = inv.apply(f64::from(ox), f64::from(oy));
-        let (x0, y0) = (sx.floor(), sy.floor());
-        let (fx, fy) = (sx - x0, sy - y0);
-        let (x0, y0) = (x0 as i64, y0 as i64);
-        Rgb(std::array::from_fn(|c| {
-            let top = pixel(x0, y0, c) * (1.0 - fx) + pixel(x0 + 1, y0, c) * fx;
-            let bottom = pixel(x0, y0 + 1, c) * (1.0 - fx) + pixel(x0 + 1, y0 + 1, c) * fx;
-            (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8
-        }))
-    })
+    }
+    RgbImage::from_raw(size, size, out).expect("buffer has size² RGB pixels")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Rgb;
 
     #[test]
     fn recovers_a_known_similarity() {

@@ -33,6 +33,10 @@ fn decode_checked(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
     let Some(format) = reader.format() else {
         return Err(VisageError::UnsupportedFormat(String::new()));
     };
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // The JPEG decoder fills missing scan data with grey; a half-grey face must not be embedded.
+        return Err(VisageError::CorruptImage("truncated JPEG (no end-of-image marker after the scan data)".into()));
+    }
     let mut decoder = reader.into_decoder().map_err(|e| classify(e, format))?;
     let (w, h) = decoder.dimensions();
     check_dimensions(w, h, limits)?;
@@ -64,6 +68,28 @@ fn check_dimensions(w: u32, h: u32, limits: &ImageLimits) -> Result<()> {
     Ok(())
 }
 
+/// True when the JPEG's first scan is followed by an end-of-image marker. Marker segments are
+/// walked by their lengths so that an EXIF thumbnail's own markers are not mistaken for the image's.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut pos = 2;
+    while pos + 4 <= bytes.len() {
+        if bytes[pos] != 0xFF {
+            return false;
+        }
+        let marker = bytes[pos + 1];
+        if marker == 0xFF {
+            pos += 1; // fill byte
+            continue;
+        }
+        if marker == 0xDA {
+            return bytes[pos..].windows(2).any(|w| w == [0xFF, 0xD9]);
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[pos + 2], bytes[pos + 3]]));
+        pos += 2 + len;
+    }
+    false
+}
+
 fn classify(e: image::ImageError, format: image::ImageFormat) -> VisageError {
     use image::ImageError::*;
     match e {
@@ -92,6 +118,17 @@ mod tests {
         assert_eq!(decode(b"hello, not an image", &LIMITS).unwrap_err().code(), "unsupported_format");
         let bytes = png(64, 64);
         let err = decode(&bytes[..bytes.len() / 2], &LIMITS).unwrap_err();
+        assert_eq!(err.code(), "corrupt_image", "{err}");
+    }
+
+    #[test]
+    fn truncated_jpeg_is_rejected_but_a_complete_one_decodes() {
+        let mut jpeg = Vec::new();
+        RgbImage::from_pixel(64, 48, image::Rgb([200, 100, 50]))
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        assert_eq!(decode(&jpeg, &LIMITS).unwrap().dimensions(), (64, 48));
+        let err = decode(&jpeg[..jpeg.len() - 40], &LIMITS).unwrap_err();
         assert_eq!(err.code(), "corrupt_image", "{err}");
     }
 

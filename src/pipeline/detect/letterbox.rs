@@ -20,7 +20,8 @@ pub struct Letterbox {
 
 impl Letterbox {
     /// Builds the tensor; `bgr` swaps channel order, each value becomes `(v - mean) * norm`.
-    pub fn new(image: &RgbImage, max_side: u32, bgr: bool, mean: f32, norm: f32) -> Result<Self> {
+    /// With `square` the tensor is always `max_side`² (models whose upsampling needs it).
+    pub fn new(image: &RgbImage, max_side: u32, square: bool, bgr: bool, mean: f32, norm: f32) -> Result<Self> {
         let (w, h) = image.dimensions();
         let longest = w.max(h);
         let (sw, sh, scale) = if longest > max_side {
@@ -38,7 +39,11 @@ impl Letterbox {
         } else {
             image.as_raw()
         };
-        let (tw, th) = (sw.div_ceil(32) as usize * 32, sh.div_ceil(32) as usize * 32);
+        let (tw, th) = if square {
+            (max_side as usize, max_side as usize)
+        } else {
+            (sw.div_ceil(32) as usize * 32, sh.div_ceil(32) as usize * 32)
+        };
         let plane = tw * th;
         let pad = (0.0 - mean) * norm;
         let mut data = vec![pad; 3 * plane];
@@ -74,7 +79,7 @@ mod tests {
     #[test]
     fn small_images_are_padded_not_scaled() {
         let img = RgbImage::from_pixel(40, 20, image::Rgb([10, 20, 30]));
-        let lb = Letterbox::new(&img, 640, true, 0.0, 1.0).unwrap();
+        let lb = Letterbox::new(&img, 640, false, true, 0.0, 1.0).unwrap();
         assert_eq!((lb.width, lb.height, lb.scale), (64, 32, 1.0));
         assert_eq!(lb.data[0], 30.0, "BGR: first plane is blue");
         assert_eq!(lb.data[2 * 64 * 32], 10.0);
@@ -84,8 +89,10 @@ mod tests {
     #[test]
     fn large_images_fit_the_input_size() {
         let img = RgbImage::new(5000, 4000);
-        let lb = Letterbox::new(&img, 640, false, 127.5, 1.0 / 128.0).unwrap();
+        let lb = Letterbox::new(&img, 640, false, false, 127.5, 1.0 / 128.0).unwrap();
         assert_eq!((lb.width, lb.height), (640, 512));
+        let square = Letterbox::new(&img, 640, true, false, 127.5, 1.0 / 128.0).unwrap();
+        assert_eq!((square.width, square.height), (640, 640));
         assert!((lb.scale - 0.128).abs() < 1e-6);
         assert!((lb.data[0] + 127.5 / 128.0).abs() < 1e-6);
     }

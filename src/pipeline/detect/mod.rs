@@ -106,11 +106,12 @@ impl DetectorFamily {
             Self::Scrfd => 0.4,
         }
     }
-    /// (swap to BGR, mean, scale) applied to every input pixel.
-    fn input_transform(self) -> (bool, f32, f32) {
+    /// (square input, swap to BGR, mean, scale): SCRFD's upsampling needs a square input, as
+    /// InsightFace feeds it; YuNet takes any multiple of 32, so no padding is wasted.
+    fn input_transform(self) -> (bool, bool, f32, f32) {
         match self {
-            Self::YuNet => (true, 0.0, 1.0),
-            Self::Scrfd => (false, 127.5, 1.0 / 128.0),
+            Self::YuNet => (false, true, 0.0, 1.0),
+            Self::Scrfd => (true, false, 127.5, 1.0 / 128.0),
         }
     }
     /// Recognises the family from a model's output names and count.
@@ -207,8 +208,8 @@ impl OnnxDetector {
 
     /// Prepares the model input for `image` (downscale + zero pad); exposed for benchmarks.
     pub fn prepare(&self, image: &RgbImage) -> Result<Letterbox> {
-        let (bgr, mean, scale) = self.family.input_transform();
-        Letterbox::new(image, self.input_size, bgr, mean, scale)
+        let (square, bgr, mean, scale) = self.family.input_transform();
+        Letterbox::new(image, self.input_size, square, bgr, mean, scale)
     }
 
     /// Runs the model alone on a prepared input and returns the candidate faces before NMS,

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: set-up (models, runtime, test photos), lint, tests.
+# CI runs exactly this (.ci/run).
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$VISAGE_ROOT"
+./scripts/setup.sh
+./scripts/fetch_testdata.sh
+export VISAGE_TESTDATA="$VISAGE_CACHE/testdata"
+cargo fmt --all -- --check
+cargo clippy --release --all-targets --locked -- -D warnings
+cargo test --release --locked "$@"

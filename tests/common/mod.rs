@@ -1,0 +1,58 @@
+//! Shared test fixtures: the real photos fetched by scripts/fetch_testdata.sh and one pipeline
+//! built from the default configuration with the real models.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use visage::pipeline::Face;
+use visage::{Pipeline, Settings};
+
+/// Folder of test photos (`VISAGE_TESTDATA`, else the set-up script's cache).
+pub fn testdata() -> PathBuf {
+    let dir = std::env::var_os("VISAGE_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/visage/testdata"));
+    assert!(dir.join("obama.jpg").is_file(), "test photos missing in {}: run ./scripts/test.sh", dir.display());
+    dir
+}
+
+/// Path of one test photo.
+pub fn photo(name: &str) -> PathBuf {
+    testdata().join(name)
+}
+
+/// Bytes of one test photo.
+pub fn bytes(name: &str) -> Vec<u8> {
+    std::fs::read(photo(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Default settings (config/default.toml + environment), as the binary loads them.
+pub fn settings() -> Settings {
+    Settings::load(None).expect("default settings load")
+}
+
+/// The default pipeline (YuNet + SFace), loaded once per test binary.
+pub fn pipeline() -> &'static Pipeline {
+    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+    PIPELINE.get_or_init(|| Pipeline::load(&settings()).expect("models load: run ./scripts/setup.sh"))
+}
+
+/// All faces of a test photo with embeddings.
+pub fn faces(name: &str) -> Vec<Face> {
+    let p = pipeline();
+    let image = p.decode(&bytes(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    p.faces(&image).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The single face of a one-face photo.
+pub fn one_face(name: &str) -> Face {
+    let mut f = faces(name);
+    assert_eq!(f.len(), 1, "{name}: expected exactly one face, got {}", f.len());
+    f.remove(0)
+}
+
+/// Cosine similarity of two faces' embeddings.
+pub fn cosine(a: &Face, b: &Face) -> f32 {
+    a.embedding.cosine(&b.embedding).expect("same embedder")
+}
