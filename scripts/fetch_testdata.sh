@@ -21,6 +21,7 @@ OUT="$VISAGE_CACHE/testdata"
 STAMP="$OUT/.stamp"
 ORACLE_YUNET="${ORACLE_YUNET:-$VISAGE_CACHE/original/face_detection_yunet_2023mar_int8bq.onnx}"
 ORACLE_SFACE="${ORACLE_SFACE:-$VISAGE_CACHE/original/face_recognition_sface_2021dec_int8bq.onnx}"
+ORACLE_SCRFD="${ORACLE_SCRFD:-$VISAGE_CACHE/original/scrfd.onnx}"
 
 # ---------------------------------------------------------------------------------------------------
 # Fast path helpers
@@ -34,16 +35,20 @@ all_present() {
 }
 
 run_oracle() {
-  [ -f "$OUT/oracle.json" ] && return 0
-  [ -f "$ORACLE_YUNET" ] && [ -f "$ORACLE_SFACE" ] || die "oracle models not found ($ORACLE_YUNET, $ORACLE_SFACE): run scripts/setup.sh first (or set ORACLE_YUNET / ORACLE_SFACE), then run this script again"
-  log "running the OpenCV oracle over $OUT/parity"
+  # Re-run whenever oracle.py changes (its hash is the oracle's stamp).
+  local want
+  want="$(sha256sum "$VISAGE_ROOT/scripts/oracle.py" | cut -d' ' -f1)"
+  [ -f "$OUT/oracle.json" ] && [ "$(cat "$OUT/.oracle-stamp" 2>/dev/null)" = "$want" ] && return 0
+  [ -f "$ORACLE_YUNET" ] && [ -f "$ORACLE_SFACE" ] && [ -f "$ORACLE_SCRFD" ] || die "oracle models not found ($ORACLE_YUNET, $ORACLE_SFACE, $ORACLE_SCRFD): run scripts/setup.sh first (or set ORACLE_YUNET / ORACLE_SFACE / ORACLE_SCRFD), then run this script again"
+  log "running the OpenCV and scrfd-package oracles over $OUT/parity"
   "$(venv_python)" "$VISAGE_ROOT/scripts/oracle.py" --yunet "$ORACLE_YUNET" --sface "$ORACLE_SFACE" \
-    --out "$OUT/oracle.json" "$OUT"/parity/*.png
+    --scrfd "$ORACLE_SCRFD" --out "$OUT/oracle.json" "$OUT"/parity/*.png
+  echo "$want" > "$OUT/.oracle-stamp"
 }
 
 summary() {
   local n
-  n="$(find "$OUT" -type f ! -name '.stamp' | wc -l)"
+  n="$(find "$OUT" -type f ! -name ".*stamp" | wc -l)"
   echo "testdata ready: $n files in $OUT"
 }
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Reference detections and embeddings from OpenCV (YuNet + SFace) for Visage's parity tests.
+"""Reference detections and embeddings from OpenCV (YuNet + SFace) for Visage's parity tests,
+and SCRFD detections from the `scrfd` PyPI package's own implementation.
 
 Usage (with the tool venv's python, see scripts/common.sh venv_python):
-    oracle.py --yunet YUNET.onnx --sface SFACE.onnx --out oracle.json IMG.png [IMG.png ...]
+    oracle.py --yunet YUNET.onnx --sface SFACE.onnx [--scrfd SCRFD.onnx] --out oracle.json IMG.png ...
 
 Writes {"opencv_version": "...", "<file name>": {"width": W, "height": H, "faces": [
     {"box": [x, y, w, h], "score": s, "landmarks": [[x, y] x 5], "embedding": [128 floats]}]}}
-with faces in OpenCV's order. Embeddings are L2-normalised. Images are read with cv2.imread
+with faces in OpenCV's order. Embeddings are L2-normalised. With --scrfd, images that the scrfd
+package feeds to its 640x640 input unresized (longest side exactly 640) also get
+"scrfd": [{"box": [x1, y1, x2, y2], "score": s, "landmarks": [[x, y] x 5]}] (threshold 0.5,
+NMS 0.4, InsightFace's defaults). Images are read with cv2.imread
 (BGR, what YuNet expects); alignment is OpenCV's FaceRecognizerSF.alignCrop.
 """
 import argparse
@@ -18,10 +22,36 @@ import cv2
 import numpy as np
 
 
+_SCRFD = {}
+
+
+def scrfd_detect(model, path):
+    """The scrfd package's detections, or None when it would resize the image first."""
+    from PIL import Image
+    from scrfd import SCRFD, Threshold
+
+    if model not in _SCRFD:
+        _SCRFD[model] = SCRFD.from_path(model)
+    image = Image.open(path).convert("RGB")
+    ratio = image.height / image.width
+    new = (max(1, int(640 / ratio)), 640) if ratio > 1.0 else (640, max(1, int(640 * ratio)))
+    if new != image.size:
+        return None
+    faces = _SCRFD[model].detect(image, Threshold(probability=0.5, nms=0.4))
+    point = lambda p: [float(p.x), float(p.y)]
+    return [{
+        "box": point(f.bbox.upper_left) + point(f.bbox.lower_right),
+        "score": float(f.probability),
+        "landmarks": [point(getattr(f.keypoints, k)) for k in
+                      ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")],
+    } for f in faces]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--yunet", required=True, help="YuNet detector ONNX file")
     ap.add_argument("--sface", required=True, help="SFace recogniser ONNX file")
+    ap.add_argument("--scrfd", help="SCRFD detector ONNX file (run by the scrfd package)")
     ap.add_argument("--out", required=True, help="output JSON path")
     ap.add_argument("--score-threshold", type=float, default=0.6)
     ap.add_argument("--nms-threshold", type=float, default=0.3)
@@ -67,6 +97,10 @@ def main() -> int:
                 "embedding": [float(v) for v in emb],
             })
         result[name] = {"width": int(w), "height": int(h), "faces": faces}
+        if args.scrfd:
+            scrfd_faces = scrfd_detect(args.scrfd, path)
+            if scrfd_faces is not None:
+                result[name]["scrfd"] = scrfd_faces
         print(f"oracle: {name}: {w}x{h}, {len(faces)} face(s)", file=sys.stderr)
 
     tmp = args.out + ".tmp"

@@ -10,6 +10,28 @@ use std::collections::BTreeMap;
 #[derive(Deserialize)]
 struct OracleImage {
     faces: Vec<OracleFace>,
+    #[serde(default)]
+    scrfd: Option<Vec<ScrfdFace>>,
+}
+
+#[derive(Deserialize)]
+struct ScrfdFace {
+    #[serde(rename = "box")]
+    bbox: [f32; 4],
+    landmarks: [[f32; 2]; 5],
+}
+
+fn oracle() -> BTreeMap<String, OracleImage> {
+    let dir = common::testdata();
+    let text = std::fs::read_to_string(dir.join("oracle.json")).expect("oracle.json: run ./scripts/test.sh");
+    let mut oracle: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+    oracle.remove("opencv_version");
+    oracle.into_iter().map(|(k, v)| (k, serde_json::from_value(v).unwrap())).collect()
+}
+
+/// Largest absolute difference between corresponding coordinates.
+fn max_diff<'a>(a: impl IntoIterator<Item = &'a f32>, b: impl IntoIterator<Item = &'a f32>) -> f32 {
+    a.into_iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
 }
 
 #[derive(Deserialize)]
@@ -22,15 +44,11 @@ struct OracleFace {
 
 #[test]
 fn matches_opencv_yunet_and_sface() {
-    let dir = common::testdata();
-    let text = std::fs::read_to_string(dir.join("oracle.json")).expect("oracle.json: run ./scripts/test.sh");
-    let mut oracle: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
-    oracle.remove("opencv_version");
+    let oracle = oracle();
     assert!(oracle.len() >= 6, "oracle covers the parity photos");
     let p = common::pipeline();
     let (mut faces_checked, mut worst_px, mut worst_cos) = (0, 0f32, 1f32);
-    for (name, value) in oracle {
-        let expected: OracleImage = serde_json::from_value(value).unwrap();
+    for (name, expected) in oracle {
         let image = p.decode(&common::bytes(&format!("parity/{name}"))).unwrap();
         let ours = p.faces(&image).unwrap();
         assert_eq!(ours.len(), expected.faces.len(), "{name}: face count");
@@ -60,4 +78,29 @@ fn matches_opencv_yunet_and_sface() {
     }
     assert!(faces_checked >= 10, "{faces_checked} faces compared");
     eprintln!("parity: {faces_checked} faces, worst coordinate error {worst_px:.3} px, worst cosine {worst_cos:.5}");
+}
+
+#[test]
+fn scrfd_matches_the_scrfd_package() {
+    let mut settings = common::settings();
+    settings.detector.model = "models/scrfd_2.5g_kps.onnx".into();
+    let detector = visage::pipeline::detect::OnnxDetector::load(&settings.detector, &settings.runtime).unwrap();
+    let p = common::pipeline();
+    let mut checked = 0;
+    for (name, expected) in oracle() {
+        let Some(faces) = expected.scrfd else { continue };
+        let image = p.decode(&common::bytes(&format!("parity/{name}"))).unwrap();
+        let mut ours = visage::pipeline::detect::Detector::detect(&detector, &image).unwrap();
+        let mut theirs = faces;
+        assert_eq!(ours.len(), theirs.len(), "{name}: face count");
+        ours.sort_by(|a, b| a.bbox.x1.total_cmp(&b.bbox.x1));
+        theirs.sort_by(|a, b| a.bbox[0].total_cmp(&b.bbox[0]));
+        for (o, t) in ours.iter().zip(&theirs) {
+            let b = [o.bbox.x1, o.bbox.y1, o.bbox.x2, o.bbox.y2];
+            assert!(max_diff(&b, &t.bbox) <= 1.0, "{name}: box {b:?} vs {:?}", t.bbox);
+            assert!(max_diff(o.landmarks.as_flattened(), t.landmarks.as_flattened()) <= 1.0, "{name}: landmarks");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "{checked} SCRFD faces compared");
 }
