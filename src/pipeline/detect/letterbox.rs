@@ -62,12 +62,18 @@ impl Letterbox {
     }
 }
 
-/// Antialiased bilinear downscale (a convolution, so no aliasing at large ratios).
+/// Antialiased bilinear downscale (a convolution, so no aliasing). At large ratios the image is
+/// first sampled down to twice the target size, which costs little quality and most of the time.
 fn downscale(image: &RgbImage, w: u32, h: u32) -> Result<Vec<u8>> {
     let src = ImageRef::new(image.width(), image.height(), image.as_raw(), PixelType::U8x3)
         .map_err(|e| VisageError::Inference(format!("resize: {e}")))?;
     let mut dst = Image::new(w, h, PixelType::U8x3);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    let alg = if image.width() > 4 * w {
+        ResizeAlg::SuperSampling(FilterType::Bilinear, 2)
+    } else {
+        ResizeAlg::Convolution(FilterType::Bilinear)
+    };
+    let options = ResizeOptions::new().resize_alg(alg);
     Resizer::new().resize(&src, &mut dst, &options).map_err(|e| VisageError::Inference(format!("resize: {e}")))?;
     Ok(dst.into_vec())
 }
