@@ -32,6 +32,15 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP service (gallery, verify, identify, search) until SIGINT/SIGTERM.
+    Serve {
+        /// Address to listen on (overrides server.address), e.g. 0.0.0.0:8080.
+        #[arg(long)]
+        address: Option<String>,
+        /// Gallery directory (overrides server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Detect faces: JSON with boxes, scores and landmarks.
     Detect {
         image: PathBuf,
@@ -82,17 +91,26 @@ impl Cli {
 
 /// Runs one command, printing its JSON result to stdout.
 pub fn run(cli: Cli) -> Result<()> {
-    let settings = cli.settings()?;
-    let pipeline = Pipeline::load(&settings)?;
-    let output = match &cli.command {
-        Command::Detect { image, draw: out } => detect(&pipeline, image, out.as_deref())?,
-        Command::Embed { image } => embed(&pipeline, image)?,
+    let mut settings = cli.settings()?;
+    let pipeline = |settings: &Settings| Pipeline::load(settings);
+    let output = match cli.command {
+        Command::Serve { address, data_dir } => {
+            settings.server.address = address.unwrap_or(settings.server.address);
+            settings.server.data_dir = data_dir.unwrap_or(settings.server.data_dir);
+            return actix_web::rt::System::new().block_on(crate::http::serve(settings)).map_err(|e| match e
+                .downcast::<VisageError>()
+            {
+                Ok(v) => v,
+                Err(other) => VisageError::Config(format!("{other:#}")),
+            });
+        }
+        Command::Detect { image, draw: out } => detect(&pipeline(&settings)?, &image, out.as_deref())?,
+        Command::Embed { image } => embed(&pipeline(&settings)?, &image)?,
         Command::Compare { a, b, threshold } => {
-            compare(&pipeline, a, b, threshold.unwrap_or(settings.compare.threshold))?
+            compare(&pipeline(&settings)?, &a, &b, threshold.unwrap_or(settings.compare.threshold))?
         }
         Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {
-            crate::bench::pipeline(&pipeline, &settings, images, *runs)?;
-            return Ok(());
+            return crate::bench::pipeline(&pipeline(&settings)?, &settings, &images, runs);
         }
     };
     println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());

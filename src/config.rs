@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Result, VisageError};
+use crate::index::{IndexKind, IndexParams};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -17,6 +18,47 @@ pub struct Settings {
     pub embedder: EmbedderSettings,
     pub limits: ImageLimits,
     pub compare: CompareSettings,
+    pub identify: IdentifySettings,
+    pub index: IndexSettings,
+    pub server: ServerSettings,
+}
+
+/// 1:N identification and search defaults.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct IdentifySettings {
+    /// Cosine at or above which the best subject is the answer; below it the face is unknown.
+    pub threshold: f32,
+    /// Candidates returned per face when the request does not say.
+    pub k: usize,
+    /// Largest `k` a request may ask for.
+    pub max_k: usize,
+}
+
+/// Vector index choice and parameters.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct IndexSettings {
+    pub kind: IndexKind,
+    #[serde(flatten)]
+    pub params: IndexParams,
+}
+
+/// The HTTP service.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// `host:port` to listen on.
+    pub address: String,
+    /// Where the gallery (database + index) lives.
+    pub data_dir: PathBuf,
+    /// Requests running models at once (0 = one per core); each gets its own model sessions.
+    pub workers: usize,
+    /// Requests allowed to wait for a worker; beyond that the answer is 503 at once.
+    pub max_queue: usize,
+    /// How long a request waits for a worker before 503 with Retry-After.
+    pub queue_timeout_ms: u64,
+    /// API keys accepted in the `X-API-Key` header; empty = no authentication.
+    pub api_keys: Vec<String>,
+    /// Seconds between background saves of the index (it is also saved at shutdown).
+    pub persist_interval_s: u64,
 }
 
 /// ONNX Runtime library and session options.
@@ -124,8 +166,11 @@ impl Settings {
         if self.detector.max_faces == 0 {
             return bad("detector.max_faces must be at least 1");
         }
-        if !(-1.0..=1.0).contains(&self.compare.threshold) {
-            return bad("compare.threshold is a cosine similarity and must lie in [-1, 1]");
+        if !(-1.0..=1.0).contains(&self.compare.threshold) || !(-1.0..=1.0).contains(&self.identify.threshold) {
+            return bad("compare.threshold and identify.threshold are cosine similarities and must lie in [-1, 1]");
+        }
+        if self.identify.k == 0 || self.identify.k > self.identify.max_k {
+            return bad("identify.k must be between 1 and identify.max_k");
         }
         if self.runtime.optimization_level > 3 || self.runtime.sessions == 0 {
             return bad("runtime.optimization_level must be 0..=3 and runtime.sessions at least 1");

@@ -31,6 +31,22 @@ pub enum VisageError {
     /// ONNX Runtime failed while running a model.
     #[error("inference failed: {0}")]
     Inference(String),
+    /// A request that is well-formed but cannot be carried out as asked (no face, several faces,
+    /// bad parameter values).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// A subject or face that does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the gallery's state (duplicate id, other model's embeddings).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// The embedded database failed.
+    #[error("gallery store: {0}")]
+    Store(String),
+    /// The vector index failed or refused the input.
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
 }
 
 impl VisageError {
@@ -45,12 +61,36 @@ impl VisageError {
             Self::IncompatibleModel { .. } => "incompatible_model",
             Self::Config(_) => "invalid_config",
             Self::Inference(_) => "inference_failed",
+            Self::Unprocessable { code, .. } | Self::Conflict { code, .. } => code,
+            Self::NotFound(_) => "not_found",
+            Self::Store(_) => "store_error",
+            Self::Index(e) => e.code(),
         }
     }
 
     /// True when the caller's input, not the service, is at fault.
     pub fn is_client_error(&self) -> bool {
-        matches!(self, Self::EmptyImage | Self::UnsupportedFormat(_) | Self::CorruptImage(_) | Self::ImageTooLarge(_))
+        match self {
+            Self::EmptyImage
+            | Self::UnsupportedFormat(_)
+            | Self::CorruptImage(_)
+            | Self::ImageTooLarge(_)
+            | Self::Unprocessable { .. }
+            | Self::NotFound(_)
+            | Self::Conflict { .. } => true,
+            Self::Index(e) => e.is_client_error(),
+            _ => false,
+        }
+    }
+
+    /// An [`VisageError::Unprocessable`] with its code.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unprocessable { code, message: message.into() }
+    }
+
+    /// A [`VisageError::Conflict`] with its code.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict { code, message: message.into() }
     }
 }
 
@@ -62,3 +102,9 @@ impl From<ort::Error> for VisageError {
 
 /// Result alias used throughout the engine.
 pub type Result<T, E = VisageError> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for VisageError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(e.to_string())
+    }
+}

@@ -4,6 +4,9 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod gallery;
+pub mod http;
+pub mod index;
 pub mod pipeline;
 
 pub use config::Settings;

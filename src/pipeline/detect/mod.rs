@@ -10,7 +10,7 @@ use std::path::Path;
 
 use image::RgbImage;
 use ort::value::TensorRef;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{DetectorFamilySetting, DetectorSettings, FaceOrder, RuntimeSettings};
 use crate::error::{Result, VisageError};
@@ -23,7 +23,7 @@ pub use letterbox::Letterbox;
 pub type Landmarks = [[f32; 2]; 5];
 
 /// An axis-aligned box in image pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BBox {
     pub x1: f32,
     pub y1: f32,
@@ -56,7 +56,7 @@ impl BBox {
 }
 
 /// One detected face.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     pub bbox: BBox,
     pub score: f32,

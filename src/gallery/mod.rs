@@ -1,0 +1,312 @@
+//! The gallery: subjects and their faces in the durable store, their embeddings in the vector
+//! index, and the questions asked of both (search, identify, verify against a subject). The
+//! only module that knows both people and vectors.
+
+mod identify;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+
+use crate::error::{Result, VisageError};
+use crate::index::{create_index, open_index, IndexKind, IndexParams, SearchParams, VectorIndex};
+use crate::pipeline::embed::{dot, Embedding};
+pub use identify::{Candidate, Identification};
+use store::{Change, Store};
+pub use store::{FaceRecord, NewFace, Subject};
+
+/// A face found by similarity search.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaceHit {
+    pub face_id: u64,
+    pub subject_id: String,
+    pub subject_name: String,
+    pub score: f32,
+}
+
+/// The gallery of one embedding model.
+pub struct Gallery {
+    writer: Mutex<Store>,
+    reader: Mutex<Store>,
+    index: RwLock<Arc<dyn VectorIndex>>,
+    face_subject: RwLock<HashMap<u64, Arc<str>>>,
+    model: String,
+    dim: usize,
+    dirty: AtomicBool,
+    dir: PathBuf,
+}
+
+const DB_FILE: &str = "gallery.sqlite3";
+const INDEX_DIR: &str = "index";
+
+impl Gallery {
+    /// Opens the gallery in `dir` for embeddings of `model` (`dim`-d), bringing the persisted
+    /// index up to date with the store (replaying the change log, or rebuilding it).
+    pub fn open(dir: &Path, model: &str, dim: usize, kind: IndexKind, params: &IndexParams) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| VisageError::Store(format!("{}: {e}", dir.display())))?;
+        let writer = Store::open(&dir.join(DB_FILE))?;
+        let reader = Store::open(&dir.join(DB_FILE))?;
+        match writer.meta("model")? {
+            Some(bound) if bound != model && writer.face_count()? > 0 => {
+                return Err(VisageError::conflict(
+                    "model_mismatch",
+                    format!(
+                        "the gallery in {} holds embeddings of model {bound}, but the configured embedder is {model}; \
+                         embeddings of different models cannot be compared (use another data directory or re-enrol)",
+                        dir.display()
+                    ),
+                ))
+            }
+            _ => {
+                writer.set_meta("model", model)?;
+                writer.set_meta("dim", &dim.to_string())?;
+            }
+        }
+        let face_subject = writer.face_subjects()?.into_iter().map(|(f, s)| (f, Arc::from(s.as_str()))).collect();
+        let index = Self::sync_index(&writer, &dir.join(INDEX_DIR), dim, kind, params)?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            index: RwLock::new(index),
+            face_subject: RwLock::new(face_subject),
+            model: model.to_string(),
+            dim,
+            dirty: AtomicBool::new(false),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The persisted index if it is current or can catch up from the change log; else a rebuild.
+    fn sync_index(
+        store: &Store,
+        dir: &Path,
+        dim: usize,
+        kind: IndexKind,
+        params: &IndexParams,
+    ) -> Result<Arc<dyn VectorIndex>> {
+        let seq = store.seq()?;
+        match open_index(kind, dir, dim, params) {
+            Ok(index) if index.checkpoint() == seq => return Ok(index),
+            Ok(index) if index.checkpoint() < seq => {
+                let (changes, complete) = store.changes_since(index.checkpoint())?;
+                if complete {
+                    tracing::info!(
+                        from = index.checkpoint(),
+                        to = seq,
+                        "replaying the gallery's change log into the index"
+                    );
+                    Self::replay(store, index.as_ref(), &changes)?;
+                    index.set_checkpoint(seq);
+                    index.persist()?;
+                    store.prune_changes(seq)?;
+                    return Ok(index);
+                }
+                tracing::warn!("the change log no longer reaches the index's checkpoint; rebuilding");
+            }
+            Ok(_) => tracing::warn!("the index is ahead of the store (restored backup?); rebuilding"),
+            Err(e) if e.needs_rebuild() => tracing::info!("{e}"),
+            Err(e) => return Err(e.into()),
+        }
+        let index = create_index(kind, dir, dim, params)?;
+        let started = std::time::Instant::now();
+        store.for_each_face(4096, |rows| {
+            let items: Vec<(u64, &[f32])> = rows.iter().map(|(id, _, v)| (*id, v.as_slice())).collect();
+            Ok(index.add(&items)?)
+        })?;
+        index.set_checkpoint(seq);
+        index.persist()?;
+        store.prune_changes(seq)?;
+        tracing::info!(faces = index.len(), seconds = started.elapsed().as_secs_f32(), "index rebuilt from the store");
+        Ok(index)
+    }
+
+    fn replay(store: &Store, index: &dyn VectorIndex, changes: &[Change]) -> Result<()> {
+        // The net effect per face: its last change wins; added faces are re-read from the store.
+        let mut last: HashMap<u64, bool> = HashMap::new();
+        for c in changes {
+            last.insert(c.face_id, c.added);
+        }
+        let removed: Vec<u64> = last.iter().filter(|(_, added)| !**added).map(|(id, _)| *id).collect();
+        index.remove(&removed)?;
+        let added: Vec<u64> = last.iter().filter(|(_, added)| **added).map(|(id, _)| *id).collect();
+        let rows = store.embeddings(&added)?;
+        let items: Vec<(u64, &[f32])> = rows.iter().map(|(id, _, v)| (*id, v.as_slice())).collect();
+        index.add(&items)?;
+        Ok(())
+    }
+
+    /// The embedder model this gallery holds.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Vectors in the index.
+    pub fn len(&self) -> usize {
+        self.index.read().len()
+    }
+
+    /// True when no face is enrolled.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Where the gallery lives.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn check_model(&self, e: &Embedding) -> Result<()> {
+        if *e.model != self.model || e.vector.len() != self.dim {
+            return Err(VisageError::conflict(
+                "model_mismatch",
+                format!("embedding of model {} cannot be compared with this gallery's model {}", e.model, self.model),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates a subject (a generated id when none is given).
+    pub fn create_subject(&self, id: Option<&str>, name: &str, metadata: &serde_json::Value) -> Result<Subject> {
+        let id = match id {
+            Some(id) => validate_id(id)?.to_string(),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        self.writer.lock().insert_subject(&id, name, metadata)
+    }
+
+    /// One subject.
+    pub fn subject(&self, id: &str) -> Result<Subject> {
+        self.reader.lock().subject(id)
+    }
+
+    /// A page of subjects and the total.
+    pub fn subjects(&self, offset: u64, limit: u64) -> Result<(Vec<Subject>, u64)> {
+        self.reader.lock().subjects(offset, limit)
+    }
+
+    /// Renames a subject and/or replaces its metadata.
+    pub fn update_subject(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        metadata: Option<&serde_json::Value>,
+    ) -> Result<Subject> {
+        self.writer.lock().update_subject(id, name, metadata)
+    }
+
+    /// Deletes a subject with every face and embedding of it, from the store and the index.
+    pub fn delete_subject(&self, id: &str) -> Result<usize> {
+        let writer = self.writer.lock();
+        let (faces, seq) = writer.delete_subject(id)?;
+        self.unindex(&faces, seq)?;
+        Ok(faces.len())
+    }
+
+    /// Enrols one face for a subject; returns the record and whether it is new.
+    pub fn add_face(&self, subject_id: &str, embedding: &Embedding, face: NewFace) -> Result<(FaceRecord, bool)> {
+        self.check_model(embedding)?;
+        let writer = self.writer.lock();
+        let (record, created, seq) = writer.insert_face(subject_id, &face)?;
+        if created {
+            // Durable in the store first; the index follows (and catches up after a crash).
+            let index = self.index.read();
+            index.add(&[(record.id, embedding.vector.as_slice())])?;
+            index.set_checkpoint(seq);
+            self.face_subject.write().insert(record.id, Arc::from(subject_id));
+            self.dirty.store(true, Ordering::Release);
+        }
+        Ok((record, created))
+    }
+
+    /// Faces of a subject.
+    pub fn faces(&self, subject_id: &str) -> Result<Vec<FaceRecord>> {
+        self.reader.lock().faces_of(subject_id)
+    }
+
+    /// Deletes one face and its embedding.
+    pub fn delete_face(&self, face_id: u64) -> Result<()> {
+        let writer = self.writer.lock();
+        let seq = writer.delete_face(face_id)?;
+        self.unindex(&[face_id], seq)
+    }
+
+    fn unindex(&self, faces: &[u64], seq: u64) -> Result<()> {
+        let index = self.index.read();
+        index.remove(faces)?;
+        index.set_checkpoint(seq);
+        let mut map = self.face_subject.write();
+        for f in faces {
+            map.remove(f);
+        }
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// The `k` gallery faces most similar to `query`, best first.
+    pub fn search(&self, query: &Embedding, k: usize, ef: Option<usize>) -> Result<Vec<FaceHit>> {
+        self.check_model(query)?;
+        let hits = self.raw_search(&query.vector, k, ef)?;
+        let ids: Vec<&str> = hits.iter().map(|(_, s, _)| &**s).collect();
+        let names = self.reader.lock().subject_names(&ids)?;
+        Ok(hits
+            .iter()
+            .zip(names)
+            .map(|((face_id, subject_id, score), name)| FaceHit {
+                face_id: *face_id,
+                subject_id: subject_id.to_string(),
+                subject_name: name.unwrap_or_default(),
+                score: *score,
+            })
+            .collect())
+    }
+
+    /// Index hits with their subjects (faces deleted meanwhile are skipped).
+    fn raw_search(&self, query: &[f32], k: usize, ef: Option<usize>) -> Result<Vec<(u64, Arc<str>, f32)>> {
+        let mut params = SearchParams::new();
+        if let Some(ef) = ef {
+            params = params.ef(ef);
+        }
+        let hits = self.index.read().search(query, k, &params)?;
+        let map = self.face_subject.read();
+        Ok(hits.into_iter().filter_map(|h| map.get(&h.id).map(|s| (h.id, s.clone(), h.score))).collect())
+    }
+
+    /// Best cosine between `query` and the faces of one subject (exact, from the store).
+    pub fn verify_subject(&self, query: &Embedding, subject_id: &str) -> Result<Option<(u64, f32)>> {
+        self.check_model(query)?;
+        let faces = self.reader.lock().subject_embeddings(subject_id)?;
+        Ok(faces.iter().map(|(id, v)| (*id, dot(&query.vector, v))).max_by(|a, b| a.1.total_cmp(&b.1)))
+    }
+
+    /// Writes the index to disk if anything changed, then forgets the change log it covers.
+    pub fn persist(&self) -> Result<()> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let writer = self.writer.lock();
+        let index = self.index.read();
+        index.persist()?;
+        writer.prune_changes(index.checkpoint())?;
+        Ok(())
+    }
+}
+
+/// Caller-chosen subject ids: 1-128 characters of letters, digits, `.`, `_`, `-`, `:`, `@`.
+fn validate_id(id: &str) -> Result<&str> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '@'));
+    if ok {
+        Ok(id)
+    } else {
+        Err(VisageError::unprocessable(
+            "invalid_id",
+            format!("subject id {id:?} must be 1-128 characters of letters, digits, '.', '_', '-', ':', '@'"),
+        ))
+    }
+}

@@ -1,0 +1,404 @@
+//! The durable gallery store: subjects and faces in SQLite (WAL journal, `synchronous=FULL`, so
+//! a committed face survives a crash or power loss), plus a change log that lets the vector
+//! index catch up after a restart instead of being rebuilt.
+//!
+//! Why SQLite: one file, crash-safe transactions, secondary indexes (external ids, content
+//! hashes, faces by subject) and paging by SQL, maintained for decades; `rusqlite` bundles it.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+
+use crate::error::{Result, VisageError};
+use crate::pipeline::detect::{BBox, Detection, Landmarks};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subjects (
+    pk INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS faces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject_pk INTEGER NOT NULL REFERENCES subjects(pk) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    detection TEXT NOT NULL,
+    image_sha256 TEXT NOT NULL,
+    external_id TEXT UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faces_by_subject ON faces(subject_pk);
+CREATE INDEX IF NOT EXISTS faces_by_image ON faces(subject_pk, image_sha256);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    face_id INTEGER NOT NULL,
+    added INTEGER NOT NULL
+);
+";
+
+/// A person (or any identity) in the gallery.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Subject {
+    pub id: String,
+    pub name: String,
+    pub metadata: serde_json::Value,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Number of enrolled faces.
+    pub faces: u64,
+}
+
+/// An enrolled face. The embedding itself is never returned by the API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaceRecord {
+    pub id: u64,
+    pub subject_id: String,
+    pub model: String,
+    pub bbox: BBox,
+    pub score: f32,
+    pub landmarks: Landmarks,
+    pub image_sha256: String,
+    pub external_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// A face to enrol.
+pub struct NewFace<'a> {
+    pub model: &'a str,
+    pub vector: &'a [f32],
+    pub detection: &'a Detection,
+    pub image_sha256: &'a str,
+    pub external_id: Option<&'a str>,
+}
+
+/// One entry of the change log: a face added to or removed from the gallery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub seq: u64,
+    pub face_id: u64,
+    pub added: bool,
+}
+
+/// A connection to the gallery database. Writers and readers each hold their own.
+pub struct Store {
+    conn: Connection,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn vector_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Decodes a stored embedding.
+pub fn blob_to_vector(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+const FACE_COLUMNS: &str =
+    "f.id, s.id, f.model, f.detection, f.image_sha256, f.external_id, f.created_at FROM faces f JOIN subjects s ON s.pk = f.subject_pk";
+
+fn face_from_row(row: &Row) -> rusqlite::Result<FaceRecord> {
+    let detection: String = row.get(3)?;
+    let d: Detection = serde_json::from_str(&detection)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))?;
+    Ok(FaceRecord {
+        id: row.get::<_, i64>(0)? as u64,
+        subject_id: row.get(1)?,
+        model: row.get(2)?,
+        bbox: d.bbox,
+        score: d.score,
+        landmarks: d.landmarks,
+        image_sha256: row.get(4)?,
+        external_id: row.get(5)?,
+        created_at: row.get(6)?,
+    })
+}
+
+const SUBJECT_COLUMNS: &str =
+    "s.id, s.name, s.metadata, s.created_at, (SELECT COUNT(*) FROM faces f WHERE f.subject_pk = s.pk) FROM subjects s";
+
+fn subject_from_row(row: &Row) -> rusqlite::Result<Subject> {
+    let metadata: String = row.get(2)?;
+    Ok(Subject {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+        created_at: row.get(3)?,
+        faces: row.get::<_, i64>(4)? as u64,
+    })
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn })
+    }
+
+    /// Value of a meta key.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    /// Sets a meta key.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Number of faces.
+    pub fn face_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM faces", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Sequence number of the latest change (0 when nothing ever changed).
+    pub fn seq(&self) -> Result<u64> {
+        let seq: Option<i64> = self
+            .conn
+            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'changes'", [], |r| r.get(0))
+            .optional()?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    /// Changes after `seq`, oldest first, and whether the log still reaches back that far.
+    pub fn changes_since(&self, seq: u64) -> Result<(Vec<Change>, bool)> {
+        let oldest: Option<i64> = self.conn.query_row("SELECT MIN(seq) FROM changes", [], |r| r.get(0))?;
+        let complete = oldest.is_none_or(|o| o as u64 <= seq + 1);
+        let mut stmt = self.conn.prepare("SELECT seq, face_id, added FROM changes WHERE seq > ?1 ORDER BY seq")?;
+        let rows = stmt.query_map([seq as i64], |r| {
+            Ok(Change { seq: r.get::<_, i64>(0)? as u64, face_id: r.get::<_, i64>(1)? as u64, added: r.get(2)? })
+        })?;
+        Ok((rows.collect::<rusqlite::Result<_>>()?, complete))
+    }
+
+    /// Forgets changes up to `seq` (the index has persisted them).
+    pub fn prune_changes(&self, seq: u64) -> Result<()> {
+        self.conn.execute("DELETE FROM changes WHERE seq <= ?1", [seq as i64])?;
+        Ok(())
+    }
+
+    /// Creates a subject; `Conflict` if the id is taken.
+    pub fn insert_subject(&self, id: &str, name: &str, metadata: &serde_json::Value) -> Result<Subject> {
+        let inserted = self.conn.execute(
+            "INSERT INTO subjects (id, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO NOTHING",
+            params![id, name, metadata.to_string(), now()],
+        )?;
+        if inserted == 0 {
+            return Err(VisageError::conflict("subject_exists", format!("subject {id:?} already exists")));
+        }
+        self.subject(id)
+    }
+
+    /// One subject.
+    pub fn subject(&self, id: &str) -> Result<Subject> {
+        self.conn
+            .query_row(&format!("SELECT {SUBJECT_COLUMNS} WHERE s.id = ?1"), [id], subject_from_row)
+            .optional()?
+            .ok_or_else(|| VisageError::NotFound(format!("subject {id:?}")))
+    }
+
+    /// A page of subjects ordered by creation, and the total count.
+    pub fn subjects(&self, offset: u64, limit: u64) -> Result<(Vec<Subject>, u64)> {
+        let total = self.conn.query_row("SELECT COUNT(*) FROM subjects", [], |r| r.get::<_, i64>(0))? as u64;
+        let mut stmt = self.conn.prepare(&format!("SELECT {SUBJECT_COLUMNS} ORDER BY s.pk LIMIT ?1 OFFSET ?2"))?;
+        let rows = stmt.query_map([limit as i64, offset as i64], subject_from_row)?;
+        Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+    }
+
+    /// Renames a subject and/or replaces its metadata.
+    pub fn update_subject(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        metadata: Option<&serde_json::Value>,
+    ) -> Result<Subject> {
+        let tx = self.conn.unchecked_transaction()?;
+        let n = tx.execute(
+            "UPDATE subjects SET name = COALESCE(?2, name), metadata = COALESCE(?3, metadata) WHERE id = ?1",
+            params![id, name, metadata.map(|m| m.to_string())],
+        )?;
+        tx.commit()?;
+        if n == 0 {
+            return Err(VisageError::NotFound(format!("subject {id:?}")));
+        }
+        self.subject(id)
+    }
+
+    /// Deletes a subject and its faces (embeddings included); returns the removed face ids and
+    /// the sequence number of the last change.
+    pub fn delete_subject(&self, id: &str) -> Result<(Vec<u64>, u64)> {
+        let tx = self.conn.unchecked_transaction()?;
+        let pk: i64 = tx
+            .query_row("SELECT pk FROM subjects WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| VisageError::NotFound(format!("subject {id:?}")))?;
+        let faces: Vec<u64> = {
+            let mut stmt = tx.prepare("SELECT id FROM faces WHERE subject_pk = ?1")?;
+            let rows = stmt.query_map([pk], |r| Ok(r.get::<_, i64>(0)? as u64))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for f in &faces {
+            tx.execute("INSERT INTO changes (face_id, added) VALUES (?1, 0)", [*f as i64])?;
+        }
+        tx.execute("DELETE FROM faces WHERE subject_pk = ?1", [pk])?;
+        tx.execute("DELETE FROM subjects WHERE pk = ?1", [pk])?;
+        tx.commit()?;
+        Ok((faces, self.seq()?))
+    }
+
+    /// Enrols a face. Idempotent: the same external id (or, without one, the same image for the
+    /// same subject) returns the existing face with `false`. Returns the record, whether it was
+    /// created, and the sequence number of the change.
+    pub fn insert_face(&self, subject_id: &str, face: &NewFace) -> Result<(FaceRecord, bool, u64)> {
+        let tx = self.conn.unchecked_transaction()?;
+        let pk: i64 = tx
+            .query_row("SELECT pk FROM subjects WHERE id = ?1", [subject_id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| VisageError::NotFound(format!("subject {subject_id:?}")))?;
+        let existing: Option<(i64, i64)> = match face.external_id {
+            Some(ext) => tx.query_row("SELECT id, subject_pk FROM faces WHERE external_id = ?1", [ext], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            }),
+            None => tx.query_row(
+                "SELECT id, subject_pk FROM faces WHERE subject_pk = ?1 AND image_sha256 = ?2 AND external_id IS NULL",
+                params![pk, face.image_sha256],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            ),
+        }
+        .optional()?;
+        if let Some((id, owner)) = existing {
+            if owner != pk {
+                return Err(VisageError::conflict(
+                    "external_id_taken",
+                    format!(
+                        "external id {:?} belongs to a face of another subject",
+                        face.external_id.unwrap_or_default()
+                    ),
+                ));
+            }
+            drop(tx);
+            return Ok((self.face(id as u64)?, false, self.seq()?));
+        }
+        let detection = serde_json::to_string(face.detection).map_err(|e| VisageError::Store(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO faces (subject_pk, model, embedding, detection, image_sha256, external_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![pk, face.model, vector_to_blob(face.vector), detection, face.image_sha256, face.external_id, now()],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.execute("INSERT INTO changes (face_id, added) VALUES (?1, 1)", [id])?;
+        tx.commit()?;
+        Ok((self.face(id as u64)?, true, self.seq()?))
+    }
+
+    /// One face.
+    pub fn face(&self, id: u64) -> Result<FaceRecord> {
+        self.conn
+            .query_row(&format!("SELECT {FACE_COLUMNS} WHERE f.id = ?1"), [id as i64], face_from_row)
+            .optional()?
+            .ok_or_else(|| VisageError::NotFound(format!("face {id}")))
+    }
+
+    /// Faces of a subject, oldest first.
+    pub fn faces_of(&self, subject_id: &str) -> Result<Vec<FaceRecord>> {
+        self.subject(subject_id)?;
+        let mut stmt = self.conn.prepare(&format!("SELECT {FACE_COLUMNS} WHERE s.id = ?1 ORDER BY f.id"))?;
+        let rows = stmt.query_map([subject_id], face_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Deletes one face and its embedding; returns the change's sequence number.
+    pub fn delete_face(&self, id: u64) -> Result<u64> {
+        let tx = self.conn.unchecked_transaction()?;
+        let n = tx.execute("DELETE FROM faces WHERE id = ?1", [id as i64])?;
+        if n == 0 {
+            return Err(VisageError::NotFound(format!("face {id}")));
+        }
+        tx.execute("INSERT INTO changes (face_id, added) VALUES (?1, 0)", [id as i64])?;
+        tx.commit()?;
+        self.seq()
+    }
+
+    /// Embedding and subject id of each given face that still exists.
+    pub fn embeddings(&self, ids: &[u64]) -> Result<Vec<(u64, String, Vec<f32>)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT f.id, s.id, f.embedding FROM faces f JOIN subjects s ON s.pk = f.subject_pk WHERE f.id = ?1",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(row) = stmt
+                .query_row([*id as i64], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, blob_to_vector(&r.get::<_, Vec<u8>>(2)?)))
+                })
+                .optional()?
+            {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Embeddings of one subject's faces.
+    pub fn subject_embeddings(&self, subject_id: &str) -> Result<Vec<(u64, Vec<f32>)>> {
+        self.subject(subject_id)?;
+        let mut stmt = self.conn.prepare(
+            "SELECT f.id, f.embedding FROM faces f JOIN subjects s ON s.pk = f.subject_pk WHERE s.id = ?1 ORDER BY f.id",
+        )?;
+        let rows = stmt
+            .query_map([subject_id], |r| Ok((r.get::<_, i64>(0)? as u64, blob_to_vector(&r.get::<_, Vec<u8>>(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Streams every face as (face id, subject id, embedding) in id order, `batch` at a time.
+    pub fn for_each_face(
+        &self,
+        batch: usize,
+        mut f: impl FnMut(Vec<(u64, String, Vec<f32>)>) -> Result<()>,
+    ) -> Result<()> {
+        let mut after = 0i64;
+        let mut stmt = self.conn.prepare(
+            "SELECT f.id, s.id, f.embedding FROM faces f JOIN subjects s ON s.pk = f.subject_pk WHERE f.id > ?1 ORDER BY f.id LIMIT ?2",
+        )?;
+        loop {
+            let rows: Vec<(u64, String, Vec<f32>)> = stmt
+                .query_map([after, batch as i64], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, blob_to_vector(&r.get::<_, Vec<u8>>(2)?)))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let Some(last) = rows.last() else { return Ok(()) };
+            after = last.0 as i64;
+            f(rows)?;
+        }
+    }
+
+    /// Subject names by id, for answering.
+    pub fn subject_names(&self, ids: &[&str]) -> Result<Vec<Option<String>>> {
+        let mut stmt = self.conn.prepare_cached("SELECT name FROM subjects WHERE id = ?1")?;
+        ids.iter().map(|id| Ok(stmt.query_row([id], |r| r.get(0)).optional()?)).collect()
+    }
+}
+
+impl Store {
+    /// (face id, subject id) of every face.
+    pub fn face_subjects(&self) -> Result<Vec<(u64, String)>> {
+        let mut stmt = self.conn.prepare("SELECT f.id, s.id FROM faces f JOIN subjects s ON s.pk = f.subject_pk")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

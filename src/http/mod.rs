@@ -1,0 +1,206 @@
+//! The HTTP door (actix-web): request parsing, errors, auth and routing only. Every model run
+//! goes through a bounded worker pool off the async executor; the engine does the work.
+
+pub mod error;
+mod input;
+mod routes;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Logger, Next};
+use actix_web::{web, App, HttpServer};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::Settings;
+use crate::gallery::Gallery;
+use crate::pipeline::Pipeline;
+use error::ApiError;
+
+/// Everything a request handler may use.
+pub struct AppState {
+    pub pipeline: Arc<Pipeline>,
+    pub gallery: Arc<Gallery>,
+    pub settings: Settings,
+    workers: Workers,
+}
+
+/// The bounded pool: `permits` model runs at once, at most `max_queue` waiting, each for at
+/// most `timeout`; beyond either limit the answer is 503 with Retry-After.
+struct Workers {
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_queue: usize,
+    timeout: Duration,
+}
+
+impl Workers {
+    async fn acquire(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(ApiError::busy(1));
+        }
+        let permit = tokio::time::timeout(self.timeout, self.permits.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        match permit {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(ApiError::busy(self.timeout.as_secs().max(1))),
+        }
+    }
+}
+
+impl AppState {
+    /// Loads the models and opens the gallery. `workers` sessions per model are created, each
+    /// with `cores / workers` threads unless `runtime.intra_threads` says otherwise.
+    pub fn load(mut settings: Settings) -> crate::Result<Self> {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let workers = if settings.server.workers == 0 { cores } else { settings.server.workers };
+        settings.runtime.sessions = workers;
+        if settings.runtime.intra_threads == 0 {
+            settings.runtime.intra_threads = (cores / workers).max(1);
+        }
+        let pipeline = Pipeline::load(&settings)?;
+        let embedder = &pipeline.embedder;
+        let gallery = Gallery::open(
+            &settings.server.data_dir,
+            embedder.model_id(),
+            embedder.dim(),
+            settings.index.kind,
+            &settings.index.params,
+        )?;
+        tracing::info!(
+            workers,
+            threads_per_worker = settings.runtime.intra_threads,
+            detector = pipeline.detector.model_id(),
+            embedder = embedder.model_id(),
+            faces = gallery.len(),
+            data_dir = %settings.server.data_dir.display(),
+            "visage ready"
+        );
+        Ok(Self {
+            pipeline: Arc::new(pipeline),
+            gallery: Arc::new(gallery),
+            workers: Workers {
+                permits: Arc::new(Semaphore::new(workers)),
+                waiting: AtomicUsize::new(0),
+                max_queue: settings.server.max_queue,
+                timeout: Duration::from_millis(settings.server.queue_timeout_ms),
+            },
+            settings,
+        })
+    }
+
+    /// Runs model work on the worker pool, off the async executor.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Pipeline, &Gallery) -> crate::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.workers.acquire().await?;
+        let (pipeline, gallery) = (self.pipeline.clone(), self.gallery.clone());
+        let result = web::block(move || {
+            let _permit = permit;
+            f(&pipeline, &gallery)
+        })
+        .await
+        .map_err(|e| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        Ok(result?)
+    }
+
+    /// Runs gallery-only work (database i/o) off the async executor, without a model worker.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Gallery) -> crate::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let gallery = self.gallery.clone();
+        let result = web::block(move || f(&gallery)).await.map_err(|e| {
+            ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
+        Ok(result?)
+    }
+
+    /// Largest request body accepted: two images, base64-inflated, plus fields.
+    fn body_limit(&self) -> usize {
+        self.settings.limits.max_image_bytes * 8 / 3 + (1 << 20)
+    }
+}
+
+/// Checks `X-API-Key` (or `Authorization: Bearer`) when keys are configured; health probes are open.
+async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let keys = &req.app_data::<web::Data<AppState>>().map(|s| s.settings.server.api_keys.clone()).unwrap_or_default();
+    let open = keys.is_empty() || matches!(req.path(), "/healthz" | "/readyz");
+    if !open {
+        let headers = req.headers();
+        let given = headers.get("x-api-key").and_then(|v| v.to_str().ok()).or_else(|| {
+            headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+        });
+        if !given.is_some_and(|g| keys.iter().any(|k| k == g)) {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid API key is required (X-API-Key header)",
+            )
+            .into());
+        }
+    }
+    next.call(req).await
+}
+
+/// Serves until SIGINT/SIGTERM, saving the index periodically and at shutdown.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let address = settings.server.address.clone();
+    let interval = Duration::from_secs(settings.server.persist_interval_s.max(1));
+    let state = web::Data::new(web::block(move || AppState::load(settings)).await??);
+    let gallery = state.gallery.clone();
+    let saver = actix_web::rt::spawn(async move {
+        loop {
+            actix_web::rt::time::sleep(interval).await;
+            let g = gallery.clone();
+            if let Ok(Err(e)) = web::block(move || g.persist()).await {
+                tracing::error!("saving the index failed: {e}");
+            }
+        }
+    });
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(1 << 20)
+                    .error_handler(|e, _| ApiError::bad_request("invalid_json", e.to_string()).into()),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| ApiError::bad_request("invalid_path", e.to_string()).into()),
+            )
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::bad_request("invalid_query", e.to_string()).into()),
+            )
+            .wrap(from_fn(authenticate))
+            .wrap(Logger::new("%r %s %b %Dms").log_target("visage::http"))
+            .configure(routes::configure)
+    })
+    .bind(&address)?;
+    for addr in server.addrs() {
+        tracing::info!("listening on http://{addr}");
+        eprintln!("visage: listening on http://{addr}");
+    }
+    server.run().await?;
+    saver.abort();
+    let g = state.gallery.clone();
+    web::block(move || g.persist()).await??;
+    tracing::info!("index saved; bye");
+    Ok(())
+}
