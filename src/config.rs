@@ -55,7 +55,9 @@ pub struct ServerSettings {
     pub max_queue: usize,
     /// How long a request waits for a worker before 503 with Retry-After.
     pub queue_timeout_ms: u64,
-    /// API keys accepted in the `X-API-Key` header; empty = no authentication.
+    /// API keys accepted in the `X-API-Key` header; empty = no authentication. From the
+    /// environment as a comma-separated list.
+    #[serde(deserialize_with = "list_or_csv")]
     pub api_keys: Vec<String>,
     /// Seconds between background saves of the index (it is also saved at shutdown).
     pub persist_interval_s: u64,
@@ -130,6 +132,20 @@ pub struct ImageLimits {
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct CompareSettings {
     pub threshold: f32,
+}
+
+/// A list given either as a sequence or as one comma-separated string (environment variables).
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(v) => v,
+        ListOrCsv::Csv(s) => s.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect(),
+    })
 }
 
 impl Settings {

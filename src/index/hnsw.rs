@@ -66,13 +66,27 @@ pub struct HnswParams {
     pub ef_construction: usize,
     /// Default candidate list size while searching ([`SearchParams::ef`] overrides it).
     pub ef_search: usize,
+    /// With the default `ef` only: a query whose best match scores below `far_score` lies far
+    /// from everything stored (a person not in the gallery). Such out-of-distribution queries
+    /// are where graph search is least reliable (their neighbours are nearly equidistant), so
+    /// they are searched again with this larger `ef`. `0` turns the second look off.
+    pub ef_search_far: usize,
+    /// See `ef_search_far`.
+    pub far_score: f32,
     /// Rebuild the graph when tombstones exceed this fraction of its nodes.
     pub compaction_ratio: f32,
 }
 
 impl Default for HnswParams {
     fn default() -> Self {
-        Self { max_nb_conn: 16, ef_construction: 200, ef_search: 64, compaction_ratio: 0.2 }
+        Self {
+            max_nb_conn: 16,
+            ef_construction: 100,
+            ef_search: 64,
+            ef_search_far: 256,
+            far_score: 0.5,
+            compaction_ratio: 0.2,
+        }
     }
 }
 
@@ -84,6 +98,9 @@ impl HnswParams {
         }
         if self.ef_construction == 0 || self.ef_search == 0 {
             return Err(IndexError::InvalidArgument("hnsw ef_construction and ef_search must be at least 1".into()));
+        }
+        if !self.far_score.is_finite() {
+            return Err(IndexError::InvalidArgument("hnsw far_score must be finite".into()));
         }
         if !(self.compaction_ratio > 0.0 && self.compaction_ratio <= 1.0) {
             return Err(IndexError::InvalidArgument(format!(
@@ -459,35 +476,14 @@ impl VectorIndex for HnswIndex {
             }
         }
 
-        let accept = |slot: usize| slots.is_live(slot) && allow.allows(slots.ids[slot]);
-        let mut candidates: Vec<usize> = Vec::new();
-        if allow.is_all() {
-            // Over-fetch so that about `ef` live candidates remain once tombstones are dropped.
-            let fetch = if slots.dead == 0 { ef } else { (ef * total / live + 8).min(total) };
-            candidates = st.graph.search(&q, fetch, fetch).iter().map(|n| n.d_id).filter(|&s| accept(s)).collect();
+        let mut hits = graph_search(&st, &q, k, ef, &allow, dim);
+        // Default accuracy only: a query far from everything stored gets a second, wider look.
+        let p = &self.inner.params;
+        let far_ef = p.ef_search_far.max(k).min(total);
+        if params.ef.is_none() && far_ef > ef && hits.first().is_none_or(|h| h.score < p.far_score) {
+            hits = graph_search(&st, &q, k, far_ef, &allow, dim);
         }
-        if candidates.len() < k {
-            let filter = |slot: &usize| accept(*slot);
-            candidates = st
-                .graph
-                .search_filter(&q, ef, ef, Some(&filter))
-                .iter()
-                .map(|n| n.d_id)
-                .filter(|&s| accept(s))
-                .collect();
-        }
-        if candidates.len() < k {
-            // The graph could not supply k acceptable candidates (a very selective filter, or
-            // fewer than k ids pass it): scan exactly.
-            let top = scan_rows(&q, &slots.ids, &slots.vectors, k, |slot, id| slots.live[slot] && allow.allows(id));
-            return Ok(top.into_hits());
-        }
-        // Exact re-rank of the candidates.
-        let mut top = TopK::new(k);
-        for slot in candidates {
-            top.push(slots.ids[slot], dot(&q, slots.vector(slot, dim)));
-        }
-        Ok(top.into_hits())
+        Ok(hits)
     }
 
     fn persist(&self) -> Result<()> {
@@ -552,6 +548,37 @@ impl VectorIndex for HnswIndex {
             checkpoint: st.checkpoint,
         }
     }
+}
+
+/// Graph candidates (`max(k, ef)`, tombstones and filtered ids dropped), re-ranked by the exact
+/// cosine; an exact scan when the graph cannot supply `k` acceptable candidates.
+fn graph_search(st: &State, q: &[f32], k: usize, ef: usize, allow: &Allow<'_>, dim: usize) -> Vec<Hit> {
+    let slots = &st.slots;
+    let (total, live) = (slots.len(), slots.live_count());
+    let accept = |slot: usize| slots.is_live(slot) && allow.allows(slots.ids[slot]);
+    let mut candidates: Vec<usize> = Vec::new();
+    if allow.is_all() {
+        // Over-fetch so that about `ef` live candidates remain once tombstones are dropped.
+        let fetch = if slots.dead == 0 { ef } else { (ef * total / live + 8).min(total) };
+        candidates = st.graph.search(&q, fetch, fetch).iter().map(|n| n.d_id).filter(|&s| accept(s)).collect();
+    }
+    if candidates.len() < k {
+        let filter = |slot: &usize| accept(*slot);
+        candidates =
+            st.graph.search_filter(&q, ef, ef, Some(&filter)).iter().map(|n| n.d_id).filter(|&s| accept(s)).collect();
+    }
+    if candidates.len() < k {
+        // The graph could not supply k acceptable candidates (a very selective filter, or
+        // fewer than k ids pass it): scan exactly.
+        let top = scan_rows(&q, &slots.ids, &slots.vectors, k, |slot, id| slots.live[slot] && allow.allows(id));
+        return top.into_hits();
+    }
+    // Exact re-rank of the candidates.
+    let mut top = TopK::new(k);
+    for slot in candidates {
+        top.push(slots.ids[slot], dot(&q, slots.vector(slot, dim)));
+    }
+    top.into_hits()
 }
 
 type FileSum = (u64, [u8; 32]);

@@ -2,6 +2,8 @@
 //! built from the default configuration with the real models.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

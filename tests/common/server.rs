@@ -1,0 +1,169 @@
+//! A real `visage serve` process on a loopback port, with its own data directory, and a small
+//! HTTP client for it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data_dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+/// One part of a multipart body.
+pub enum Part<'a> {
+    File(&'a [u8]),
+    Text(&'a str),
+}
+
+/// Status and JSON body of a response.
+pub struct Reply {
+    pub status: u16,
+    pub json: Value,
+    pub retry_after: Option<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// Starts a server over `data_dir` with extra environment variables and waits until ready.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut s = Self {
+            child: None,
+            base: String::new(),
+            data_dir: data_dir.to_path_buf(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let port = free_port();
+        self.base = format!("http://127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_visage"))
+            .args(["serve", "--address", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(&self.data_dir)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start visage serve");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(r) = ureq::get(format!("{}/readyz", self.base)).call() {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("visage serve exited early: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("visage serve did not become ready");
+    }
+
+    /// Stops the server: gracefully (SIGTERM, waits for exit) or by SIGKILL (a crash).
+    pub fn stop(&mut self, graceful: bool) {
+        if let Some(mut child) = self.child.take() {
+            if graceful {
+                Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops and starts again on the same data directory.
+    pub fn restart(&mut self, graceful: bool) {
+        self.stop(graceful);
+        self.spawn();
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .new_agent()
+    }
+
+    fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut r = r.expect("request reaches the server");
+        let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap_or_default().to_string());
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer ({status}): {text}"));
+        Reply { status, json, retry_after }
+    }
+
+    /// GET a path.
+    pub fn get(&self, path: &str) -> Reply {
+        Self::reply(Self::agent().get(format!("{}{path}", self.base)).call())
+    }
+
+    /// DELETE a path.
+    pub fn delete(&self, path: &str) -> Reply {
+        Self::reply(Self::agent().delete(format!("{}{path}", self.base)).call())
+    }
+
+    /// POST/PATCH a JSON body.
+    pub fn json(&self, method: &str, path: &str, body: &Value) -> Reply {
+        self.raw(method, path, "application/json", body.to_string().as_bytes(), &[])
+    }
+
+    /// POST a body with a content type and extra headers.
+    pub fn raw(&self, method: &str, path: &str, content_type: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let mut req = ureq::http::Request::builder().method(method).uri(url).header("content-type", content_type);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::reply(Self::agent().run(req.body(body.to_vec()).unwrap()))
+    }
+
+    /// POST a multipart/form-data body.
+    pub fn multipart(&self, path: &str, parts: &[(&str, Part)]) -> Reply {
+        let boundary = "visage-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, part) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            match part {
+                Part::File(bytes) => {
+                    body.extend_from_slice(
+                        format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{name}.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+                    );
+                    body.extend_from_slice(bytes);
+                }
+                Part::Text(text) => {
+                    body.extend_from_slice(
+                        format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{text}").as_bytes(),
+                    );
+                }
+            }
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.raw("POST", path, &format!("multipart/form-data; boundary={boundary}"), &body, &[])
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop(false);
+    }
+}
