@@ -76,6 +76,35 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 30)]
         runs: usize,
     },
+    /// Requests/s and p50/p99 latency of POST /v1/identify at several client concurrencies,
+    /// against the pipeline's own time for the photo (the limit). Starts its own server on a
+    /// loopback port unless --url names a running one (loopback only).
+    Service {
+        /// The photo sent to /v1/identify (one face is the usual case).
+        image: PathBuf,
+        /// A running server, e.g. http://127.0.0.1:8080 (loopback only); default: start one.
+        #[arg(long)]
+        url: Option<String>,
+        /// Concurrent clients per level, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16])]
+        concurrency: Vec<usize>,
+        /// Timed seconds per level.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Untimed warm-up seconds per level.
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        /// Enrol IMAGE as a subject first (always done on a server started here; on a running
+        /// server the subject is deleted at the end).
+        #[arg(long)]
+        enrol: bool,
+        /// X-API-Key to send (default: the first of server.api_keys).
+        #[arg(long)]
+        api_key: Option<String>,
+        /// Timed runs of the in-process pipeline baseline.
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+    },
 }
 
 impl Cli {
@@ -111,6 +140,22 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {
             return crate::bench::pipeline(&pipeline(&settings)?, &settings, &images, runs);
+        }
+        Command::Bench {
+            what: BenchCommand::Service { image, url, concurrency, seconds, warmup, enrol, api_key, runs },
+        } => {
+            // A server started by the benchmark loads the same settings: same file, same threads.
+            let mut server_args = Vec::new();
+            if let Some(config) = &cli.global.config {
+                server_args.extend(["--config".into(), config.clone().into_os_string()]);
+            }
+            if let Some(threads) = cli.global.threads {
+                server_args.extend(["--threads".into(), threads.to_string().into()]);
+            }
+            let opts = crate::bench::ServiceOptions {
+                image, url, concurrency, seconds, warmup, enrol, api_key, runs, server_args,
+            };
+            return crate::bench::service(&settings, &opts);
         }
     };
     println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());

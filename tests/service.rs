@@ -154,6 +154,17 @@ fn fifty_concurrent_identify_requests_all_succeed() {
     for (status, subject) in results {
         assert_eq!((status, subject), (200, json!("obama")));
     }
+    // Every request and stage shows in the metrics, under the route pattern.
+    let (status, text) = s.get_text("/metrics");
+    assert_eq!(status, 200);
+    let count = |prefix: &str| -> f64 {
+        text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
+    };
+    assert_eq!(count(r#"visage_http_requests_total{method="POST",route="/v1/identify",status="200"}"#), 50.0, "{text}");
+    assert!(count(r#"visage_stage_duration_seconds_count{stage="embed"}"#) >= 51.0, "{text}");
+    assert!(count(r#"visage_stage_duration_seconds_count{stage="search"}"#) >= 50.0, "{text}");
+    assert_eq!(count("visage_gallery_faces"), 1.0);
+    assert!(text.contains(r#"route="/v1/subjects/{id}/faces""#), "routes are labelled by pattern");
 }
 
 #[test]
@@ -231,4 +242,36 @@ fn api_keys_guard_everything_but_health() {
     assert_eq!(ok.status, 201, "{}", ok.json);
     let bearer = s.raw("GET", "/v1/subjects", "application/json", b"", &[("authorization", "Bearer k1")]);
     assert_eq!(bearer.status, 200);
+}
+
+#[test]
+fn saturation_answers_503_with_retry_after_and_recovers() {
+    let dir = tempdir();
+    let env = [
+        ("VISAGE_SERVER__WORKERS", "1"),
+        ("VISAGE_SERVER__MAX_QUEUE", "2"),
+        ("VISAGE_SERVER__QUEUE_TIMEOUT_MS", "100"),
+    ];
+    let s = Server::start(dir.path(), &env);
+    let photo = bytes("t1.jpg"); // six faces: long enough model runs to saturate one worker
+    let statuses: Vec<(u16, Option<String>, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                scope.spawn(|| {
+                    let r = s.multipart("/v1/identify", &[("image", Part::File(&photo))]);
+                    (r.status, r.retry_after, r.json["code"].clone())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let busy: Vec<_> = statuses.iter().filter(|(st, ..)| *st == 503).collect();
+    let ok = statuses.iter().filter(|(st, ..)| *st == 200).count();
+    assert!(!busy.is_empty() && ok >= 1, "{statuses:?}");
+    assert_eq!(ok + busy.len(), 16, "only 200 or 503: {statuses:?}");
+    for (_, retry_after, code) in busy {
+        assert_eq!(code, &json!("busy"));
+        assert!(retry_after.as_deref().is_some_and(|r| r.parse::<u64>().is_ok()), "Retry-After present");
+    }
+    assert_eq!(s.multipart("/v1/detect", &[("image", Part::File(&bytes("obama.jpg")))]).status, 200, "recovers");
 }

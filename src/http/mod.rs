@@ -3,6 +3,7 @@
 
 pub mod error;
 mod input;
+mod metrics;
 mod routes;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -138,7 +139,7 @@ async fn authenticate(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let keys = &req.app_data::<web::Data<AppState>>().map(|s| s.settings.server.api_keys.clone()).unwrap_or_default();
-    let open = keys.is_empty() || matches!(req.path(), "/healthz" | "/readyz");
+    let open = keys.is_empty() || matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
     if !open {
         let headers = req.headers();
         let given = headers.get("x-api-key").and_then(|v| v.to_str().ok()).or_else(|| {
@@ -189,6 +190,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                     .error_handler(|e, _| ApiError::bad_request("invalid_query", e.to_string()).into()),
             )
             .wrap(from_fn(authenticate))
+            .wrap(from_fn(metrics::track))
             .wrap(Logger::new("%r %s %b %Dms").log_target("visage::http"))
             .configure(routes::configure)
     })

@@ -116,6 +116,12 @@ impl Server {
         Self::reply(Self::agent().get(format!("{}{path}", self.base)).call())
     }
 
+    /// GET a path's body as text (e.g. `/metrics`).
+    pub fn get_text(&self, path: &str) -> (u16, String) {
+        let mut r = Self::agent().get(format!("{}{path}", self.base)).call().expect("request reaches the server");
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
+    }
+
     /// DELETE a path.
     pub fn delete(&self, path: &str) -> Reply {
         Self::reply(Self::agent().delete(format!("{}{path}", self.base)).call())

@@ -3,8 +3,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::analyze;
 use crate::http::error::ApiError;
 use crate::http::input::Form;
+use crate::http::metrics::stage;
 use crate::http::AppState;
 
 /// Boxes, scores and landmarks of every face.
@@ -17,8 +19,8 @@ pub async fn detect(
     let bytes = form.image("image")?;
     let out = state
         .run(move |p, _| {
-            let image = p.decode(&bytes)?;
-            let faces = p.detect(&image)?;
+            let image = stage("decode", || p.decode(&bytes))?;
+            let faces = stage("detect", || p.detect(&image))?;
             Ok(json!({ "width": image.width(), "height": image.height(), "detector": p.detector.model_id(), "faces": faces }))
         })
         .await?;
@@ -31,8 +33,7 @@ pub async fn embed(state: web::Data<AppState>, req: HttpRequest, body: web::Payl
     let bytes = form.image("image")?;
     let out = state
         .run(move |p, _| {
-            let image = p.decode(&bytes)?;
-            let faces = p.faces(&image)?;
+            let (image, faces) = analyze(p, &bytes)?;
             Ok(json!({ "width": image.width(), "height": image.height(), "embedder": p.embedder.model_id(), "faces": faces }))
         })
         .await?;

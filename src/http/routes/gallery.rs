@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::analyze;
 use crate::error::VisageError;
 use crate::gallery::NewFace;
 use crate::http::error::ApiError;
@@ -95,7 +96,7 @@ pub async fn add_face(
     let (record, created) = state
         .run(move |p, g| {
             g.subject(&subject_id)?; // 404 before spending a model run
-            let mut faces = p.faces(&p.decode(&bytes)?)?;
+            let mut faces = analyze(p, &bytes)?.1;
             let face = match (faces.len(), which) {
                 (0, _) => return Err(VisageError::unprocessable("no_face", "no face found in the image")),
                 (n, Some(i)) if i >= n => {

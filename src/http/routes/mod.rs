@@ -7,16 +7,20 @@ mod recognize;
 
 use actix_web::{web, HttpResponse};
 
+use image::RgbImage;
+
 use super::error::ApiError;
 use super::input::Form;
+use super::metrics::stage;
 use crate::config::Settings;
 use crate::error::VisageError;
-use crate::pipeline::Face;
+use crate::pipeline::{Face, Pipeline};
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(super::metrics::render))
         .service(
             web::scope("/v1")
                 .route("/detect", web::post().to(analyze::detect))
@@ -58,6 +62,14 @@ fn threshold_of(form: &Form, default: f32) -> Result<f32, ApiError> {
         return Err(VisageError::unprocessable("invalid_parameter", "threshold must lie in [-1, 1]").into());
     }
     Ok(t)
+}
+
+/// Decodes an image and finds its faces with embeddings, timing each stage for `/metrics`.
+fn analyze(p: &Pipeline, bytes: &[u8]) -> crate::Result<(RgbImage, Vec<Face>)> {
+    let image = stage("decode", || p.decode(bytes))?;
+    let detections = stage("detect", || p.detect(&image))?;
+    let faces = stage("embed", || p.embed(&image, detections))?;
+    Ok((image, faces))
 }
 
 /// The face a one-face operation uses: the first in the configured order (largest by default).

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{k_of, main_face, threshold_of};
+use super::{analyze, k_of, main_face, threshold_of};
 use crate::error::VisageError;
 use crate::http::error::ApiError;
 use crate::http::input::Form;
+use crate::http::metrics::stage;
 use crate::http::AppState;
 use crate::pipeline::embed::{l2_normalised, Embedding};
 
@@ -24,7 +25,7 @@ pub async fn verify(
         let bytes = form.image("image")?;
         let out = state
             .run(move |p, g| {
-                let face = main_face(p.faces(&p.decode(&bytes)?)?, "image")?;
+                let face = main_face(analyze(p, &bytes)?.1, "image")?;
                 let (face_id, similarity) = g.verify_subject(&face.embedding, &subject_id)?.ok_or_else(|| {
                     VisageError::unprocessable(
                         "subject_has_no_faces",
@@ -42,8 +43,8 @@ pub async fn verify(
     let (a, b) = (form.image("image_a")?, form.image("image_b")?);
     let out = state
         .run(move |p, _| {
-            let fa = main_face(p.faces(&p.decode(&a)?)?, "image_a")?;
-            let fb = main_face(p.faces(&p.decode(&b)?)?, "image_b")?;
+            let fa = main_face(analyze(p, &a)?.1, "image_a")?;
+            let fb = main_face(analyze(p, &b)?.1, "image_b")?;
             let similarity = fa.embedding.cosine(&fb.embedding).unwrap_or(f32::NAN);
             Ok(json!({
                 "similarity": similarity, "same": similarity >= threshold, "threshold": threshold,
@@ -67,9 +68,9 @@ pub async fn identify(
     let bytes = form.image("image")?;
     let out = state
         .run(move |p, g| {
-            let faces = p.faces(&p.decode(&bytes)?)?;
+            let faces = analyze(p, &bytes)?.1;
             let embeddings: Vec<Embedding> = faces.iter().map(|f| f.embedding.clone()).collect();
-            let answers = g.identify(&embeddings, k, threshold, ef)?;
+            let answers = stage("search", || g.identify(&embeddings, k, threshold, ef))?;
             let faces: Vec<_> = faces
                 .into_iter()
                 .zip(answers)
@@ -125,15 +126,16 @@ pub async fn search(
                     (Embedding { model: Arc::from(g.model()), vector: l2_normalised(&v) }, None)
                 }
                 Ok(bytes) => {
-                    let face = main_face(p.faces(&p.decode(&bytes)?)?, "image")?;
+                    let face = main_face(analyze(p, &bytes)?.1, "image")?;
                     (face.embedding.clone(), Some(face.detection))
                 }
             };
             let results = if by_subject {
-                let answer = g.identify(std::slice::from_ref(&query), k, f32::INFINITY, ef)?.remove(0);
+                let answer =
+                    stage("search", || g.identify(std::slice::from_ref(&query), k, f32::INFINITY, ef))?.remove(0);
                 serde_json::to_value(answer.candidates)
             } else {
-                serde_json::to_value(g.search(&query, k, ef)?)
+                serde_json::to_value(stage("search", || g.search(&query, k, ef))?)
             }
             .map_err(|e| VisageError::Inference(e.to_string()))?;
             Ok(json!({ "k": k, "by": if by_subject { "subject" } else { "face" }, "face": face, "results": results }))

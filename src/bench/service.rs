@@ -1,0 +1,649 @@
+//! `visage bench service`: requests/s and p50/p99 latency of `POST /v1/identify` on one photo
+//! at several numbers of concurrent clients, against the limit the models set, measured in the
+//! same run: the pipeline's own time for that photo (decode + detect + align + embed, in this
+//! process, with the threads one server worker gets) and the throughput ceiling
+//! `workers / pipeline time`.
+//!
+//! The server is either one already running (`--url`, loopback only) or one this command starts
+//! as a child process (`visage serve` on a free loopback port over a throw-away data directory)
+//! and kills at the end. The clients are plain threads, each with one keep-alive connection and
+//! one request in flight at a time (a closed loop), on the same machine as the server: on a small
+//! machine they take some of its CPU, which the ratios then show.
+//!
+//! The HTTP/1.1 client is a few lines over `std::net::TcpStream` (no client crate in the binary):
+//! it sends a pre-built request and reads `Content-Length` or chunked answers. Every wait is
+//! bounded (socket timeouts, deadlines), so the command always ends by itself.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use super::median_ms;
+use crate::config::Settings;
+use crate::error::{Result, VisageError};
+use crate::pipeline::Pipeline;
+
+/// What `visage bench service` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// The photo sent to `/v1/identify` (one face is the usual case).
+    pub image: PathBuf,
+    /// A running server (`http://127.0.0.1:8080`); `None` starts one for the run.
+    pub url: Option<String>,
+    /// Numbers of concurrent clients, one level after the other.
+    pub concurrency: Vec<usize>,
+    /// Timed seconds per level.
+    pub seconds: f64,
+    /// Untimed seconds per level before the timed ones (same clients, same connections).
+    pub warmup: f64,
+    /// Enrol `image` as a new subject first (always done on a server this command starts); on
+    /// a running server the subject is deleted again at the end.
+    pub enrol: bool,
+    /// `X-API-Key` to send (default: the first of `server.api_keys`).
+    pub api_key: Option<String>,
+    /// Timed runs of the in-process pipeline baseline (median).
+    pub runs: usize,
+    /// Global flags passed on to a server this command starts (`--config`, `--threads`), so it
+    /// loads the same settings as the baseline. `VISAGE_*` variables are inherited anyway.
+    pub server_args: Vec<OsString>,
+}
+
+/// Most concurrent clients accepted (each is a thread with its own connection).
+const MAX_CLIENTS: usize = 1024;
+/// How long a server this command starts may take to load its models.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Socket timeout for one request (connect, send, answer).
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest answer body read.
+const MAX_BODY: u64 = 16 << 20;
+
+/// Runs the benchmark and prints its table to stdout. `settings` are the ones the server runs
+/// with (for a server started here they are by construction; for `--url` they are assumed).
+pub fn service(settings: &Settings, opts: &ServiceOptions) -> Result<()> {
+    validate(opts)?;
+    let photo = std::fs::read(&opts.image)
+        .map_err(|e| VisageError::CorruptImage(format!("{}: {e}", opts.image.display())))?;
+    // The same arithmetic as `AppState::load`: `workers` model runs at once, each with
+    // `cores / workers` ORT threads unless `runtime.intra_threads` says otherwise.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let workers = if settings.server.workers == 0 { cores } else { settings.server.workers };
+    let threads =
+        if settings.runtime.intra_threads == 0 { (cores / workers).max(1) } else { settings.runtime.intra_threads };
+    let api_key = opts.api_key.clone().or_else(|| settings.server.api_keys.first().cloned());
+
+    // The server: started here (killed and its data removed when `_own` drops) or given.
+    let (_own, target) = match &opts.url {
+        Some(url) => {
+            let target = Target::parse(url, api_key)?;
+            let ready = Conn::new(&target).call(&target.request("GET", "/readyz", None, &[]));
+            match ready {
+                Ok((200, _)) => {}
+                Ok((status, body)) => return Err(server_error(&format!("GET {url}/readyz answered {status}"), &body)),
+                Err(e) => return Err(VisageError::Config(format!("cannot reach the server at {url}: {e}"))),
+            }
+            (None, target)
+        }
+        None => {
+            let mut own = OwnServer::start(&opts.server_args)?;
+            let target = Target::loopback(own.port, api_key);
+            own.wait_ready(&target)?;
+            (Some(own), target)
+        }
+    };
+    let server_kind = if opts.url.is_some() { "running server" } else { "started for this run" };
+
+    // A gallery to search: the photo itself as one subject, so identify does real 1:N work.
+    let enrolled = if opts.enrol || opts.url.is_none() { Some(enrol(&target, &photo, &opts.image)?) } else { None };
+    let outcome = measure(settings, opts, &target, &photo, workers, threads, server_kind);
+    // Leave a running server's gallery as it was, whatever happened above.
+    if let (Some(id), Some(_)) = (&enrolled, &opts.url) {
+        let path = format!("/v1/subjects/{id}");
+        match Conn::new(&target).call(&target.request("DELETE", &path, None, &[])) {
+            Ok((200 | 204, _)) => {}
+            Ok((status, _)) => eprintln!("visage: warning: DELETE {path} answered {status}; remove it by hand"),
+            Err(e) => eprintln!("visage: warning: DELETE {path} failed ({e}); remove it by hand"),
+        }
+    }
+    outcome
+}
+
+/// Checks one identify answer, measures the baseline, then runs every concurrency level.
+fn measure(
+    settings: &Settings,
+    opts: &ServiceOptions,
+    target: &Target,
+    photo: &[u8],
+    workers: usize,
+    threads: usize,
+    server_kind: &str,
+) -> Result<()> {
+    let identify = target.request("POST", "/v1/identify", Some(content_type(&opts.image)), photo);
+    let first = Conn::new(target)
+        .call(&identify)
+        .map_err(|e| VisageError::Config(format!("POST /v1/identify failed: {e}")))?;
+    let answer = match first {
+        (200, body) => serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+        (status, body) => return Err(server_error(&format!("POST /v1/identify answered {status}"), &body)),
+    };
+    let faces = answer["faces"].as_array().map_or(0, Vec::len);
+    let matched = answer["faces"][0]["match"]["subject_id"].as_str().unwrap_or("unknown").to_string();
+
+    // The limit: the pipeline's own time for this photo, here, while the server is idle.
+    let mut baseline = settings.clone();
+    baseline.runtime.sessions = 1;
+    baseline.runtime.intra_threads = threads;
+    let pipeline = Pipeline::load(&baseline)?;
+    let pipeline_ms = median_ms(opts.runs, || pipeline.faces(&pipeline.decode(photo)?))?;
+    drop(pipeline); // no idle ORT threads competing with the server from here on
+    let ceiling = workers as f64 * 1e3 / pipeline_ms;
+
+    let name = opts.image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    println!(
+        "POST {}/v1/identify with {name} ({} KiB, {faces} face(s), first face matched: {matched})",
+        target.base,
+        photo.len() / 1024
+    );
+    println!(
+        "server: {server_kind}; {workers} worker(s) x {threads} ORT thread(s){}; clients on this machine ({} cores)",
+        if opts.url.is_some() { " assumed from local settings" } else { "" },
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!(
+        "pipeline in-process (decode+detect+align+embed, {threads} thread(s), median of {}): {pipeline_ms:.2} ms \
+         -> ceiling {workers} / {pipeline_ms:.2} ms = {ceiling:.1} req/s",
+        opts.runs
+    );
+    println!("timed {}s per level after {}s warm-up; errors = non-200 answers + failed requests", opts.seconds, opts.warmup);
+    println!(
+        "{:>11} {:>9} {:>7} {:>9} {:>8} {:>8} {:>13} {:>14}",
+        "concurrency", "requests", "errors", "req/s", "p50_ms", "p99_ms", "p50/pipeline", "req/s/ceiling"
+    );
+    let mut notes = Vec::new();
+    for &clients in &opts.concurrency {
+        let level = load(
+            target,
+            &identify,
+            clients,
+            Duration::from_secs_f64(opts.warmup),
+            Duration::from_secs_f64(opts.seconds),
+        )?;
+        let (p50, p99) = (percentile(&level.latencies_ms, 0.50), percentile(&level.latencies_ms, 0.99));
+        println!(
+            "{clients:>11} {:>9} {:>7} {:>9.1} {:>8.2} {:>8.2} {:>13.2} {:>14.2}",
+            level.latencies_ms.len(),
+            level.errors(),
+            level.per_second,
+            p50,
+            p99,
+            p50 / pipeline_ms,
+            level.per_second / ceiling
+        );
+        let _ = std::io::stdout().flush();
+        if level.errors() > 0 {
+            let statuses: Vec<String> = level.statuses.iter().map(|(s, n)| format!("{n} x {s}")).collect();
+            let mut note = format!("concurrency {clients}: {}", statuses.join(", "));
+            if level.failures > 0 {
+                let why = level.last_failure.as_deref().unwrap_or("?");
+                note.push_str(&format!("{}{} failed ({why})", if statuses.is_empty() { "" } else { ", " }, level.failures));
+            }
+            notes.push(note);
+        }
+    }
+    for note in notes {
+        println!("errors at {note}");
+    }
+    Ok(())
+}
+
+fn validate(opts: &ServiceOptions) -> Result<()> {
+    let bad = |m: String| Err(VisageError::unprocessable("invalid_parameter", m));
+    if opts.concurrency.is_empty() || opts.concurrency.iter().any(|&c| c == 0 || c > MAX_CLIENTS) {
+        return bad(format!("--concurrency takes numbers 1..={MAX_CLIENTS}, e.g. 1,4,16"));
+    }
+    if !(opts.seconds.is_finite() && opts.seconds > 0.0 && opts.seconds <= 3600.0) {
+        return bad("--seconds must lie in (0, 3600]".into());
+    }
+    if !(opts.warmup.is_finite() && (0.0..=600.0).contains(&opts.warmup)) {
+        return bad("--warmup must lie in [0, 600]".into());
+    }
+    if opts.runs == 0 {
+        return bad("--runs must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// Creates a subject and enrols the photo's face; returns the subject id.
+fn enrol(target: &Target, photo: &[u8], image: &Path) -> Result<String> {
+    let body = serde_json::json!({ "name": "visage bench service", "metadata": { "created_by": "visage bench service" } });
+    let create = target.request("POST", "/v1/subjects", Some("application/json"), body.to_string().as_bytes());
+    let mut conn = Conn::new(target);
+    let id = match conn.call(&create) {
+        Ok((201, body)) => serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_string))
+            .ok_or_else(|| VisageError::Config("POST /v1/subjects answered 201 without an id".into()))?,
+        Ok((status, body)) => return Err(server_error(&format!("POST /v1/subjects answered {status}"), &body)),
+        Err(e) => return Err(VisageError::Config(format!("POST /v1/subjects failed: {e}"))),
+    };
+    let path = format!("/v1/subjects/{id}/faces");
+    match conn.call(&target.request("POST", &path, Some(content_type(image)), photo)) {
+        Ok((200 | 201, _)) => Ok(id),
+        Ok((status, body)) => Err(server_error(&format!("POST {path} (enrolling {}) answered {status}", image.display()), &body)),
+        Err(e) => Err(VisageError::Config(format!("POST {path} failed: {e}"))),
+    }
+}
+
+/// An error carrying the server's own message (`{"error": {"message": ...}}` or the raw text).
+fn server_error(what: &str, body: &[u8]) -> VisageError {
+    let text = String::from_utf8_lossy(body);
+    let message = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().or(v["message"].as_str()).map(str::to_string))
+        .unwrap_or_else(|| text.chars().take(300).collect());
+    VisageError::Config(format!("{what}: {message}"))
+}
+
+/// The content type a photo is sent with (the server sniffs the format; this is for logs).
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("webp") => "image/webp",
+        Some("bmp") => "image/bmp",
+        Some("gif") => "image/gif",
+        Some("tif" | "tiff") => "image/tiff",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `q`-quantile (nearest rank) of the latencies, NaN when there are none.
+fn percentile(sorted_ms: &[f64], q: f64) -> f64 {
+    if sorted_ms.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * sorted_ms.len() as f64).ceil() as usize;
+    sorted_ms[rank.clamp(1, sorted_ms.len()) - 1]
+}
+
+/// What one concurrency level measured.
+#[derive(Default)]
+struct Level {
+    /// Latency of every 200 answer to a request sent in the timed window, sorted.
+    latencies_ms: Vec<f64>,
+    /// 200 answers completed inside the timed window, per second of it.
+    per_second: f64,
+    /// Non-200 answers to requests sent in the timed window, by status.
+    statuses: BTreeMap<u16, usize>,
+    /// Requests sent in the timed window that got no answer (connection or timeout errors).
+    failures: usize,
+    last_failure: Option<String>,
+}
+
+impl Level {
+    fn errors(&self) -> usize {
+        self.statuses.values().sum::<usize>() + self.failures
+    }
+}
+
+/// One client's tally.
+#[derive(Default)]
+struct Tally {
+    latencies_ms: Vec<f64>,
+    completed_in_window: usize,
+    statuses: BTreeMap<u16, usize>,
+    failures: usize,
+    last_failure: Option<String>,
+}
+
+/// `clients` threads send `request` back to back for `warmup + timed`, each over its own
+/// keep-alive connection; requests sent during the warm-up are not counted.
+fn load(target: &Target, request: &[u8], clients: usize, warmup: Duration, timed: Duration) -> Result<Level> {
+    let start = Instant::now();
+    let window = (start + warmup, start + warmup + timed);
+    let tallies = std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(clients);
+        for i in 0..clients {
+            let spawned = std::thread::Builder::new()
+                .name(format!("bench-client-{i}"))
+                .spawn_scoped(scope, move || client(target, request, window));
+            // Clients already started stop at the deadline by themselves.
+            handles.push(spawned.map_err(|e| VisageError::Config(format!("cannot start client thread: {e}")))?);
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| VisageError::Config("a client thread panicked".into())))
+            .collect::<Result<Vec<Tally>>>()
+    })?;
+    let mut level = Level::default();
+    let mut completed = 0;
+    for t in tallies {
+        level.latencies_ms.extend(t.latencies_ms);
+        completed += t.completed_in_window;
+        for (status, n) in t.statuses {
+            *level.statuses.entry(status).or_default() += n;
+        }
+        level.failures += t.failures;
+        level.last_failure = t.last_failure.or(level.last_failure);
+    }
+    level.latencies_ms.sort_by(f64::total_cmp);
+    level.per_second = completed as f64 / timed.as_secs_f64();
+    Ok(level)
+}
+
+/// One closed-loop client: the next request leaves when the previous answer is in.
+fn client(target: &Target, request: &[u8], (from, until): (Instant, Instant)) -> Tally {
+    let mut conn = Conn::new(target);
+    let mut tally = Tally::default();
+    loop {
+        let sent = Instant::now();
+        if sent >= until {
+            return tally;
+        }
+        let result = conn.call(request);
+        let done = Instant::now();
+        let counted = sent >= from;
+        match result {
+            Ok((200, _)) => {
+                if counted {
+                    tally.latencies_ms.push((done - sent).as_secs_f64() * 1e3);
+                }
+                if done >= from && done <= until {
+                    tally.completed_in_window += 1;
+                }
+            }
+            Ok((status, _)) => {
+                if counted {
+                    *tally.statuses.entry(status).or_default() += 1;
+                }
+                // A refused request costs the server little; do not spin on it and starve the workers.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                if counted {
+                    tally.failures += 1;
+                    tally.last_failure = Some(e.to_string());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// A loopback HTTP server: where to connect and what to put in requests.
+struct Target {
+    addr: SocketAddr,
+    /// `http://host:port` as given, for messages and the Host header.
+    base: String,
+    host: String,
+    /// Path prefix from the URL (empty, or `/prefix` without a trailing slash).
+    prefix: String,
+    api_key: Option<String>,
+}
+
+impl Target {
+    /// Parses `http://HOST[:PORT][/PREFIX]`, refusing any host that is not loopback.
+    fn parse(url: &str, api_key: Option<String>) -> Result<Self> {
+        let bad = |m: String| VisageError::unprocessable("invalid_parameter", m);
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            bad(format!("--url {url:?}: only http:// URLs of a server on this machine (loopback) are accepted"))
+        })?;
+        let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or_else(|| bad(format!("--url {url:?}: unclosed '['")))?;
+            (h, after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        let port: u16 = match port {
+            None => 80,
+            Some(p) => p.parse().map_err(|_| bad(format!("--url {url:?}: bad port {p:?}")))?,
+        };
+        let refuse = || {
+            bad(format!(
+                "--url {url:?}: host {host:?} is not loopback; this benchmark only talks to 127.0.0.0/8, localhost or ::1"
+            ))
+        };
+        let candidates: Vec<SocketAddr> = if let Ok(ip) = host.parse::<IpAddr>() {
+            vec![SocketAddr::new(ip, port)]
+        } else if host.eq_ignore_ascii_case("localhost") {
+            (host, port).to_socket_addrs().map(|a| a.collect()).unwrap_or_default()
+        } else {
+            return Err(refuse());
+        };
+        // Only loopback addresses, even if "localhost" resolves to something else as well.
+        let loopback: Vec<SocketAddr> = candidates.into_iter().filter(|a| a.ip().is_loopback()).collect();
+        if loopback.is_empty() {
+            return Err(refuse());
+        }
+        let addr = loopback
+            .iter()
+            .copied()
+            .find(|a| TcpStream::connect_timeout(a, Duration::from_secs(2)).is_ok())
+            .unwrap_or(loopback[0]);
+        Ok(Self {
+            addr,
+            base: format!("http://{authority}"),
+            host: authority.to_string(),
+            prefix: path.trim_end_matches('/').to_string(),
+            api_key,
+        })
+    }
+
+    fn loopback(port: u16, api_key: Option<String>) -> Self {
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        Self { addr, base: format!("http://{addr}"), host: addr.to_string(), prefix: String::new(), api_key }
+    }
+
+    /// The bytes of one HTTP/1.1 request (keep-alive is HTTP/1.1's default).
+    fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Vec<u8> {
+        let mut head = format!("{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n", self.prefix, self.host);
+        if let Some(key) = &self.api_key {
+            head.push_str(&format!("X-API-Key: {key}\r\n"));
+        }
+        if let Some(ct) = content_type {
+            head.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        if method != "GET" {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    }
+}
+
+/// One keep-alive connection, opened on first use and again whenever the server closes it.
+struct Conn<'a> {
+    target: &'a Target,
+    stream: Option<BufReader<TcpStream>>,
+}
+
+impl<'a> Conn<'a> {
+    fn new(target: &'a Target) -> Self {
+        Self { target, stream: None }
+    }
+
+    /// Sends a request and returns the status and body. A request on a reused connection that
+    /// fails is tried once more on a fresh one (the server may have closed an idle connection).
+    fn call(&mut self, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        let reused = self.stream.is_some();
+        match self.exchange(request) {
+            Err(_) if reused => self.exchange(request),
+            other => other,
+        }
+    }
+
+    fn exchange(&mut self, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        let stream = match self.stream.take() {
+            Some(s) => s,
+            None => {
+                let s = TcpStream::connect_timeout(&self.target.addr, IO_TIMEOUT)?;
+                s.set_nodelay(true)?;
+                s.set_read_timeout(Some(IO_TIMEOUT))?;
+                s.set_write_timeout(Some(IO_TIMEOUT))?;
+                BufReader::new(s)
+            }
+        };
+        let mut stream = stream;
+        stream.get_mut().write_all(request)?;
+        let (status, body, keep) = read_response(&mut stream)?;
+        if keep {
+            self.stream = Some(stream);
+        }
+        Ok((status, body))
+    }
+}
+
+/// Reads one answer: status, body, and whether the connection may be reused.
+fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<(u16, Vec<u8>, bool)> {
+    let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let status_line = read_line(r)?;
+    let mut parts = status_line.split_whitespace();
+    let version = parts.next().unwrap_or_default().to_string();
+    let status: u16 =
+        parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| invalid(&format!("bad status line {status_line:?}")))?;
+    let (mut length, mut chunked, mut keep) = (None, false, version == "HTTP/1.1");
+    for _ in 0..256 {
+        let line = read_line(r)?;
+        if line.is_empty() {
+            let body = if chunked {
+                read_chunked(r)?
+            } else if let Some(n) = length {
+                if n > MAX_BODY {
+                    return Err(invalid("answer body too large"));
+                }
+                let mut body = vec![0; n as usize];
+                r.read_exact(&mut body)?;
+                body
+            } else if status == 204 || status == 304 || (100..200).contains(&status) {
+                Vec::new()
+            } else {
+                keep = false; // the body ends when the server closes the connection
+                let mut body = Vec::new();
+                r.take(MAX_BODY).read_to_end(&mut body)?;
+                body
+            };
+            return Ok((status, body, keep));
+        }
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let value = value.trim().to_ascii_lowercase();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => length = Some(value.parse().map_err(|_| invalid("bad Content-Length"))?),
+            "transfer-encoding" => chunked = value.contains("chunked"),
+            "connection" if value.contains("close") => keep = false,
+            "connection" if value.contains("keep-alive") => keep = true,
+            _ => {}
+        }
+    }
+    Err(invalid("too many header lines"))
+}
+
+/// A chunked body (RFC 9112 §7.1), trailers skipped.
+fn read_chunked(r: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
+    let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let mut body = Vec::new();
+    loop {
+        let line = read_line(r)?;
+        let size = u64::from_str_radix(line.split(';').next().unwrap_or_default().trim(), 16)
+            .map_err(|_| invalid("bad chunk size"))?;
+        if size == 0 {
+            for _ in 0..256 {
+                if read_line(r)?.is_empty() {
+                    return Ok(body);
+                }
+            }
+            return Err(invalid("too many trailer lines"));
+        }
+        if body.len() as u64 + size > MAX_BODY {
+            return Err(invalid("answer body too large"));
+        }
+        let start = body.len();
+        body.resize(start + size as usize, 0);
+        r.read_exact(&mut body[start..])?;
+        read_line(r)?; // the CRLF after the chunk
+    }
+}
+
+/// One header line without its CRLF, at most 16 KiB; EOF before any byte is an error.
+fn read_line(r: &mut BufReader<TcpStream>) -> std::io::Result<String> {
+    let mut line = String::new();
+    if r.by_ref().take(16 << 10).read_line(&mut line)? == 0 {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed by the server"));
+    }
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// A `visage serve` child on a free loopback port over a throw-away data directory; killed and
+/// the directory removed on drop (also when the benchmark fails half-way).
+struct OwnServer {
+    child: Child,
+    port: u16,
+    data_dir: PathBuf,
+}
+
+impl OwnServer {
+    fn start(global_args: &[OsString]) -> Result<Self> {
+        let setup = |what: &str, e: std::io::Error| VisageError::Config(format!("cannot {what}: {e}"));
+        let exe = std::env::current_exe().map_err(|e| setup("find the visage executable", e))?;
+        // A port the OS just handed out; another process could take it before the server binds
+        // it, in which case the server exits and the error says so.
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| setup("find a free port", e))?
+            .port();
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let data_dir = std::env::temp_dir().join(format!("visage-bench-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&data_dir).map_err(|e| setup(&format!("create {}", data_dir.display()), e))?;
+        let child = Command::new(exe)
+            .args(global_args)
+            .args(["serve", "--address", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(&data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn();
+        match child {
+            Ok(child) => Ok(Self { child, port, data_dir }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&data_dir);
+                Err(setup("start visage serve", e))
+            }
+        }
+    }
+
+    /// Polls `/readyz` until 200, the child exits, or [`READY_TIMEOUT`].
+    fn wait_ready(&mut self, target: &Target) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let probe = target.request("GET", "/readyz", None, &[]);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = Conn::new(target).call(&probe) {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(VisageError::Config(format!(
+                    "visage serve exited before it was ready ({status}); see its messages above"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(VisageError::Config(format!("visage serve was not ready after {}s", READY_TIMEOUT.as_secs())))
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
