@@ -275,3 +275,32 @@ fn saturation_answers_503_with_retry_after_and_recovers() {
     }
     assert_eq!(s.multipart("/v1/detect", &[("image", Part::File(&bytes("obama.jpg")))]).status, 200, "recovers");
 }
+
+#[test]
+fn openapi_document_matches_the_routes_and_swagger_ui_is_served_offline() {
+    let dir = tempdir();
+    let s = Server::start(dir.path(), &[]);
+    let doc = s.get("/openapi.json");
+    assert_eq!(doc.status, 200);
+    let paths = doc.json["paths"].as_object().unwrap();
+    let operations: usize = paths.values().map(|ops| ops.as_object().unwrap().len()).sum();
+    assert_eq!(operations, 15, "every route is documented: {:?}", paths.keys());
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            // Every documented operation is routed: the answer is never the "no such route" 404.
+            let concrete = path.replace("{id}", "1");
+            let r = s.raw(&method.to_uppercase(), &concrete, "application/json", b"{}", &[]);
+            assert!(
+                !(r.status == 404 && r.json["message"] == "no such route"),
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+    assert!(doc.json["components"]["schemas"]["IdentifyResponse"].is_object());
+    let (status, html) = s.get_text("/docs/");
+    assert_eq!(status, 200);
+    assert!(html.contains("swagger-ui"), "Swagger UI page");
+    let (status, js) = s.get_text("/docs/swagger-ui-bundle.js");
+    assert_eq!(status, 200, "assets are vendored, not fetched from a CDN");
+    assert!(js.len() > 100_000);
+}

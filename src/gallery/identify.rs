@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::Gallery;
 use crate::error::Result;
 use crate::pipeline::embed::Embedding;
 
 /// A subject proposed for a query face.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Candidate {
     pub subject_id: String,
     pub subject_name: String,

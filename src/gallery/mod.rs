@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::{Result, VisageError};
 use crate::index::{create_index, open_index, IndexKind, IndexParams, SearchParams, VectorIndex};
@@ -21,7 +22,7 @@ use store::{Change, Store};
 pub use store::{FaceRecord, NewFace, Subject};
 
 /// A face found by similarity search.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FaceHit {
     pub face_id: u64,
     pub subject_id: String,

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::{Result, VisageError};
 use crate::pipeline::detect::{BBox, Detection, Landmarks};
@@ -42,10 +43,11 @@ CREATE TABLE IF NOT EXISTS changes (
 ";
 
 /// A person (or any identity) in the gallery.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Subject {
     pub id: String,
     pub name: String,
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     /// Unix seconds.
     pub created_at: i64,
@@ -54,13 +56,14 @@ pub struct Subject {
 }
 
 /// An enrolled face. The embedding itself is never returned by the API.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FaceRecord {
     pub id: u64,
     pub subject_id: String,
     pub model: String,
     pub bbox: BBox,
     pub score: f32,
+    #[schema(value_type = Vec<Vec<f32>>)]
     pub landmarks: Landmarks,
     pub image_sha256: String,
     pub external_id: Option<String>,

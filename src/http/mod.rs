@@ -1,6 +1,7 @@
 //! The HTTP door (actix-web): request parsing, errors, auth and routing only. Every model run
 //! goes through a bounded worker pool off the async executor; the engine does the work.
 
+pub mod api;
 pub mod error;
 mod input;
 mod metrics;
@@ -139,7 +140,9 @@ async fn authenticate(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let keys = &req.app_data::<web::Data<AppState>>().map(|s| s.settings.server.api_keys.clone()).unwrap_or_default();
-    let open = keys.is_empty() || matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
+    let open = keys.is_empty()
+        || matches!(req.path(), "/healthz" | "/readyz" | "/metrics" | "/openapi.json")
+        || req.path().starts_with("/docs");
     if !open {
         let headers = req.headers();
         let given = headers.get("x-api-key").and_then(|v| v.to_str().ok()).or_else(|| {

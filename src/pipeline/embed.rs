@@ -6,6 +6,7 @@ use std::sync::Arc;
 use image::RgbImage;
 use ort::value::TensorRef;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::config::{EmbedderSettings, NormalizationSetting, RuntimeSettings};
 use crate::error::{Result, VisageError};
@@ -13,9 +14,10 @@ use crate::pipeline::align::CROP_SIZE;
 use crate::pipeline::runtime::ModelSessions;
 
 /// A unit-length face embedding and the model that produced it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Embedding {
     /// Id of the embedder's weights; vectors of different models are never comparable.
+    #[schema(value_type = String)]
     pub model: Arc<str>,
     pub vector: Vec<f32>,
 }

@@ -10,6 +10,7 @@ pub mod runtime;
 
 use image::RgbImage;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::config::{ImageLimits, Settings};
 use crate::error::Result;
@@ -17,7 +18,7 @@ use detect::{Detection, Detector, OnnxDetector};
 use embed::{Embedder, Embedding, OnnxEmbedder};
 
 /// A face found in an image, with its embedding.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Face {
     #[serde(flatten)]
     pub detection: Detection,

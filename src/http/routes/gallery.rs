@@ -2,27 +2,22 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::analyze;
 use crate::error::VisageError;
-use crate::gallery::NewFace;
+use crate::gallery::{FaceRecord, NewFace, Subject};
+use crate::http::api::{
+    EnrolForm, ErrorBody, FaceDeleted, FaceList, NewSubject, Page, SubjectDeleted, SubjectPage, SubjectUpdate,
+};
 use crate::http::error::ApiError;
 use crate::http::input::Form;
 use crate::http::AppState;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewSubject {
-    id: Option<String>,
-    name: String,
-    #[serde(default)]
-    metadata: serde_json::Value,
-}
-
-/// `POST /v1/subjects` `{ "id"?: ..., "name": ..., "metadata"?: {...} }` → 201.
+/// Creates a subject.
+#[utoipa::path(post, path = "/v1/subjects", tag = "gallery", request_body = NewSubject,
+    responses((status = 201, body = Subject), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_subject(state: web::Data<AppState>, body: web::Json<NewSubject>) -> Result<HttpResponse, ApiError> {
     let NewSubject { id, name, metadata } = body.into_inner();
     let metadata = if metadata.is_null() { json!({}) } else { metadata };
@@ -30,37 +25,29 @@ pub async fn create_subject(state: web::Data<AppState>, body: web::Json<NewSubje
     Ok(HttpResponse::Created().json(subject))
 }
 
-#[derive(Deserialize)]
-pub struct Page {
-    #[serde(default)]
-    offset: u64,
-    limit: Option<u64>,
-}
-
-/// `GET /v1/subjects?offset=&limit=` (limit 1..=1000, default 100).
+/// Lists subjects, oldest first, a page at a time.
+#[utoipa::path(get, path = "/v1/subjects", tag = "gallery", params(Page),
+    responses((status = 200, body = SubjectPage), (status = 422, body = ErrorBody)))]
 pub async fn list_subjects(state: web::Data<AppState>, page: web::Query<Page>) -> Result<HttpResponse, ApiError> {
     let (offset, limit) = (page.offset, page.limit.unwrap_or(100));
     if limit == 0 || limit > 1000 {
         return Err(VisageError::unprocessable("invalid_parameter", "limit must be 1..=1000").into());
     }
     let (subjects, total) = state.blocking(move |g| g.subjects(offset, limit)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "subjects": subjects, "total": total, "offset": offset, "limit": limit })))
+    Ok(HttpResponse::Ok().json(SubjectPage { subjects, total, offset, limit }))
 }
 
-/// `GET /v1/subjects/{id}`.
+/// One subject.
+#[utoipa::path(get, path = "/v1/subjects/{id}", tag = "gallery",
+    responses((status = 200, body = Subject), (status = 404, body = ErrorBody)))]
 pub async fn get_subject(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let subject = state.blocking(move |g| g.subject(&id)).await?;
     Ok(HttpResponse::Ok().json(subject))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubjectUpdate {
-    name: Option<String>,
-    metadata: Option<serde_json::Value>,
-}
-
-/// `PATCH /v1/subjects/{id}` `{ "name"?: ..., "metadata"?: {...} }`.
+/// Renames a subject and/or replaces its metadata.
+#[utoipa::path(patch, path = "/v1/subjects/{id}", tag = "gallery", request_body = SubjectUpdate,
+    responses((status = 200, body = Subject), (status = 404, body = ErrorBody)))]
 pub async fn update_subject(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -71,17 +58,22 @@ pub async fn update_subject(
     Ok(HttpResponse::Ok().json(subject))
 }
 
-/// `DELETE /v1/subjects/{id}`: the subject, its faces and their embeddings are erased.
+/// Deletes a subject: its faces and their embeddings are erased from the store and the index.
+#[utoipa::path(delete, path = "/v1/subjects/{id}", tag = "gallery",
+    responses((status = 200, body = SubjectDeleted), (status = 404, body = ErrorBody)))]
 pub async fn delete_subject(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let subject_id = id.clone();
     let deleted = state.blocking(move |g| g.delete_subject(&subject_id)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "deleted": id, "deleted_faces": deleted })))
+    Ok(HttpResponse::Ok().json(SubjectDeleted { deleted: id, deleted_faces: deleted }))
 }
 
 /// `POST /v1/subjects/{id}/faces`: enrol the face of `image`. One face is expected; with
 /// several, `face` (index, largest first) says which. `external_id` makes retries idempotent.
 /// 201 when enrolled, 200 when the same face was already there.
+#[utoipa::path(post, path = "/v1/subjects/{id}/faces", tag = "gallery",
+    request_body(content = EnrolForm, content_type = "multipart/form-data"),
+    responses((status = 201, body = FaceRecord), (status = 200, body = FaceRecord), (status = "4XX", body = ErrorBody)))]
 pub async fn add_face(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -129,15 +121,19 @@ pub async fn add_face(
     Ok(HttpResponse::build(status).json(record))
 }
 
-/// `GET /v1/subjects/{id}/faces`.
+/// The faces enrolled for a subject.
+#[utoipa::path(get, path = "/v1/subjects/{id}/faces", tag = "gallery",
+    responses((status = 200, body = FaceList), (status = 404, body = ErrorBody)))]
 pub async fn list_faces(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let faces = state.blocking(move |g| g.faces(&id)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "faces": faces })))
+    Ok(HttpResponse::Ok().json(FaceList { faces }))
 }
 
-/// `DELETE /v1/faces/{id}`: the face and its embedding are erased.
+/// Deletes one face: the record and its embedding are erased.
+#[utoipa::path(delete, path = "/v1/faces/{id}", tag = "gallery",
+    responses((status = 200, body = FaceDeleted), (status = 404, body = ErrorBody)))]
 pub async fn delete_face(state: web::Data<AppState>, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
     let face_id = id.into_inner();
     state.blocking(move |g| g.delete_face(face_id)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "deleted": face_id })))
+    Ok(HttpResponse::Ok().json(FaceDeleted { deleted: face_id }))
 }

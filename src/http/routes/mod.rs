@@ -1,9 +1,9 @@
 //! Route table and the small helpers the handlers share.
 
-mod analyze;
-mod gallery;
-mod health;
-mod recognize;
+pub mod analyze;
+pub mod gallery;
+pub mod health;
+pub mod recognize;
 
 use actix_web::{web, HttpResponse};
 
@@ -21,6 +21,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(super::metrics::render))
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                .url("/openapi.json", <super::api::ApiDoc as utoipa::OpenApi>::openapi()),
+        )
         .service(
             web::scope("/v1")
                 .route("/detect", web::post().to(analyze::detect))

@@ -11,6 +11,7 @@ use std::path::Path;
 use image::RgbImage;
 use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::config::{DetectorFamilySetting, DetectorSettings, FaceOrder, RuntimeSettings};
 use crate::error::{Result, VisageError};
@@ -23,7 +24,7 @@ pub use letterbox::Letterbox;
 pub type Landmarks = [[f32; 2]; 5];
 
 /// An axis-aligned box in image pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BBox {
     pub x1: f32,
     pub y1: f32,
@@ -56,10 +57,12 @@ impl BBox {
 }
 
 /// One detected face.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Detection {
     pub bbox: BBox,
     pub score: f32,
+    /// Image-left eye, image-right eye, nose tip, left and right mouth corners, as [x, y].
+    #[schema(value_type = Vec<Vec<f32>>)]
     pub landmarks: Landmarks,
 }
 

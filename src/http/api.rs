@@ -1,0 +1,253 @@
+//! Request and response bodies of the HTTP API, typed so that handlers and the OpenAPI document
+//! (served at `/openapi.json`, browsable at `/docs/`) cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::gallery::{Candidate, FaceHit, FaceRecord, Subject};
+use crate::pipeline::detect::{BBox, Detection};
+use crate::pipeline::embed::Embedding;
+use crate::pipeline::Face;
+
+/// Every error: a stable machine-readable `code` and a message for people.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// A multipart upload of one image (JSON bodies carry it as base64 under the same name; a raw
+/// `image/*` body is accepted too).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ImageForm {
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+}
+
+/// `POST /v1/identify` fields.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct IdentifyForm {
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// Candidates per face (default `identify.k`).
+    k: Option<u32>,
+    /// Cosine below which a face is unknown (default `identify.threshold`).
+    threshold: Option<f32>,
+    /// HNSW search breadth (accuracy/speed knob).
+    ef: Option<u32>,
+}
+
+/// `POST /v1/verify` fields: `image_a` + `image_b`, or `image` + `subject_id`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct VerifyForm {
+    #[schema(value_type = Option<String>, format = Binary)]
+    image_a: Option<Vec<u8>>,
+    #[schema(value_type = Option<String>, format = Binary)]
+    image_b: Option<Vec<u8>>,
+    #[schema(value_type = Option<String>, format = Binary)]
+    image: Option<Vec<u8>>,
+    subject_id: Option<String>,
+    /// Decision threshold (default `compare.threshold`).
+    threshold: Option<f32>,
+}
+
+/// `POST /v1/search` fields: an `image` (its main face) or an `embedding`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SearchForm {
+    #[schema(value_type = Option<String>, format = Binary)]
+    image: Option<Vec<u8>>,
+    /// A query vector of the gallery's model (normalised by the server).
+    embedding: Option<Vec<f32>>,
+    k: Option<u32>,
+    /// `face` (default) or `subject`.
+    by: Option<String>,
+    ef: Option<u32>,
+}
+
+/// `POST /v1/subjects/{id}/faces` fields.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EnrolForm {
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// Which face when the photo has several (0 = largest).
+    face: Option<u32>,
+    /// Caller's id for this face: enrolling it again returns the existing face.
+    external_id: Option<String>,
+}
+
+/// `POST /v1/subjects`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSubject {
+    /// Caller-chosen id (letters, digits, `.`, `_`, `-`, `:`, `@`); generated when absent.
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+}
+
+/// `PATCH /v1/subjects/{id}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectUpdate {
+    pub name: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Paging of `GET /v1/subjects`.
+#[derive(Deserialize, IntoParams)]
+pub struct Page {
+    /// Subjects to skip.
+    #[serde(default)]
+    pub offset: u64,
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DetectResponse {
+    pub width: u32,
+    pub height: u32,
+    pub detector: String,
+    pub faces: Vec<Detection>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmbedResponse {
+    pub width: u32,
+    pub height: u32,
+    pub embedder: String,
+    pub faces: Vec<Face>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifyResponse {
+    /// Cosine similarity of the two faces (or the best over the subject's faces).
+    pub similarity: f32,
+    /// `similarity >= threshold`.
+    pub same: bool,
+    pub threshold: f32,
+    pub model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub face_a: Option<Detection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub face_b: Option<Detection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_id: Option<String>,
+    /// The subject's face that matched best.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub face_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub face: Option<Detection>,
+}
+
+/// One face of an identify request.
+#[derive(Serialize, ToSchema)]
+pub struct IdentifiedFace {
+    #[serde(flatten)]
+    pub detection: Detection,
+    /// True when no subject reaches the threshold.
+    pub unknown: bool,
+    /// The subject this face is, or null (unknown).
+    #[serde(rename = "match")]
+    pub matched: Option<Candidate>,
+    /// Top-k subjects whatever the threshold.
+    pub candidates: Vec<Candidate>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IdentifyResponse {
+    pub threshold: f32,
+    pub k: usize,
+    pub model: String,
+    pub faces: Vec<IdentifiedFace>,
+}
+
+/// Faces (`by=face`) or subjects (`by=subject`), best first.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SearchResults {
+    Faces(Vec<FaceHit>),
+    Subjects(Vec<Candidate>),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchResponse {
+    pub k: usize,
+    pub by: String,
+    /// The query face when the query was an image.
+    pub face: Option<Detection>,
+    pub results: SearchResults,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubjectPage {
+    pub subjects: Vec<Subject>,
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubjectDeleted {
+    pub deleted: String,
+    pub deleted_faces: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FaceList {
+    pub faces: Vec<FaceRecord>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FaceDeleted {
+    pub deleted: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    pub status: String,
+    pub detector: String,
+    pub embedder: String,
+    pub gallery_faces: usize,
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Visage",
+        description = "Face recognition search: detect, embed, verify (1:1), identify (1:N, open set), search (top-k), gallery."
+    ),
+    paths(
+        super::routes::health::healthz,
+        super::routes::health::readyz,
+        super::routes::analyze::detect,
+        super::routes::analyze::embed,
+        super::routes::recognize::verify,
+        super::routes::recognize::identify,
+        super::routes::recognize::search,
+        super::routes::gallery::create_subject,
+        super::routes::gallery::list_subjects,
+        super::routes::gallery::get_subject,
+        super::routes::gallery::update_subject,
+        super::routes::gallery::delete_subject,
+        super::routes::gallery::add_face,
+        super::routes::gallery::list_faces,
+        super::routes::gallery::delete_face,
+    ),
+    components(schemas(BBox, Embedding, ErrorBody))
+)]
+pub struct ApiDoc;
