@@ -153,7 +153,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 server_args.extend(["--threads".into(), threads.to_string().into()]);
             }
             let opts = crate::bench::ServiceOptions {
-                image, url, concurrency, seconds, warmup, enrol, api_key, runs, server_args,
+                image,
+                url,
+                concurrency,
+                seconds,
+                warmup,
+                enrol,
+                api_key,
+                runs,
+                server_args,
             };
             return crate::bench::service(&settings, &opts);
         }

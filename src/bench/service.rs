@@ -67,8 +67,8 @@ const MAX_BODY: u64 = 16 << 20;
 /// with (for a server started here they are by construction; for `--url` they are assumed).
 pub fn service(settings: &Settings, opts: &ServiceOptions) -> Result<()> {
     validate(opts)?;
-    let photo = std::fs::read(&opts.image)
-        .map_err(|e| VisageError::CorruptImage(format!("{}: {e}", opts.image.display())))?;
+    let photo =
+        std::fs::read(&opts.image).map_err(|e| VisageError::CorruptImage(format!("{}: {e}", opts.image.display())))?;
     // The same arithmetic as `AppState::load`: `workers` model runs at once, each with
     // `cores / workers` ORT threads unless `runtime.intra_threads` says otherwise.
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -124,9 +124,8 @@ fn measure(
     server_kind: &str,
 ) -> Result<()> {
     let identify = target.request("POST", "/v1/identify", Some(content_type(&opts.image)), photo);
-    let first = Conn::new(target)
-        .call(&identify)
-        .map_err(|e| VisageError::Config(format!("POST /v1/identify failed: {e}")))?;
+    let first =
+        Conn::new(target).call(&identify).map_err(|e| VisageError::Config(format!("POST /v1/identify failed: {e}")))?;
     let answer = match first {
         (200, body) => serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
         (status, body) => return Err(server_error(&format!("POST /v1/identify answered {status}"), &body)),
@@ -159,7 +158,10 @@ fn measure(
          -> ceiling {workers} / {pipeline_ms:.2} ms = {ceiling:.1} req/s",
         opts.runs
     );
-    println!("timed {}s per level after {}s warm-up; errors = non-200 answers + failed requests", opts.seconds, opts.warmup);
+    println!(
+        "timed {}s per level after {}s warm-up; errors = non-200 answers + failed requests",
+        opts.seconds, opts.warmup
+    );
     println!(
         "{:>11} {:>9} {:>7} {:>9} {:>8} {:>8} {:>13} {:>14}",
         "concurrency", "requests", "errors", "req/s", "p50_ms", "p99_ms", "p50/pipeline", "req/s/ceiling"
@@ -190,7 +192,11 @@ fn measure(
             let mut note = format!("concurrency {clients}: {}", statuses.join(", "));
             if level.failures > 0 {
                 let why = level.last_failure.as_deref().unwrap_or("?");
-                note.push_str(&format!("{}{} failed ({why})", if statuses.is_empty() { "" } else { ", " }, level.failures));
+                note.push_str(&format!(
+                    "{}{} failed ({why})",
+                    if statuses.is_empty() { "" } else { ", " },
+                    level.failures
+                ));
             }
             notes.push(note);
         }
@@ -220,7 +226,8 @@ fn validate(opts: &ServiceOptions) -> Result<()> {
 
 /// Creates a subject and enrols the photo's face; returns the subject id.
 fn enrol(target: &Target, photo: &[u8], image: &Path) -> Result<String> {
-    let body = serde_json::json!({ "name": "visage bench service", "metadata": { "created_by": "visage bench service" } });
+    let body =
+        serde_json::json!({ "name": "visage bench service", "metadata": { "created_by": "visage bench service" } });
     let create = target.request("POST", "/v1/subjects", Some("application/json"), body.to_string().as_bytes());
     let mut conn = Conn::new(target);
     let id = match conn.call(&create) {
@@ -234,7 +241,9 @@ fn enrol(target: &Target, photo: &[u8], image: &Path) -> Result<String> {
     let path = format!("/v1/subjects/{id}/faces");
     match conn.call(&target.request("POST", &path, Some(content_type(image)), photo)) {
         Ok((200 | 201, _)) => Ok(id),
-        Ok((status, body)) => Err(server_error(&format!("POST {path} (enrolling {}) answered {status}", image.display()), &body)),
+        Ok((status, body)) => {
+            Err(server_error(&format!("POST {path} (enrolling {}) answered {status}", image.display()), &body))
+        }
         Err(e) => Err(VisageError::Config(format!("POST {path} failed: {e}"))),
     }
 }
@@ -445,7 +454,8 @@ impl Target {
 
     /// The bytes of one HTTP/1.1 request (keep-alive is HTTP/1.1's default).
     fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Vec<u8> {
-        let mut head = format!("{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n", self.prefix, self.host);
+        let mut head =
+            format!("{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n", self.prefix, self.host);
         if let Some(key) = &self.api_key {
             head.push_str(&format!("X-API-Key: {key}\r\n"));
         }
@@ -510,9 +520,11 @@ fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<(u16, Vec<u8>,
     let status_line = read_line(r)?;
     let mut parts = status_line.split_whitespace();
     let version = parts.next().unwrap_or_default().to_string();
-    let status: u16 =
-        parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| invalid(&format!("bad status line {status_line:?}")))?;
-    let (mut length, mut chunked, mut keep) = (None, false, version == "HTTP/1.1");
+    let status: u16 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| invalid(&format!("bad status line {status_line:?}")))?;
+    let (mut length, mut chunked, mut keep): (Option<u64>, _, _) = (None, false, version == "HTTP/1.1");
     for _ in 0..256 {
         let line = read_line(r)?;
         if line.is_empty() {
