@@ -19,7 +19,8 @@ pub struct IndexBenchOptions {
     /// Queries per size: 90 % fresh photos of enrolled identities, 10 % strangers.
     pub queries: usize,
     pub k: usize,
-    /// `ef` values to measure (the default `ef_search` is always included).
+    /// Explicit `ef` values to measure, besides the default search (`ef: None`: `ef_search`,
+    /// with the wider second look for far queries).
     pub efs: Vec<usize>,
     pub hnsw: HnswParams,
     pub seed: u64,
@@ -32,7 +33,7 @@ impl Default for IndexBenchOptions {
             dim: 128,
             queries: 1000,
             k: 10,
-            efs: vec![16, 32, 64, 128],
+            efs: vec![32, 64, 128, 256],
             hnsw: HnswParams::default(),
             seed: 42,
         }
@@ -42,9 +43,13 @@ impl Default for IndexBenchOptions {
 /// Latency and recall at one `ef`.
 #[derive(Debug, Clone)]
 pub struct EfFigures {
-    pub ef: usize,
+    /// `None`: the default search.
+    pub ef: Option<usize>,
     pub median_ms: f64,
     pub p99_ms: f64,
+    /// Median latency over queries of enrolled identities, then strangers.
+    pub median_seen_ms: f64,
+    pub median_unseen_ms: f64,
     /// Mean recall@k against the exact answer, over all queries.
     pub recall: f64,
     /// The same over queries of enrolled identities only, then strangers only.
@@ -75,18 +80,20 @@ pub struct SizeFigures {
 
 /// Runs the benchmark, printing as it goes, and returns the figures.
 pub fn run(opts: &IndexBenchOptions) -> Result<Vec<SizeFigures>> {
-    let mut efs = opts.efs.clone();
-    efs.push(opts.hnsw.ef_search);
-    efs.sort_unstable();
-    efs.dedup();
+    let efs: Vec<Option<usize>> = std::iter::once(None).chain(opts.efs.iter().map(|e| Some(*e))).collect();
+    let h = &opts.hnsw;
     println!(
-        "index bench: {}-d clustered vectors, 10 per identity, {} queries (10% strangers), k={}, M={}, ef_construction={}, {} threads",
+        "index bench: {}-d clustered vectors, 10 per identity, {} queries (10% strangers), k={}, {} threads; \
+         HNSW M={}, ef_construction={}, default search ef={} (ef={} when the best score < {})",
         opts.dim,
         opts.queries,
         opts.k,
-        opts.hnsw.max_nb_conn,
-        opts.hnsw.ef_construction,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        h.max_nb_conn,
+        h.ef_construction,
+        h.ef_search,
+        h.ef_search_far,
+        h.far_score,
     );
     let mut all = Vec::new();
     for &n in &opts.sizes {
@@ -95,7 +102,7 @@ pub fn run(opts: &IndexBenchOptions) -> Result<Vec<SizeFigures>> {
     Ok(all)
 }
 
-fn run_size(opts: &IndexBenchOptions, n: usize, efs: &[usize]) -> Result<SizeFigures> {
+fn run_size(opts: &IndexBenchOptions, n: usize, efs: &[Option<usize>]) -> Result<SizeFigures> {
     let identities = Identities::new(n.div_ceil(10), opts.dim, opts.seed);
     let data = gallery(&identities, 10, opts.seed + 1);
     let items = data.items();
@@ -133,25 +140,30 @@ fn run_size(opts: &IndexBenchOptions, n: usize, efs: &[usize]) -> Result<SizeFig
     let seen = qs.len() - unseen;
     let mut figures = Vec::new();
     for &ef in efs {
-        let params = SearchParams::default().ef(ef);
+        let params = SearchParams { ef, filter: None };
         let (found, times) = timed(&qs, |q| hnsw.search(q, opts.k, &params))?;
         let recalls: Vec<f64> = truth.iter().zip(&found).map(|(t, f)| recall(t, f)).collect();
         let mean = |r: &[f64]| if r.is_empty() { 1.0 } else { r.iter().sum::<f64>() / r.len() as f64 };
-        let top1 = truth.iter().zip(&found).filter(|(t, f)| t.first().map(|h| h.id) == f.first().map(|h| h.id)).count()
-            as f64
-            / qs.len() as f64;
+        let same_top1 = truth.iter().zip(&found).filter(|(t, f)| t.first() == f.first()).count();
+        let (median_seen_ms, _) = percentiles(times[..seen].to_vec());
+        let (median_unseen_ms, _) = percentiles(times[seen..].to_vec());
         let (median_ms, p99_ms) = percentiles(times);
         let f = EfFigures {
             ef,
             median_ms,
             p99_ms,
+            median_seen_ms,
+            median_unseen_ms,
             recall: mean(&recalls),
             recall_seen: mean(&recalls[..seen]),
             recall_unseen: mean(&recalls[seen..]),
-            top1,
+            top1: same_top1 as f64 / qs.len() as f64,
         };
+        let label = ef.map_or("default".to_string(), |e| format!("ef={e}"));
         println!(
-            "  hnsw ef={ef:<4} median {median_ms:.3} ms, p99 {p99_ms:.3} ms, recall@{} {:.4} (enrolled {:.4}, strangers {:.4}), top-1 {:.4}, median hnsw/exact {:.3}",
+            "  hnsw {label:<8} median {median_ms:.3} ms (enrolled {median_seen_ms:.3}, strangers {median_unseen_ms:.3}), \
+             p99 {p99_ms:.3} ms, recall@{} {:.4} (enrolled {:.4}, strangers {:.4}), same top-1 {:.4}, \
+             median hnsw/exact {:.3}",
             opts.k,
             f.recall,
             f.recall_seen,

@@ -119,32 +119,39 @@ pub(crate) fn sync_file(path: &Path) -> Result<()> {
     File::open(path).and_then(|f| f.sync_all()).map_err(|e| IndexError::io(path, e))
 }
 
-/// Reads a file written by [`write_atomic`], checking bounds as it goes and the trailer at the end.
+/// Reads a file written by [`write_atomic`]: trailer first, then fields with bounds checks.
 pub(crate) struct Reader {
     path: PathBuf,
     inner: BufReader<File>,
-    hasher: Sha256,
     /// Bytes left before the trailer.
     remaining: u64,
 }
 
 impl Reader {
-    /// Opens `path`; a missing file is [`IndexError::Missing`].
+    /// Opens `path` and verifies its SHA-256 trailer before anything is parsed, so that damage
+    /// anywhere (even in a version field) reads as corruption. A missing file is
+    /// [`IndexError::Missing`].
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => IndexError::Missing { path: path.to_path_buf() },
-            _ => IndexError::io(path, e),
-        })?;
+        let open = || {
+            File::open(path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => IndexError::Missing { path: path.to_path_buf() },
+                _ => IndexError::io(path, e),
+            })
+        };
+        let mut file = open()?;
         let len = file.metadata().map_err(|e| IndexError::io(path, e))?.len();
         if len < DIGEST_LEN {
             return Err(IndexError::corrupt(path, format!("truncated ({len} bytes)")));
         }
-        Ok(Self {
-            path: path.to_path_buf(),
-            inner: BufReader::with_capacity(1 << 20, file),
-            hasher: Sha256::new(),
-            remaining: len - DIGEST_LEN,
-        })
+        let body = len - DIGEST_LEN;
+        let mut hasher = Sha256::new();
+        let hashed = io::copy(&mut (&mut file).take(body), &mut hasher).map_err(|e| IndexError::io(path, e))?;
+        let mut digest = [0u8; DIGEST_LEN as usize];
+        file.read_exact(&mut digest).map_err(|e| IndexError::io(path, e))?;
+        if hashed != body || digest[..] != hasher.finalize()[..] {
+            return Err(IndexError::corrupt(path, "checksum mismatch"));
+        }
+        Ok(Self { path: path.to_path_buf(), inner: BufReader::with_capacity(1 << 20, open()?), remaining: body })
     }
 
     /// Bytes left before the trailer.
@@ -161,7 +168,6 @@ impl Reader {
             return Err(self.corrupt("truncated"));
         }
         self.inner.read_exact(buf).map_err(|e| IndexError::io(&self.path, e))?;
-        self.hasher.update(&*buf);
         self.remaining -= buf.len() as u64;
         Ok(())
     }
@@ -215,15 +221,10 @@ impl Reader {
         self.array(n, f32::from_le_bytes)
     }
 
-    /// Checks that everything was read and that the trailer matches.
-    pub(crate) fn finish(mut self) -> Result<()> {
+    /// Checks that everything before the trailer was read.
+    pub(crate) fn finish(self) -> Result<()> {
         if self.remaining != 0 {
             return Err(self.corrupt(format!("{} unexpected bytes before the checksum", self.remaining)));
-        }
-        let mut digest = [0u8; DIGEST_LEN as usize];
-        self.inner.read_exact(&mut digest).map_err(|e| IndexError::io(&self.path, e))?;
-        if digest[..] != self.hasher.clone().finalize()[..] {
-            return Err(self.corrupt("checksum mismatch"));
         }
         Ok(())
     }
