@@ -21,6 +21,15 @@ pub struct Settings {
     pub identify: IdentifySettings,
     pub index: IndexSettings,
     pub server: ServerSettings,
+    pub gallery: GallerySettings,
+}
+
+/// What the gallery keeps besides embeddings.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct GallerySettings {
+    /// Keep each enrolled face's aligned 112×112 crop (PNG, erased with the face). Off by
+    /// default: only the embedding, box and image hash are stored.
+    pub keep_crops: bool,
 }
 
 /// 1:N identification and search defaults.

@@ -8,6 +8,7 @@ use visage::gallery::{Gallery, NewFace};
 use visage::index::{IndexKind, IndexParams};
 use visage::pipeline::detect::{BBox, Detection};
 use visage::pipeline::embed::{l2_normalised, Embedding};
+use visage::pipeline::quality::Quality;
 
 const DIM: usize = 8;
 
@@ -34,6 +35,8 @@ fn add(g: &Gallery, subject: &str, seed: usize, external: Option<&str>) -> visag
         detection: &detection(),
         image_sha256: &hash,
         external_id: external,
+        quality: Quality { eye_distance: 40.0, sharpness: 100.0 },
+        crop: None,
     };
     g.add_face(subject, &e, face).map(|(r, created)| (r.id, created))
 }

@@ -284,7 +284,7 @@ fn openapi_document_matches_the_routes_and_swagger_ui_is_served_offline() {
     assert_eq!(doc.status, 200);
     let paths = doc.json["paths"].as_object().unwrap();
     let operations: usize = paths.values().map(|ops| ops.as_object().unwrap().len()).sum();
-    assert_eq!(operations, 15, "every route is documented: {:?}", paths.keys());
+    assert_eq!(operations, 16, "every route is documented: {:?}", paths.keys());
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
             // Every documented operation is routed: the answer is never the "no such route" 404.
@@ -303,4 +303,28 @@ fn openapi_document_matches_the_routes_and_swagger_ui_is_served_offline() {
     let (status, js) = s.get_text("/docs/swagger-ui-bundle.js");
     assert_eq!(status, 200, "assets are vendored, not fetched from a CDN");
     assert!(js.len() > 100_000);
+}
+
+#[test]
+fn crops_are_kept_only_when_configured_and_erased_with_the_face() {
+    let dir = tempdir();
+    let s = Server::start(dir.path(), &[]);
+    let face = enrol(&s, "obama", "Barack Obama", "obama.jpg");
+    assert_eq!(face["has_crop"], false);
+    let q = &face["quality"];
+    assert!(q["eye_distance"].as_f64().unwrap() > 80.0 && q["sharpness"].as_f64().unwrap() > 0.0, "{face}");
+    assert_eq!(s.get(&format!("/v1/faces/{}/crop", face["id"])).status, 404, "no pixels kept by default");
+    drop(s);
+
+    let dir = tempdir();
+    let s = Server::start(dir.path(), &[("VISAGE_GALLERY__KEEP_CROPS", "true")]);
+    let face = enrol(&s, "obama", "Barack Obama", "obama.jpg");
+    assert_eq!(face["has_crop"], true);
+    let url = format!("{}/v1/faces/{}/crop", s.base, face["id"]);
+    let mut r = ureq::get(&url).call().unwrap();
+    assert_eq!(r.headers()["content-type"], "image/png");
+    let png = r.body_mut().read_to_vec().unwrap();
+    assert_eq!(image::load_from_memory(&png).unwrap().to_rgb8().dimensions(), (112, 112));
+    assert_eq!(s.delete(&format!("/v1/faces/{}", face["id"])).status, 200);
+    assert_eq!(s.get(&format!("/v1/faces/{}/crop", face["id"])).status, 404, "forgotten with the face");
 }

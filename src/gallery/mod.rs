@@ -224,6 +224,11 @@ impl Gallery {
         Ok((record, created))
     }
 
+    /// The aligned crop kept for a face (PNG), if the gallery keeps crops.
+    pub fn crop(&self, face_id: u64) -> Result<Option<Vec<u8>>> {
+        self.reader.lock().crop(face_id)
+    }
+
     /// Faces of a subject.
     pub fn faces(&self, subject_id: &str) -> Result<Vec<FaceRecord>> {
         self.reader.lock().faces_of(subject_id)

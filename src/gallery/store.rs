@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::error::{Result, VisageError};
 use crate::pipeline::detect::{BBox, Detection, Landmarks};
+use crate::pipeline::quality::Quality;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,7 +32,9 @@ CREATE TABLE IF NOT EXISTS faces (
     detection TEXT NOT NULL,
     image_sha256 TEXT NOT NULL,
     external_id TEXT UNIQUE,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    quality TEXT,
+    crop BLOB
 );
 CREATE INDEX IF NOT EXISTS faces_by_subject ON faces(subject_pk);
 CREATE INDEX IF NOT EXISTS faces_by_image ON faces(subject_pk, image_sha256);
@@ -68,6 +71,9 @@ pub struct FaceRecord {
     pub image_sha256: String,
     pub external_id: Option<String>,
     pub created_at: i64,
+    pub quality: Option<Quality>,
+    /// Whether the aligned crop was kept (`gallery.keep_crops`): `GET /v1/faces/{id}/crop`.
+    pub has_crop: bool,
 }
 
 /// A face to enrol.
@@ -77,6 +83,9 @@ pub struct NewFace<'a> {
     pub detection: &'a Detection,
     pub image_sha256: &'a str,
     pub external_id: Option<&'a str>,
+    pub quality: Quality,
+    /// PNG of the aligned crop, kept only when the gallery is configured to.
+    pub crop: Option<&'a [u8]>,
 }
 
 /// One entry of the change log: a face added to or removed from the gallery.
@@ -105,8 +114,8 @@ pub fn blob_to_vector(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
-const FACE_COLUMNS: &str =
-    "f.id, s.id, f.model, f.detection, f.image_sha256, f.external_id, f.created_at FROM faces f JOIN subjects s ON s.pk = f.subject_pk";
+const FACE_COLUMNS: &str = "f.id, s.id, f.model, f.detection, f.image_sha256, f.external_id, f.created_at, f.quality, \
+     f.crop IS NOT NULL FROM faces f JOIN subjects s ON s.pk = f.subject_pk";
 
 fn face_from_row(row: &Row) -> rusqlite::Result<FaceRecord> {
     let detection: String = row.get(3)?;
@@ -122,6 +131,8 @@ fn face_from_row(row: &Row) -> rusqlite::Result<FaceRecord> {
         image_sha256: row.get(4)?,
         external_id: row.get(5)?,
         created_at: row.get(6)?,
+        quality: row.get::<_, Option<String>>(7)?.and_then(|q| serde_json::from_str(&q).ok()),
+        has_crop: row.get(8)?,
     })
 }
 
@@ -300,9 +311,19 @@ impl Store {
         }
         let detection = serde_json::to_string(face.detection).map_err(|e| VisageError::Store(e.to_string()))?;
         tx.execute(
-            "INSERT INTO faces (subject_pk, model, embedding, detection, image_sha256, external_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![pk, face.model, vector_to_blob(face.vector), detection, face.image_sha256, face.external_id, now()],
+            "INSERT INTO faces (subject_pk, model, embedding, detection, image_sha256, external_id, created_at, quality, crop)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                pk,
+                face.model,
+                vector_to_blob(face.vector),
+                detection,
+                face.image_sha256,
+                face.external_id,
+                now(),
+                serde_json::to_string(&face.quality).ok(),
+                face.crop
+            ],
         )?;
         let id = tx.last_insert_rowid();
         tx.execute("INSERT INTO changes (face_id, added) VALUES (?1, 1)", [id])?;
@@ -314,6 +335,14 @@ impl Store {
     pub fn face(&self, id: u64) -> Result<FaceRecord> {
         self.conn
             .query_row(&format!("SELECT {FACE_COLUMNS} WHERE f.id = ?1"), [id as i64], face_from_row)
+            .optional()?
+            .ok_or_else(|| VisageError::NotFound(format!("face {id}")))
+    }
+
+    /// The kept crop (PNG) of a face: `NotFound` for no such face, `None` when none was kept.
+    pub fn crop(&self, id: u64) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row("SELECT crop FROM faces WHERE id = ?1", [id as i64], |r| r.get(0))
             .optional()?
             .ok_or_else(|| VisageError::NotFound(format!("face {id}")))
     }

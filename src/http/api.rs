@@ -247,6 +247,7 @@ pub struct Ready {
         super::routes::gallery::add_face,
         super::routes::gallery::list_faces,
         super::routes::gallery::delete_face,
+        super::routes::gallery::face_crop,
     ),
     components(schemas(BBox, Embedding, ErrorBody))
 )]

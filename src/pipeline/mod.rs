@@ -6,6 +6,7 @@ pub mod decode;
 pub mod detect;
 pub mod draw;
 pub mod embed;
+pub mod quality;
 pub mod runtime;
 
 use image::RgbImage;
@@ -16,13 +17,19 @@ use crate::config::{ImageLimits, Settings};
 use crate::error::Result;
 use detect::{Detection, Detector, OnnxDetector};
 use embed::{Embedder, Embedding, OnnxEmbedder};
+use quality::Quality;
 
 /// A face found in an image, with its embedding.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Face {
     #[serde(flatten)]
     pub detection: Detection,
+    pub quality: Quality,
     pub embedding: Embedding,
+    /// The aligned 112×112 crop the embedding was computed from.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub crop: RgbImage,
 }
 
 /// Detector + embedder + image limits, built once and shared (all methods take `&self`).
@@ -56,7 +63,17 @@ impl Pipeline {
     pub fn embed(&self, image: &RgbImage, detections: Vec<Detection>) -> Result<Vec<Face>> {
         let crops: Vec<RgbImage> = detections.iter().map(|d| align::align(image, &d.landmarks)).collect();
         let embeddings = self.embedder.embed(&crops)?;
-        Ok(detections.into_iter().zip(embeddings).map(|(detection, embedding)| Face { detection, embedding }).collect())
+        Ok(detections
+            .into_iter()
+            .zip(embeddings)
+            .zip(crops)
+            .map(|((detection, embedding), crop)| Face {
+                quality: quality::assess(&detection, &crop),
+                detection,
+                embedding,
+                crop,
+            })
+            .collect())
     }
 
     /// Every face of a decoded image with its embedding.

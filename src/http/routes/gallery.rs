@@ -85,6 +85,7 @@ pub async fn add_face(
     let external_id = form.get::<String>("external_id")?;
     let bytes = form.image("image")?;
     let subject_id = id.into_inner();
+    let keep_crops = state.settings.gallery.keep_crops;
     let (record, created) = state
         .run(move |p, g| {
             g.subject(&subject_id)?; // 404 before spending a model run
@@ -107,12 +108,15 @@ pub async fn add_face(
                 }
             };
             let hash = hex::encode(Sha256::digest(&bytes));
+            let crop = if keep_crops { Some(png(&face.crop)?) } else { None };
             let new = NewFace {
                 model: &face.embedding.model,
                 vector: &face.embedding.vector,
                 detection: &face.detection,
                 image_sha256: &hash,
                 external_id: external_id.as_deref(),
+                quality: face.quality,
+                crop: crop.as_deref(),
             };
             g.add_face(&subject_id, &face.embedding, new)
         })
@@ -136,4 +140,22 @@ pub async fn delete_face(state: web::Data<AppState>, id: web::Path<u64>) -> Resu
     let face_id = id.into_inner();
     state.blocking(move |g| g.delete_face(face_id)).await?;
     Ok(HttpResponse::Ok().json(FaceDeleted { deleted: face_id }))
+}
+
+fn png(crop: &image::RgbImage) -> crate::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    crop.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .map_err(|e| VisageError::Store(format!("encoding the crop: {e}")))?;
+    Ok(out)
+}
+
+/// The aligned 112×112 crop of an enrolled face (PNG), when `gallery.keep_crops` is on.
+#[utoipa::path(get, path = "/v1/faces/{id}/crop", tag = "gallery",
+    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = ErrorBody)))]
+pub async fn face_crop(state: web::Data<AppState>, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+    let face_id = id.into_inner();
+    match state.blocking(move |g| g.crop(face_id)).await? {
+        Some(png) => Ok(HttpResponse::Ok().content_type("image/png").body(png)),
+        None => Err(VisageError::NotFound(format!("crop of face {face_id} (gallery.keep_crops is off)")).into()),
+    }
 }

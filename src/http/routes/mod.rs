@@ -39,7 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/subjects/{id}", web::delete().to(gallery::delete_subject))
                 .route("/subjects/{id}/faces", web::post().to(gallery::add_face))
                 .route("/subjects/{id}/faces", web::get().to(gallery::list_faces))
-                .route("/faces/{id}", web::delete().to(gallery::delete_face)),
+                .route("/faces/{id}", web::delete().to(gallery::delete_face))
+                .route("/faces/{id}/crop", web::get().to(gallery::face_crop)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::new(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such route"))
