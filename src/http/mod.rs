@@ -31,8 +31,11 @@ pub struct AppState {
 }
 
 /// The bounded pool: `permits` model runs at once, at most `max_queue` waiting, each for at
-/// most `timeout`; beyond either limit the answer is 503 with Retry-After.
+/// most `timeout`; beyond either limit the answer is 503 with Retry-After. `admission` bounds
+/// the requests whose bodies are being read or held (workers + queue), so memory stays bounded
+/// by that many bodies however many clients connect.
 struct Workers {
+    admission: Arc<Semaphore>,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_queue: usize,
@@ -89,6 +92,7 @@ impl AppState {
             pipeline: Arc::new(pipeline),
             gallery: Arc::new(gallery),
             workers: Workers {
+                admission: Arc::new(Semaphore::new(workers + settings.server.max_queue)),
                 permits: Arc::new(Semaphore::new(workers)),
                 waiting: AtomicUsize::new(0),
                 max_queue: settings.server.max_queue,
@@ -132,6 +136,23 @@ impl AppState {
     fn body_limit(&self) -> usize {
         self.settings.limits.max_image_bytes * 8 / 3 + (1 << 20)
     }
+}
+
+/// Admits a `/v1` request only while fewer than workers + queue requests are in flight (their
+/// bodies are what costs memory); otherwise 503 after the queue timeout.
+async fn admit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await;
+    };
+    let workers = &state.workers;
+    let permit = tokio::time::timeout(workers.timeout, workers.admission.clone().acquire_owned()).await;
+    let Ok(Ok(_permit)) = permit else {
+        return Err(ApiError::busy(workers.timeout.as_secs().max(1)).into());
+    };
+    next.call(req).await
 }
 
 /// Checks `X-API-Key` (or `Authorization: Bearer`) when keys are configured; health probes are open.

@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::scope("/v1")
+                .wrap(actix_web::middleware::from_fn(super::admit))
                 .route("/detect", web::post().to(analyze::detect))
                 .route("/embed", web::post().to(analyze::embed))
                 .route("/verify", web::post().to(recognize::verify))
