@@ -6,7 +6,7 @@ mod identify;
 pub mod store;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -34,12 +34,12 @@ pub struct FaceHit {
 pub struct Gallery {
     writer: Mutex<Store>,
     reader: Mutex<Store>,
-    index: RwLock<Arc<dyn VectorIndex>>,
+    /// Never replaced: the index swaps its own graph when it compacts.
+    index: Arc<dyn VectorIndex>,
     face_subject: RwLock<HashMap<u64, Arc<str>>>,
     model: String,
     dim: usize,
     dirty: AtomicBool,
-    dir: PathBuf,
 }
 
 const DB_FILE: &str = "gallery.sqlite3";
@@ -73,12 +73,11 @@ impl Gallery {
         Ok(Self {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
-            index: RwLock::new(index),
+            index,
             face_subject: RwLock::new(face_subject),
             model: model.to_string(),
             dim,
             dirty: AtomicBool::new(false),
-            dir: dir.to_path_buf(),
         })
     }
 
@@ -148,17 +147,12 @@ impl Gallery {
 
     /// Vectors in the index.
     pub fn len(&self) -> usize {
-        self.index.read().len()
+        self.index.len()
     }
 
     /// True when no face is enrolled.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Where the gallery lives.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     fn check_model(&self, e: &Embedding) -> Result<()> {
@@ -215,7 +209,7 @@ impl Gallery {
         let (record, created, seq) = writer.insert_face(subject_id, &face)?;
         if created {
             // Durable in the store first; the index follows (and catches up after a crash).
-            let index = self.index.read();
+            let index = &self.index;
             index.add(&[(record.id, embedding.vector.as_slice())])?;
             index.set_checkpoint(seq);
             self.face_subject.write().insert(record.id, Arc::from(subject_id));
@@ -242,7 +236,7 @@ impl Gallery {
     }
 
     fn unindex(&self, faces: &[u64], seq: u64) -> Result<()> {
-        let index = self.index.read();
+        let index = &self.index;
         index.remove(faces)?;
         index.set_checkpoint(seq);
         let mut map = self.face_subject.write();
@@ -277,7 +271,7 @@ impl Gallery {
         if let Some(ef) = ef {
             params = params.ef(ef);
         }
-        let hits = self.index.read().search(query, k, &params)?;
+        let hits = self.index.search(query, k, &params)?;
         let map = self.face_subject.read();
         Ok(hits.into_iter().filter_map(|h| map.get(&h.id).map(|s| (h.id, s.clone(), h.score))).collect())
     }
@@ -295,7 +289,7 @@ impl Gallery {
             return Ok(());
         }
         let writer = self.writer.lock();
-        let index = self.index.read();
+        let index = &self.index;
         index.persist()?;
         writer.prune_changes(index.checkpoint())?;
         Ok(())

@@ -160,7 +160,8 @@ async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let keys = &req.app_data::<web::Data<AppState>>().map(|s| s.settings.server.api_keys.clone()).unwrap_or_default();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let keys: &[String] = state.as_ref().map_or(&[], |s| &s.settings.server.api_keys);
     let open = keys.is_empty()
         || matches!(req.path(), "/healthz" | "/readyz" | "/metrics" | "/openapi.json")
         || req.path().starts_with("/docs");
