@@ -9,6 +9,8 @@ use crate::config::Settings;
 use crate::error::{Result, VisageError};
 use crate::pipeline::{draw, Pipeline};
 
+mod enroll;
+
 /// Visage: face detection, alignment, embedding and comparison.
 #[derive(Debug, Parser)]
 #[command(name = "visage", version, about)]
@@ -58,11 +60,49 @@ pub enum Command {
         #[arg(long)]
         threshold: Option<f32>,
     },
+    /// Enrol a labelled folder (ROOT/<subject>/*.jpg), a zip/tar archive or a CSV/JSON manifest
+    /// into the gallery as a durable job: a progress bar on stderr, a JSON report on stdout.
+    /// Running it again resumes an interrupted job and enrols only what is new.
+    Enroll(EnrollArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
     },
+}
+
+/// `visage enroll` options; unset gate options come from `[enroll]`.
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// Folder, archive (.zip/.tar/.tar.gz) or manifest (.csv/.json/.jsonl).
+    pub source: PathBuf,
+    /// Gallery directory (overrides server.data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Job id (default: derived from the source path and the gate, so a re-run resumes it).
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Write every item's outcome here, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Worker threads (overrides enroll.workers).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    #[arg(long)]
+    pub min_eye_distance: Option<f32>,
+    #[arg(long)]
+    pub min_score: Option<f32>,
+    #[arg(long)]
+    pub min_sharpness: Option<f32>,
+    /// `reject` photos with several faces, or take the `largest`.
+    #[arg(long, value_parser = ["reject", "largest"])]
+    pub multi_face: Option<String>,
+    /// Keep the aligned crops of enrolled faces.
+    #[arg(long)]
+    pub keep_crops: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +178,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare { a, b, threshold } => {
             compare(&pipeline(&settings)?, &a, &b, threshold.unwrap_or(settings.compare.threshold))?
         }
+        Command::Enroll(args) => return enroll::run(settings, &args),
         Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {
             return crate::bench::pipeline(&pipeline(&settings)?, &settings, &images, runs);
         }

@@ -22,6 +22,25 @@ pub struct Settings {
     pub index: IndexSettings,
     pub server: ServerSettings,
     pub gallery: GallerySettings,
+    pub enroll: EnrollSettings,
+}
+
+/// Bulk enrolment jobs: parallelism, the default quality gate and what a server may read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnrollSettings {
+    /// Worker threads of a job (0 = one per core); each runs the models single-threaded.
+    pub workers: usize,
+    /// Photos per worker batch (their faces are embedded in one model run).
+    pub batch: usize,
+    /// Folders a server-side job may read (a folder, or a manifest's files); empty = none, only
+    /// uploaded archives. The CLI reads anything its user can.
+    #[serde(deserialize_with = "list_or_csv_paths")]
+    pub allowed_roots: Vec<PathBuf>,
+    /// Largest archive accepted by `POST /v1/jobs/enroll`, bytes.
+    pub max_upload_bytes: u64,
+    /// The default enrolment quality gate.
+    #[serde(flatten)]
+    pub gate: crate::enroll::Gate,
 }
 
 /// What the gallery keeps besides embeddings.
@@ -157,6 +176,10 @@ fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Ve
     })
 }
 
+fn list_or_csv_paths<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<PathBuf>, D::Error> {
+    Ok(list_or_csv(d)?.into_iter().map(PathBuf::from).collect())
+}
+
 impl Settings {
     /// Loads the defaults, then `file` (if given), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self> {
@@ -196,6 +219,9 @@ impl Settings {
         }
         if self.identify.k == 0 || self.identify.k > self.identify.max_k {
             return bad("identify.k must be between 1 and identify.max_k");
+        }
+        if self.enroll.batch == 0 || self.enroll.batch > 256 {
+            return bad("enroll.batch must be 1..=256");
         }
         if self.runtime.optimization_level > 3 || self.runtime.sessions == 0 {
             return bad("runtime.optimization_level must be 0..=3 and runtime.sessions at least 1");

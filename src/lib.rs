@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod enroll;
 pub mod error;
 pub mod gallery;
 pub mod http;

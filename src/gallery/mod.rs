@@ -3,6 +3,7 @@
 //! only module that knows both people and vectors.
 
 mod identify;
+pub mod jobs;
 pub mod store;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use crate::error::{Result, VisageError};
 use crate::index::{create_index, open_index, IndexKind, IndexParams, SearchParams, VectorIndex};
 use crate::pipeline::embed::{dot, Embedding};
 pub use identify::{Candidate, Identification};
+pub use jobs::{ItemRecord, ItemWrite, JobRecord, JobState, Recorded};
 use store::{Change, Store};
 pub use store::{FaceRecord, NewFace, Subject};
 
@@ -40,6 +42,8 @@ pub struct Gallery {
     model: String,
     dim: usize,
     dirty: AtomicBool,
+    /// Held while open: one process per gallery directory.
+    _lock: std::fs::File,
 }
 
 const DB_FILE: &str = "gallery.sqlite3";
@@ -50,6 +54,7 @@ impl Gallery {
     /// index up to date with the store (replaying the change log, or rebuilding it).
     pub fn open(dir: &Path, model: &str, dim: usize, kind: IndexKind, params: &IndexParams) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| VisageError::Store(format!("{}: {e}", dir.display())))?;
+        let lock = lock(dir)?;
         let writer = Store::open(&dir.join(DB_FILE))?;
         let reader = Store::open(&dir.join(DB_FILE))?;
         match writer.meta("model")? {
@@ -78,6 +83,7 @@ impl Gallery {
             model: model.to_string(),
             dim,
             dirty: AtomicBool::new(false),
+            _lock: lock,
         })
     }
 
@@ -283,6 +289,76 @@ impl Gallery {
         Ok(faces.iter().map(|(id, v)| (*id, dot(&query.vector, v))).max_by(|a, b| a.1.total_cmp(&b.1)))
     }
 
+    /// Creates a queued job record; `false` when the id exists already.
+    pub fn create_job(&self, id: &str, spec: &str, origin: &str) -> Result<bool> {
+        self.writer.lock().create_job(id, spec, origin)
+    }
+
+    /// One job record.
+    pub fn job(&self, id: &str) -> Result<JobRecord> {
+        self.reader.lock().job(id)
+    }
+
+    /// Queued or running jobs of an origin (`http`, `cli`), oldest first.
+    pub fn unfinished_jobs(&self, origin: &str) -> Result<Vec<JobRecord>> {
+        self.reader.lock().unfinished_jobs(origin)
+    }
+
+    /// Moves a job to another state.
+    pub fn set_job_state(&self, id: &str, state: JobState, error: Option<&str>) -> Result<()> {
+        self.writer.lock().set_job_state(id, state, error)
+    }
+
+    /// Records the number of items in a job's source.
+    pub fn set_job_total(&self, id: &str, total: u64) -> Result<()> {
+        self.writer.lock().set_job_total(id, total)
+    }
+
+    /// A job's recorded items per outcome.
+    pub fn job_counts(&self, id: &str) -> Result<HashMap<String, u64>> {
+        self.reader.lock().job_counts(id)
+    }
+
+    /// Names of a job's recorded items.
+    pub fn job_done(&self, id: &str) -> Result<std::collections::HashSet<String>> {
+        self.reader.lock().job_done(id)
+    }
+
+    /// A page of a job's report.
+    pub fn job_items(&self, id: &str, problems_only: bool, offset: u64, limit: u64) -> Result<Vec<ItemRecord>> {
+        self.reader.lock().job_items(id, problems_only, offset, limit)
+    }
+
+    /// Records a batch of a job's items, enrolling their faces (store first, then the index),
+    /// all in one transaction.
+    pub fn record_items(&self, job_id: &str, items: &[ItemWrite]) -> Result<Vec<Recorded>> {
+        for face in items.iter().filter_map(|i| i.face.as_ref()) {
+            if face.model != self.model || face.vector.len() != self.dim {
+                return Err(VisageError::conflict("model_mismatch", format!("embedding of model {}", face.model)));
+            }
+        }
+        let writer = self.writer.lock();
+        let (recorded, seq) = writer.record_items(job_id, items)?;
+        let added: Vec<(u64, &[f32])> = recorded
+            .iter()
+            .zip(items)
+            .filter(|(r, _)| r.created)
+            .filter_map(|(r, i)| Some((r.face_id?, i.face.as_ref()?.vector)))
+            .collect();
+        if !added.is_empty() {
+            self.index.add(&added)?;
+            let mut map = self.face_subject.write();
+            for (r, i) in recorded.iter().zip(items).filter(|(r, _)| r.created) {
+                if let Some(id) = r.face_id {
+                    map.insert(id, Arc::from(i.subject));
+                }
+            }
+            self.dirty.store(true, Ordering::Release);
+        }
+        self.index.set_checkpoint(seq);
+        Ok(recorded)
+    }
+
     /// Writes the index to disk if anything changed, then forgets the change log it covers.
     pub fn persist(&self) -> Result<()> {
         if !self.dirty.swap(false, Ordering::AcqRel) {
@@ -296,8 +372,31 @@ impl Gallery {
     }
 }
 
+/// Takes the directory's lock file: a second process on the same gallery would let the index
+/// and the store drift apart.
+fn lock(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("LOCK");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| VisageError::Store(format!("{}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(VisageError::conflict(
+            "gallery_locked",
+            format!(
+                "the gallery in {} is open in another process (a server or visage enroll); stop it first",
+                dir.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(VisageError::Store(format!("{}: {e}", path.display()))),
+    }
+}
+
 /// Caller-chosen subject ids: 1-128 characters of letters, digits, `.`, `_`, `-`, `:`, `@`.
-fn validate_id(id: &str) -> Result<&str> {
+pub fn validate_id(id: &str) -> Result<&str> {
     let ok = !id.is_empty()
         && id.len() <= 128
         && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '@'));

@@ -98,10 +98,10 @@ pub struct Change {
 
 /// A connection to the gallery database. Writers and readers each hold their own.
 pub struct Store {
-    conn: Connection,
+    pub(super) conn: Connection,
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
@@ -159,6 +159,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(super::jobs::SCHEMA)?;
         Ok(Self { conn })
     }
 
@@ -281,54 +282,11 @@ impl Store {
     /// created, and the sequence number of the change.
     pub fn insert_face(&self, subject_id: &str, face: &NewFace) -> Result<(FaceRecord, bool, u64)> {
         let tx = self.conn.unchecked_transaction()?;
-        let pk: i64 = tx
-            .query_row("SELECT pk FROM subjects WHERE id = ?1", [subject_id], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| VisageError::NotFound(format!("subject {subject_id:?}")))?;
-        let existing: Option<(i64, i64)> = match face.external_id {
-            Some(ext) => tx.query_row("SELECT id, subject_pk FROM faces WHERE external_id = ?1", [ext], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            }),
-            None => tx.query_row(
-                "SELECT id, subject_pk FROM faces WHERE subject_pk = ?1 AND image_sha256 = ?2 AND external_id IS NULL",
-                params![pk, face.image_sha256],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            ),
+        let (id, created) = insert_face_in(&tx, subject_id, face)?;
+        if created {
+            tx.commit()?;
         }
-        .optional()?;
-        if let Some((id, owner)) = existing {
-            if owner != pk {
-                return Err(VisageError::conflict(
-                    "external_id_taken",
-                    format!(
-                        "external id {:?} belongs to a face of another subject",
-                        face.external_id.unwrap_or_default()
-                    ),
-                ));
-            }
-            drop(tx);
-            return Ok((self.face(id as u64)?, false, self.seq()?));
-        }
-        let detection = serde_json::to_string(face.detection).map_err(|e| VisageError::Store(e.to_string()))?;
-        tx.execute(
-            "INSERT INTO faces (subject_pk, model, embedding, detection, image_sha256, external_id, created_at, quality, crop)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                pk,
-                face.model,
-                vector_to_blob(face.vector),
-                detection,
-                face.image_sha256,
-                face.external_id,
-                now(),
-                serde_json::to_string(&face.quality).ok(),
-                face.crop
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.execute("INSERT INTO changes (face_id, added) VALUES (?1, 1)", [id])?;
-        tx.commit()?;
-        Ok((self.face(id as u64)?, true, self.seq()?))
+        Ok((self.face(id)?, created, self.seq()?))
     }
 
     /// One face.
@@ -424,6 +382,54 @@ impl Store {
         let mut stmt = self.conn.prepare_cached("SELECT name FROM subjects WHERE id = ?1")?;
         ids.iter().map(|id| Ok(stmt.query_row([id], |r| r.get(0)).optional()?)).collect()
     }
+}
+
+/// The body of [`Store::insert_face`], inside the caller's transaction: the face's id and
+/// whether it is new (a new face also enters the change log).
+pub(super) fn insert_face_in(tx: &Connection, subject_id: &str, face: &NewFace) -> Result<(u64, bool)> {
+    let pk: i64 = tx
+        .query_row("SELECT pk FROM subjects WHERE id = ?1", [subject_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| VisageError::NotFound(format!("subject {subject_id:?}")))?;
+    let existing: Option<(i64, i64)> = match face.external_id {
+        Some(ext) => tx.query_row("SELECT id, subject_pk FROM faces WHERE external_id = ?1", [ext], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        }),
+        None => tx.query_row(
+            "SELECT id, subject_pk FROM faces WHERE subject_pk = ?1 AND image_sha256 = ?2 AND external_id IS NULL",
+            params![pk, face.image_sha256],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        ),
+    }
+    .optional()?;
+    if let Some((id, owner)) = existing {
+        if owner != pk {
+            return Err(VisageError::conflict(
+                "external_id_taken",
+                format!("external id {:?} belongs to a face of another subject", face.external_id.unwrap_or_default()),
+            ));
+        }
+        return Ok((id as u64, false));
+    }
+    let detection = serde_json::to_string(face.detection).map_err(|e| VisageError::Store(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO faces (subject_pk, model, embedding, detection, image_sha256, external_id, created_at, quality, crop)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            pk,
+            face.model,
+            vector_to_blob(face.vector),
+            detection,
+            face.image_sha256,
+            face.external_id,
+            now(),
+            serde_json::to_string(&face.quality).ok(),
+            face.crop
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.execute("INSERT INTO changes (face_id, added) VALUES (?1, 1)", [id])?;
+    Ok((id as u64, true))
 }
 
 impl Store {

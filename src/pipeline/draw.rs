@@ -28,3 +28,12 @@ pub fn draw(image: &RgbImage, faces: &[Detection]) -> RgbImage {
     }
     out
 }
+
+/// Encodes an image as PNG (kept face crops).
+pub fn png(image: &RgbImage) -> crate::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .map_err(|e| crate::VisageError::Store(format!("encoding a PNG: {e}")))?;
+    Ok(out)
+}

@@ -108,7 +108,7 @@ pub async fn add_face(
                 }
             };
             let hash = hex::encode(Sha256::digest(&bytes));
-            let crop = if keep_crops { Some(png(&face.crop)?) } else { None };
+            let crop = if keep_crops { Some(crate::pipeline::draw::png(&face.crop)?) } else { None };
             let new = NewFace {
                 model: &face.embedding.model,
                 vector: &face.embedding.vector,
@@ -140,13 +140,6 @@ pub async fn delete_face(state: web::Data<AppState>, id: web::Path<u64>) -> Resu
     let face_id = id.into_inner();
     state.blocking(move |g| g.delete_face(face_id)).await?;
     Ok(HttpResponse::Ok().json(FaceDeleted { deleted: face_id }))
-}
-
-fn png(crop: &image::RgbImage) -> crate::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    crop.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .map_err(|e| VisageError::Store(format!("encoding the crop: {e}")))?;
-    Ok(out)
 }
 
 /// The aligned 112×112 crop of an enrolled face (PNG), when `gallery.keep_crops` is on.

@@ -1,0 +1,142 @@
+//! `visage enroll`: a bulk job run in this process with a progress bar, then its report.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::EnrollArgs;
+use crate::config::Settings;
+use crate::enroll::{self, Gate, JobSpec, MultiFace, Options, Source};
+use crate::error::{Result, VisageError};
+use crate::gallery::{Gallery, JobState};
+use crate::pipeline::Pipeline;
+
+/// Settings and engine options for a batch run on `workers` threads (0 = one per core): one
+/// model session per worker, each single-threaded unless `--threads` said otherwise.
+pub(super) fn batch_setup(settings: &mut Settings, workers: usize, gate: Gate) -> Options {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let workers = if workers == 0 { cores } else { workers };
+    settings.runtime.sessions = workers;
+    if settings.runtime.intra_threads == 0 {
+        settings.runtime.intra_threads = 1;
+    }
+    Options {
+        workers,
+        batch: settings.enroll.batch,
+        gate,
+        roots: None,
+        cancel: Arc::new(AtomicBool::new(false)),
+        throttle: None,
+    }
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal or `quiet`).
+pub(super) fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} photos  {per_sec}  ETA {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn gate_from(args: &EnrollArgs, base: Gate) -> Gate {
+    Gate {
+        min_eye_distance: args.min_eye_distance.unwrap_or(base.min_eye_distance),
+        min_score: args.min_score.unwrap_or(base.min_score),
+        min_sharpness: args.min_sharpness.unwrap_or(base.min_sharpness),
+        multi_face: match args.multi_face.as_deref() {
+            Some("largest") => MultiFace::Largest,
+            Some(_) => MultiFace::Reject,
+            None => base.multi_face,
+        },
+    }
+}
+
+/// Runs `visage enroll`.
+pub(super) fn run(mut settings: Settings, args: &EnrollArgs) -> Result<()> {
+    let path = args
+        .source
+        .canonicalize()
+        .map_err(|e| VisageError::unprocessable("invalid_source", format!("{}: {e}", args.source.display())))?;
+    let spec = JobSpec {
+        source: Source::infer(&path)?,
+        gate: gate_from(args, settings.enroll.gate),
+        keep_crops: args.keep_crops || settings.gallery.keep_crops,
+    };
+    let workers = args.workers.unwrap_or(settings.enroll.workers);
+    let opts = batch_setup(&mut settings, workers, spec.gate);
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| settings.server.data_dir.clone());
+    let pipeline = Pipeline::load(&settings)?;
+    let embedder = &pipeline.embedder;
+    let gallery =
+        Gallery::open(&data_dir, embedder.model_id(), embedder.dim(), settings.index.kind, &settings.index.params)?;
+    let id = args.job.clone().unwrap_or_else(|| {
+        let key = serde_json::to_string(&spec).unwrap_or_default();
+        format!("cli-{}", &hex::encode(Sha256::digest(key.as_bytes()))[..16])
+    });
+    let (job, _) = enroll::create(&gallery, &id, &spec, "cli")?;
+    if job.state.is_final() {
+        // A re-run picks up photos added since; those already recorded are skipped.
+        gallery.set_job_state(&id, JobState::Queued, None)?;
+    }
+    let bar = progress_bar(args.quiet);
+    bar.set_message(id.clone());
+    let started = Instant::now();
+    let mut times = enroll::StageTimes::default();
+    let state = enroll::run(
+        &pipeline,
+        &gallery,
+        &id,
+        &opts,
+        &mut |p| {
+            bar.set_length(p.total.unwrap_or(0));
+            bar.set_position(p.counts.processed);
+        },
+        &mut times,
+    )?;
+    bar.finish_and_clear();
+    gallery.persist()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let counts = enroll::Counts::from_outcomes(gallery.job_counts(&id)?);
+    if let Some(out) = &args.report {
+        write_report(&gallery, &id, out)?;
+    }
+    let problems = gallery.job_items(&id, true, 0, u64::MAX >> 1)?;
+    let rate = times.items as f64 / seconds.max(1e-9);
+    let model_bound = times.model_bound_rate(opts.workers);
+    let summary = json!({
+        "job": id, "state": state, "source": path, "data_dir": data_dir, "total": gallery.job(&id)?.total,
+        "counts": counts, "seconds": seconds, "items_this_run": times.items, "rate": rate,
+        "workers": opts.workers, "stage_ms": times, "model_bound_rate": model_bound,
+        "rate_over_model_bound": model_bound.map(|m| rate / m),
+        "not_enrolled": problems,
+    });
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    Ok(())
+}
+
+fn write_report(gallery: &Gallery, id: &str, out: &Path) -> Result<()> {
+    let fail = |e: std::io::Error| VisageError::Config(format!("cannot write {}: {e}", out.display()));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out).map_err(fail)?);
+    let page = 10_000;
+    for offset in (0..).step_by(page) {
+        let items = gallery.job_items(id, false, offset as u64, page as u64)?;
+        for item in &items {
+            writeln!(file, "{}", serde_json::to_string(item).unwrap_or_default()).map_err(fail)?;
+        }
+        if items.len() < page {
+            break;
+        }
+    }
+    file.flush().map_err(fail)
+}

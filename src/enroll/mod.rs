@@ -1,0 +1,247 @@
+//! Bulk enrolment: durable, resumable jobs over a labelled folder, an archive or a manifest.
+//! A job is a row in the gallery database; each item's outcome is recorded in the same
+//! transaction as its face, so a job can be stopped at any instant and resumed, enrolling every
+//! item exactly once. Re-running a finished source enrols nothing twice (the caller's external
+//! id, else the photo's hash, identifies a face).
+
+pub mod gate;
+pub mod process;
+pub mod source;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{Result, VisageError};
+use crate::gallery::{Gallery, ItemWrite, JobRecord, JobState, NewFace};
+use crate::pipeline::Pipeline;
+pub use gate::{Gate, MultiFace, Outcome};
+pub use process::{Options, StageTimes};
+pub use source::Source;
+
+/// What a job does: its source and its quality gate. Stored with the job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobSpec {
+    pub source: Source,
+    pub gate: Gate,
+    /// Keep the aligned crops of enrolled faces.
+    #[serde(default)]
+    pub keep_crops: bool,
+}
+
+/// A job's counters: every processed item is exactly one of enrolled, skipped (already in the
+/// gallery), rejected (by the quality gate) or failed (unreadable or invalid).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct Counts {
+    pub processed: u64,
+    pub enrolled: u64,
+    pub skipped: u64,
+    pub rejected: u64,
+    pub failed: u64,
+    /// Items per outcome (`no_face`, `blurry`, ...).
+    pub by_outcome: HashMap<String, u64>,
+}
+
+impl Counts {
+    /// Counters from the stored per-outcome tallies.
+    pub fn from_outcomes(by_outcome: HashMap<String, u64>) -> Self {
+        let mut c = Counts::default();
+        for (name, n) in &by_outcome {
+            c.add(Outcome::parse(name).unwrap_or(Outcome::Invalid), *n);
+        }
+        c.by_outcome = by_outcome;
+        c
+    }
+
+    fn add(&mut self, outcome: Outcome, n: u64) {
+        self.processed += n;
+        match outcome.category() {
+            gate::Category::Enrolled => self.enrolled += n,
+            gate::Category::Skipped => self.skipped += n,
+            gate::Category::Rejected => self.rejected += n,
+            gate::Category::Failed => self.failed += n,
+        }
+    }
+
+    fn record(&mut self, outcome: Outcome) {
+        self.add(outcome, 1);
+        *self.by_outcome.entry(outcome.as_str().to_string()).or_default() += 1;
+    }
+}
+
+/// Live progress of a running job.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Progress {
+    pub total: Option<u64>,
+    pub counts: Counts,
+    /// Items per second since this run of the job started.
+    pub rate: f64,
+    /// Seconds left at that rate.
+    pub eta_s: Option<f64>,
+}
+
+/// A job's stored record, parsed.
+pub fn spec_of(job: &JobRecord) -> Result<JobSpec> {
+    serde_json::from_str(&job.spec).map_err(|e| VisageError::Store(format!("job {}: unreadable spec: {e}", job.id)))
+}
+
+/// Creates a job (queued) unless one with this id exists; returns the stored record and
+/// whether it was created. An existing id with another spec is a conflict.
+pub fn create(gallery: &Gallery, id: &str, spec: &JobSpec, origin: &str) -> Result<(JobRecord, bool)> {
+    let text = serde_json::to_string(spec).map_err(|e| VisageError::Store(e.to_string()))?;
+    let created = gallery.create_job(id, &text, origin)?;
+    let job = gallery.job(id)?;
+    if !created && spec_of(&job)? != *spec {
+        return Err(VisageError::conflict("job_exists", format!("job {id:?} exists with another source or options")));
+    }
+    Ok((job, created))
+}
+
+/// Runs (or resumes) a job to its end, or until `opts.cancel` is set. Items already recorded
+/// are skipped; the job's state is `completed` or `cancelled` afterwards (left `running` when
+/// the process stops first, so that it resumes). `progress` is called after each recorded batch;
+/// `times` receives this run's stage timings.
+pub fn run(
+    pipeline: &Pipeline,
+    gallery: &Gallery,
+    job_id: &str,
+    opts: &Options,
+    progress: &mut dyn FnMut(&Progress),
+    times: &mut StageTimes,
+) -> Result<JobState> {
+    let job = gallery.job(job_id)?;
+    if job.state.is_final() {
+        return Ok(job.state);
+    }
+    let spec = spec_of(&job)?;
+    let result = run_items(pipeline, gallery, &job, &spec, opts, progress).map(|t| *times = t);
+    let state = match &result {
+        Ok(()) if opts.cancel.load(Ordering::Acquire) => JobState::Cancelled,
+        Ok(()) => JobState::Completed,
+        Err(e) if e.is_client_error() => JobState::Failed,
+        // A store or model failure: leave it running, to be resumed.
+        Err(_) => JobState::Running,
+    };
+    if state != JobState::Running {
+        gallery.set_job_state(job_id, state, result.as_ref().err().map(|e| e.to_string()).as_deref())?;
+    }
+    result.map(|()| state)
+}
+
+fn run_items(
+    pipeline: &Pipeline,
+    gallery: &Gallery,
+    job: &JobRecord,
+    spec: &JobSpec,
+    opts: &Options,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<StageTimes> {
+    gallery.set_job_state(&job.id, JobState::Running, None)?;
+    let total = match job.total {
+        Some(t) => t,
+        None => {
+            let t = spec.source.count(opts.roots.as_deref())?;
+            gallery.set_job_total(&job.id, t)?;
+            t
+        }
+    };
+    let done = gallery.job_done(&job.id)?;
+    let mut counts = Counts::from_outcomes(gallery.job_counts(&job.id)?);
+    let resumed_at = counts.processed;
+    let opts = Options { gate: spec.gate, ..opts.clone() };
+    let started = Instant::now();
+    let mut pending: Vec<process::Processed> = Vec::new();
+    let mut last_flush = Instant::now();
+    let keep_crops = spec.keep_crops;
+    let mut flush = |pending: &mut Vec<process::Processed>, counts: &mut Counts| -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let recorded = record(gallery, &job.id, pending, keep_crops)?;
+        for outcome in recorded {
+            counts.record(outcome);
+        }
+        pending.clear();
+        let rate = (counts.processed - resumed_at) as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        let left = total.saturating_sub(counts.processed) as f64;
+        progress(&Progress {
+            total: Some(total),
+            counts: counts.clone(),
+            rate,
+            eta_s: (rate > 0.0).then(|| left / rate),
+        });
+        Ok(())
+    };
+    let times = process::process(pipeline, &spec.source, &done, &opts, &mut |p| {
+        pending.push(p);
+        if pending.len() >= 64 || last_flush.elapsed() > Duration::from_millis(500) {
+            last_flush = Instant::now();
+            flush(&mut pending, &mut counts)?;
+        }
+        Ok(())
+    })?;
+    flush(&mut pending, &mut counts)?;
+    Ok(times)
+}
+
+/// Writes processed items (and their faces) in one transaction; returns their outcomes.
+fn record(gallery: &Gallery, job_id: &str, items: &[process::Processed], keep_crops: bool) -> Result<Vec<Outcome>> {
+    let crops: Vec<Option<Vec<u8>>> = items
+        .iter()
+        .map(|p| match (&p.result, keep_crops) {
+            (Ok(face), true) => crate::pipeline::draw::png(&face.crop).ok(),
+            _ => None,
+        })
+        .collect();
+    let writes: Vec<ItemWrite> = items
+        .iter()
+        .zip(&crops)
+        .map(|(p, crop)| {
+            let e = &p.entry;
+            let invalid = |reason: String| ItemWrite {
+                item: &e.name,
+                subject: &e.subject,
+                subject_name: &e.subject_name,
+                face: None,
+                outcome: Outcome::Invalid.as_str(),
+                reason: Some(reason),
+            };
+            if let Err(err) = crate::gallery::validate_id(&e.subject) {
+                let why =
+                    if e.subject.is_empty() { "not inside a subject folder".to_string() } else { err.to_string() };
+                return invalid(why);
+            }
+            match &p.result {
+                Ok(face) => ItemWrite {
+                    item: &e.name,
+                    subject: &e.subject,
+                    subject_name: &e.subject_name,
+                    face: Some(NewFace {
+                        model: &face.embedding.model,
+                        vector: &face.embedding.vector,
+                        detection: &face.detection,
+                        image_sha256: &p.sha256,
+                        external_id: e.external_id.as_deref(),
+                        quality: face.quality,
+                        crop: crop.as_deref(),
+                    }),
+                    outcome: Outcome::Enrolled.as_str(),
+                    reason: None,
+                },
+                Err((outcome, reason)) => ItemWrite {
+                    item: &e.name,
+                    subject: &e.subject,
+                    subject_name: &e.subject_name,
+                    face: None,
+                    outcome: outcome.as_str(),
+                    reason: Some(reason.clone()),
+                },
+            }
+        })
+        .collect();
+    let recorded = gallery.record_items(job_id, &writes)?;
+    Ok(recorded.iter().map(|r| Outcome::parse(r.outcome).unwrap_or(Outcome::Invalid)).collect())
+}

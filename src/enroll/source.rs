@@ -1,0 +1,410 @@
+//! Where a bulk job's photos come from: a labelled folder (`ROOT/<subject>/*.jpg`, the layout
+//! of LFW and deepface), a zip or tar(.gz) archive of the same layout, or a manifest (CSV or
+//! JSON) of (subject, path, external id). Items are streamed one at a time: nothing but the
+//! current item's bytes is held, so a 100k-photo folder costs no more memory than a small one.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::ops::ControlFlow;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{Result, VisageError};
+
+/// A job's source, as stored with the job and given in `POST /v1/jobs/enroll`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// `ROOT/<subject>/<photo>`: the folder holding a photo names its subject.
+    #[schema(value_type = String)]
+    Folder(PathBuf),
+    /// A zip, tar or tar.gz archive with the folder layout inside.
+    #[schema(value_type = String)]
+    Archive(PathBuf),
+    /// CSV with a header (`subject,path[,external_id][,name]`), a JSON array or JSON Lines of
+    /// objects with those keys; relative paths are relative to the manifest's folder.
+    #[schema(value_type = String)]
+    Manifest(PathBuf),
+}
+
+/// One photo of a job. `name` (its path inside the source) identifies it within the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    /// Subject id (letters, digits, `._-:@`), derived from the folder name or the manifest.
+    pub subject: String,
+    /// Display name for a subject the job creates (the folder name as written).
+    pub subject_name: String,
+    pub external_id: Option<String>,
+}
+
+/// Why an entry's bytes could not be read (reported per item, the job goes on).
+pub type ReadResult = std::result::Result<Vec<u8>, String>;
+
+/// What the walk calls for each entry: given the entry and a reader of its bytes (call it only
+/// for entries you will process), return `Break` to stop.
+pub type Visit<'a> = dyn FnMut(Entry, &mut dyn FnMut() -> ReadResult) -> ControlFlow<()> + 'a;
+
+const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif", "pgm", "ppm", "pbm"];
+
+/// True when a file name has a photo extension (case-insensitive) and is not hidden.
+fn is_photo(path: &Path) -> bool {
+    let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    !hidden && ext.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
+}
+
+/// The subject a photo belongs to by the folder layout: the name of the folder holding it.
+fn subject_of(rel: &Path) -> Option<String> {
+    let parent = rel.parent()?.file_name()?.to_str()?;
+    Some(parent.to_string())
+}
+
+/// A valid subject id from a folder name: characters outside `[A-Za-z0-9._-:@]` become `_`
+/// (empty for a photo outside any subject folder).
+pub fn subject_id(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '@') { c } else { '_' })
+        .take(128)
+        .collect()
+}
+
+fn layout_entry(rel: &Path) -> Entry {
+    let name = rel.to_string_lossy().into_owned();
+    let label = subject_of(rel).unwrap_or_default();
+    Entry { name, subject: subject_id(&label), subject_name: label, external_id: None }
+}
+
+/// Reads at most `max` bytes, failing when there are more.
+fn read_limited(reader: impl Read, max: usize) -> ReadResult {
+    let mut bytes = Vec::new();
+    reader.take(max as u64 + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() > max {
+        return Err(format!("larger than limits.max_image_bytes ({max} bytes)"));
+    }
+    Ok(bytes)
+}
+
+impl Source {
+    /// The path the source was given as.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Folder(p) | Self::Archive(p) | Self::Manifest(p) => p,
+        }
+    }
+
+    /// Infers the kind from the path: a directory, an archive (`.zip`, `.tar`, `.tar.gz`,
+    /// `.tgz`) or a manifest (`.csv`, `.json`, `.jsonl`, `.ndjson`).
+    pub fn infer(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Ok(Self::Folder(path.to_path_buf()));
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+        if [".zip", ".tar", ".tar.gz", ".tgz"].iter().any(|e| name.ends_with(e)) {
+            Ok(Self::Archive(path.to_path_buf()))
+        } else if [".csv", ".json", ".jsonl", ".ndjson"].iter().any(|e| name.ends_with(e)) {
+            Ok(Self::Manifest(path.to_path_buf()))
+        } else {
+            Err(VisageError::unprocessable(
+                "invalid_source",
+                format!(
+                    "{}: not a folder, an archive (.zip/.tar/.tar.gz) or a manifest (.csv/.json/.jsonl)",
+                    path.display()
+                ),
+            ))
+        }
+    }
+
+    /// Checks that the source (and, for a manifest, later each of its paths) lies under one of
+    /// `roots`; symbolic links are resolved first.
+    pub fn check_allowed(&self, roots: &[PathBuf]) -> Result<()> {
+        within(self.path(), roots).map(|_| ())
+    }
+
+    /// Number of entries (a names-only pass, for progress and ETA).
+    pub fn count(&self, roots: Option<&[PathBuf]>) -> Result<u64> {
+        let mut n = 0u64;
+        self.walk(roots, usize::MAX, &mut |_, _| {
+            n += 1;
+            ControlFlow::Continue(())
+        })?;
+        Ok(n)
+    }
+
+    /// Visits every entry in a stable order (sorted names; archive and manifest order).
+    /// `roots`, when given, confines a manifest's paths. Entries larger than `max_bytes` are
+    /// reported as unreadable without being read.
+    pub fn walk(&self, roots: Option<&[PathBuf]>, max_bytes: usize, visit: &mut Visit) -> Result<()> {
+        let fail =
+            |e: std::io::Error| VisageError::unprocessable("invalid_source", format!("{}: {e}", self.path().display()));
+        match self {
+            Self::Folder(root) => walk_folder(root, max_bytes, visit),
+            Self::Archive(path) => {
+                let mut file = File::open(path).map_err(fail)?;
+                let mut magic = [0u8; 4];
+                let n = file.read(&mut magic).map_err(fail)?;
+                let file = File::open(path).map_err(fail)?;
+                match &magic[..n] {
+                    [b'P', b'K', ..] => walk_zip(file, max_bytes, visit),
+                    [0x1f, 0x8b, ..] => walk_tar(flate2::read::GzDecoder::new(BufReader::new(file)), max_bytes, visit),
+                    _ => walk_tar(BufReader::new(file), max_bytes, visit),
+                }
+                .map_err(|e| VisageError::unprocessable("invalid_source", format!("{}: {e}", path.display())))
+            }
+            Self::Manifest(path) => walk_manifest(path, roots, max_bytes, visit),
+        }
+    }
+}
+
+/// `path` canonicalised, if it lies under one of `roots`.
+fn within(path: &Path, roots: &[PathBuf]) -> Result<PathBuf> {
+    let real = path
+        .canonicalize()
+        .map_err(|e| VisageError::unprocessable("invalid_source", format!("{}: {e}", path.display())))?;
+    if roots.iter().filter_map(|r| r.canonicalize().ok()).any(|r| real.starts_with(r)) {
+        Ok(real)
+    } else {
+        Err(VisageError::Unprocessable {
+            code: "path_not_allowed",
+            message: format!(
+                "{} is outside enroll.allowed_roots; the server reads only folders it is configured to (or upload an archive)",
+                path.display()
+            ),
+        })
+    }
+}
+
+fn walk_folder(root: &Path, max_bytes: usize, visit: &mut Visit) -> Result<()> {
+    if !root.is_dir() {
+        return Err(VisageError::unprocessable("invalid_source", format!("{} is not a folder", root.display())));
+    }
+    // Symbolic links are not followed: a job reads only what lies inside its folder.
+    for item in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let Ok(item) = item else { continue };
+        if !item.file_type().is_file() || !is_photo(item.path()) {
+            continue;
+        }
+        let rel = item.path().strip_prefix(root).unwrap_or(item.path());
+        let path = item.path().to_path_buf();
+        let mut read = || File::open(&path).map_err(|e| e.to_string()).and_then(|f| read_limited(f, max_bytes));
+        if visit(layout_entry(rel), &mut read).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn walk_zip(file: File, max_bytes: usize, visit: &mut Visit) -> std::io::Result<()> {
+    let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(std::io::Error::other)?;
+    for i in 0..zip.len() {
+        let Ok(mut member) = zip.by_index(i) else { continue };
+        let Some(rel) = member.enclosed_name() else { continue };
+        if !member.is_file() || !is_photo(&rel) {
+            continue;
+        }
+        let declared = member.size();
+        let mut read = || {
+            if declared > max_bytes as u64 {
+                return Err(format!("larger than limits.max_image_bytes ({max_bytes} bytes)"));
+            }
+            read_limited(&mut member, max_bytes)
+        };
+        if visit(layout_entry(&rel), &mut read).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn walk_tar(reader: impl Read, max_bytes: usize, visit: &mut Visit) -> std::io::Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    for member in archive.entries()? {
+        let mut member = member?;
+        if member.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let rel = member.path()?.into_owned();
+        let safe = rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !safe || !is_photo(&rel) {
+            continue;
+        }
+        let declared = member.size();
+        let mut read = || {
+            if declared > max_bytes as u64 {
+                return Err(format!("larger than limits.max_image_bytes ({max_bytes} bytes)"));
+            }
+            read_limited(&mut member, max_bytes)
+        };
+        if visit(layout_entry(&rel), &mut read).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One manifest row.
+#[derive(Debug, Deserialize)]
+struct Row {
+    subject: String,
+    path: String,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn walk_manifest(path: &Path, roots: Option<&[PathBuf]>, max_bytes: usize, visit: &mut Visit) -> Result<()> {
+    let invalid = |m: String| VisageError::unprocessable("invalid_manifest", format!("{}: {m}", path.display()));
+    let base = path.parent().unwrap_or(Path::new("."));
+    let file = File::open(path).map_err(|e| invalid(e.to_string()))?;
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    let rows: Box<dyn Iterator<Item = std::result::Result<Row, String>>> = if lower.ends_with(".csv") {
+        let reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(BufReader::new(file));
+        Box::new(reader.into_deserialize::<Row>().map(|r| r.map_err(|e| e.to_string())))
+    } else if lower.ends_with(".json") {
+        let rows: Vec<Row> = serde_json::from_reader(BufReader::new(file)).map_err(|e| invalid(e.to_string()))?;
+        Box::new(rows.into_iter().map(Ok))
+    } else {
+        let lines = std::io::BufRead::lines(BufReader::new(file));
+        Box::new(lines.filter(|l| l.as_ref().map_or(true, |l| !l.trim().is_empty())).map(|l| {
+            l.map_err(|e| e.to_string()).and_then(|l| serde_json::from_str::<Row>(&l).map_err(|e| e.to_string()))
+        }))
+    };
+    let mut seen = HashSet::new();
+    for (line, row) in rows.enumerate() {
+        let row = row.map_err(|e| invalid(format!("row {}: {e}", line + 1)))?;
+        let name = if seen.insert(row.path.clone()) { row.path.clone() } else { format!("{}#{}", row.path, line + 1) };
+        let entry = Entry {
+            name,
+            subject: row.subject.clone(),
+            subject_name: row.name.clone().unwrap_or_else(|| row.subject.clone()),
+            external_id: row.external_id.filter(|e| !e.is_empty()),
+        };
+        let file_path = base.join(&row.path);
+        let mut read = || {
+            let real = match roots {
+                Some(roots) => within(&file_path, roots).map_err(|e| e.to_string())?,
+                None => file_path.clone(),
+            };
+            File::open(&real)
+                .map_err(|e| format!("{}: {e}", file_path.display()))
+                .and_then(|f| read_limited(f, max_bytes))
+        };
+        if visit(entry, &mut read).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(source: &Source, roots: Option<&[PathBuf]>) -> Vec<(Entry, ReadResult)> {
+        let mut out = Vec::new();
+        source
+            .walk(roots, 10, &mut |e, read| {
+                out.push((e, read()));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        out
+    }
+
+    fn layout(dir: &Path) {
+        for (rel, bytes) in [
+            ("b/2.jpg", &b"two"[..]),
+            ("a b/1.PNG", b"one"),
+            ("a b/notes.txt", b"x"),
+            ("a b/.hidden.jpg", b"x"),
+            ("c/big.jpg", b"0123456789ab"),
+            ("loose.jpg", b"l"),
+        ] {
+            let p = dir.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        }
+    }
+
+    #[test]
+    fn folder_layout_names_subjects_and_skips_non_photos() {
+        let dir = tempfile::tempdir().unwrap();
+        layout(dir.path());
+        let got = collect(&Source::Folder(dir.path().into()), None);
+        let names: Vec<_> = got.iter().map(|(e, _)| (e.name.as_str(), e.subject.as_str())).collect();
+        assert_eq!(names, [("a b/1.PNG", "a_b"), ("b/2.jpg", "b"), ("c/big.jpg", "c"), ("loose.jpg", "")]);
+        assert_eq!(got[0].0.subject_name, "a b");
+        assert_eq!(got[1].1.as_deref(), Ok(&b"two"[..]));
+        assert!(got[2].1.as_ref().unwrap_err().contains("larger"));
+        assert_eq!(Source::Folder(dir.path().into()).count(None).unwrap(), 4);
+    }
+
+    #[test]
+    fn archives_match_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        layout(&dir.path().join("set"));
+        let tar_path = dir.path().join("set.tar.gz");
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+            File::create(&tar_path).unwrap(),
+            flate2::Compression::fast(),
+        ));
+        tar.append_dir_all("set", dir.path().join("set")).unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+        let zip_path = dir.path().join("set.zip");
+        let mut zip = zip::ZipWriter::new(File::create(&zip_path).unwrap());
+        for rel in ["b/2.jpg", "../evil/x.jpg", "a b/1.PNG"] {
+            zip.start_file(rel, zip::write::SimpleFileOptions::default()).unwrap();
+            std::io::Write::write_all(&mut zip, b"z").unwrap();
+        }
+        zip.finish().unwrap();
+        let tar_items = collect(&Source::infer(&tar_path).unwrap(), None);
+        let mut subjects: Vec<_> = tar_items.iter().map(|(e, _)| e.subject.clone()).collect();
+        subjects.sort();
+        assert_eq!(subjects, ["a_b", "b", "c", "set"]);
+        let zip_items = collect(&Source::infer(&zip_path).unwrap(), None);
+        let names: Vec<_> = zip_items.iter().map(|(e, _)| e.name.as_str()).collect();
+        assert_eq!(names, ["b/2.jpg", "a b/1.PNG"], "entries escaping the archive are skipped");
+    }
+
+    #[test]
+    fn manifests_csv_and_jsonl_with_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        layout(dir.path());
+        let csv_path = dir.path().join("m.csv");
+        std::fs::write(&csv_path, "subject,path,external_id\nalice,b/2.jpg,x1\nbob,/etc/hostname,\n").unwrap();
+        let roots = [dir.path().to_path_buf()];
+        let got = collect(&Source::infer(&csv_path).unwrap(), Some(&roots));
+        assert_eq!(got[0].0.external_id.as_deref(), Some("x1"));
+        assert_eq!(got[0].1.as_deref(), Ok(&b"two"[..]));
+        assert_eq!(got[1].0.external_id, None);
+        assert!(got[1].1.as_ref().unwrap_err().contains("allowed_roots"));
+        let jsonl = dir.path().join("m.jsonl");
+        std::fs::write(
+            &jsonl,
+            "{\"subject\":\"a\",\"path\":\"b/2.jpg\"}\n\n{\"subject\":\"a\",\"path\":\"b/2.jpg\"}\n",
+        )
+        .unwrap();
+        let got = collect(&Source::infer(&jsonl).unwrap(), None);
+        assert_eq!(got.len(), 2);
+        assert_ne!(got[0].0.name, got[1].0.name, "repeated paths get distinct item names");
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, "who,where\nx,y\n").unwrap();
+        let err = Source::infer(&bad).unwrap().walk(None, 10, &mut |_, _| ControlFlow::Continue(())).unwrap_err();
+        assert_eq!(err.code(), "invalid_manifest");
+    }
+
+    #[test]
+    fn roots_confine_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let inside = Source::Folder(dir.path().into());
+        assert!(inside.check_allowed(&[dir.path().into()]).is_ok());
+        let err = Source::Folder("/etc".into()).check_allowed(&[dir.path().into()]).unwrap_err();
+        assert_eq!(err.code(), "path_not_allowed");
+        assert!(Source::infer(Path::new("x.docx")).is_err());
+    }
+}
