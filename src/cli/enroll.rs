@@ -32,6 +32,7 @@ pub(super) fn batch_setup(settings: &mut Settings, workers: usize, gate: Gate) -
         gate,
         roots: None,
         cancel: Arc::new(AtomicBool::new(false)),
+        stop: Arc::new(AtomicBool::new(false)),
         throttle: None,
     }
 }
@@ -72,6 +73,7 @@ pub(super) fn run(mut settings: Settings, args: &EnrollArgs) -> Result<()> {
         source: Source::infer(&path)?,
         gate: gate_from(args, settings.enroll.gate),
         keep_crops: args.keep_crops || settings.gallery.keep_crops,
+        uploaded: false,
     };
     let workers = args.workers.unwrap_or(settings.enroll.workers);
     let opts = batch_setup(&mut settings, workers, spec.gate);

@@ -5,6 +5,7 @@
 //! id, else the photo's hash, identifies a face).
 
 pub mod gate;
+pub mod manager;
 pub mod process;
 pub mod source;
 
@@ -30,6 +31,18 @@ pub struct JobSpec {
     /// Keep the aligned crops of enrolled faces.
     #[serde(default)]
     pub keep_crops: bool,
+    /// The source is an archive uploaded to the service, deleted when the job ends.
+    #[serde(default)]
+    pub uploaded: bool,
+}
+
+/// Deletes a finished job's uploaded archive (its report stays in the gallery).
+pub fn discard_upload(spec: &JobSpec) {
+    if spec.uploaded {
+        if let Err(e) = std::fs::remove_file(spec.source.path()) {
+            tracing::warn!("cannot delete the upload {}: {e}", spec.source.path().display());
+        }
+    }
 }
 
 /// A job's counters: every processed item is exactly one of enrolled, skipped (already in the
@@ -120,6 +133,7 @@ pub fn run(
     let result = run_items(pipeline, gallery, &job, &spec, opts, progress).map(|t| *times = t);
     let state = match &result {
         Ok(()) if opts.cancel.load(Ordering::Acquire) => JobState::Cancelled,
+        Ok(()) if opts.stop.load(Ordering::Acquire) => JobState::Running,
         Ok(()) => JobState::Completed,
         Err(e) if e.is_client_error() => JobState::Failed,
         // A store or model failure: leave it running, to be resumed.

@@ -33,8 +33,10 @@ pub struct Options {
     pub gate: Gate,
     /// Confines a manifest's paths (server jobs).
     pub roots: Option<Vec<PathBuf>>,
-    /// Set to stop early; items not yet read are left for a later run.
+    /// Set to cancel: in-flight items are finished, the rest is never processed.
     pub cancel: Arc<AtomicBool>,
+    /// Set to pause (shutdown): in-flight items are finished, the rest is left for a later run.
+    pub stop: Arc<AtomicBool>,
     pub throttle: Option<Throttle>,
 }
 
@@ -93,7 +95,10 @@ pub fn process(
     std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             source.walk(opts.roots.as_deref(), max_bytes, &mut |entry, read| {
-                if opts.cancel.load(Ordering::Acquire) || stop.load(Ordering::Acquire) {
+                if opts.cancel.load(Ordering::Acquire)
+                    || opts.stop.load(Ordering::Acquire)
+                    || stop.load(Ordering::Acquire)
+                {
                     return ControlFlow::Break(());
                 }
                 if skip.contains(&entry.name) {

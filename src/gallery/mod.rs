@@ -405,7 +405,7 @@ pub fn validate_id(id: &str) -> Result<&str> {
     } else {
         Err(VisageError::unprocessable(
             "invalid_id",
-            format!("subject id {id:?} must be 1-128 characters of letters, digits, '.', '_', '-', ':', '@'"),
+            format!("id {id:?} must be 1-128 characters of letters, digits, '.', '_', '-', ':', '@'"),
         ))
     }
 }

@@ -9,6 +9,75 @@ use crate::pipeline::detect::{BBox, Detection};
 use crate::pipeline::embed::Embedding;
 use crate::pipeline::Face;
 
+/// `POST /v1/jobs/enroll` (JSON): a server-side source under `enroll.allowed_roots`. To
+/// upload an archive instead, send it as the body (`application/zip`, `application/x-tar`,
+/// `application/gzip`) with the same options as query parameters.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct JobRequest {
+    /// Caller's job id: a second POST with it returns the same job (idempotent).
+    pub id: Option<String>,
+    pub source: crate::enroll::Source,
+    /// Quality-gate overrides (`min_eye_distance`, `min_score`, `min_sharpness`, `multi_face`);
+    /// unset ones come from `[enroll]`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub gate: serde_json::Value,
+    pub keep_crops: Option<bool>,
+}
+
+/// Query parameters of an archive upload to `POST /v1/jobs/enroll`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct JobUploadQuery {
+    pub id: Option<String>,
+    pub min_eye_distance: Option<f32>,
+    pub min_score: Option<f32>,
+    pub min_sharpness: Option<f32>,
+    /// `reject` or `largest`.
+    pub multi_face: Option<String>,
+    pub keep_crops: Option<bool>,
+}
+
+/// A job's state and progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobStatus {
+    pub id: String,
+    pub state: crate::gallery::JobState,
+    pub source: crate::enroll::Source,
+    pub gate: crate::enroll::Gate,
+    /// Photos in the source (known once the job has started).
+    pub total: Option<u64>,
+    pub counts: crate::enroll::Counts,
+    /// Photos per second in this run of the job (while it runs).
+    pub rate: Option<f64>,
+    /// Seconds left at that rate.
+    pub eta_s: Option<f64>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// Paging of a job's report.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReportQuery {
+    #[serde(default)]
+    pub offset: u64,
+    /// At most 10000 (default 1000).
+    pub limit: Option<u64>,
+    /// Only the items that were not enrolled.
+    #[serde(default)]
+    pub problems: bool,
+}
+
+/// One page of a job's report: one line per processed photo with its outcome and reason.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobReport {
+    pub job: String,
+    pub offset: u64,
+    pub limit: u64,
+    pub items: Vec<crate::gallery::ItemRecord>,
+}
+
 /// Every error: a stable machine-readable `code` and a message for people.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -248,6 +317,10 @@ pub struct Ready {
         super::routes::gallery::list_faces,
         super::routes::gallery::delete_face,
         super::routes::gallery::face_crop,
+        super::routes::jobs::create_job,
+        super::routes::jobs::get_job,
+        super::routes::jobs::job_report,
+        super::routes::jobs::cancel_job,
     ),
     components(schemas(BBox, Embedding, ErrorBody))
 )]

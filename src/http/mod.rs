@@ -27,6 +27,8 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub gallery: Arc<Gallery>,
     pub settings: Settings,
+    /// Bulk enrolment jobs, run in the background.
+    pub jobs: Arc<crate::enroll::manager::Manager>,
     workers: Workers,
 }
 
@@ -88,12 +90,29 @@ impl AppState {
             data_dir = %settings.server.data_dir.display(),
             "visage ready"
         );
+        let (pipeline, gallery) = (Arc::new(pipeline), Arc::new(gallery));
+        let permits = Arc::new(Semaphore::new(workers));
+        // Job workers take the same model permits as requests, so online traffic keeps its share.
+        let throttle_permits = permits.clone();
+        let throttle: crate::enroll::process::Throttle =
+            Arc::new(move || Box::new(futures_executor::block_on(throttle_permits.clone().acquire_owned()).ok()));
+        let base = crate::enroll::Options {
+            workers: if settings.enroll.workers == 0 { workers } else { settings.enroll.workers },
+            batch: settings.enroll.batch,
+            gate: settings.enroll.gate,
+            roots: Some(settings.enroll.allowed_roots.clone()),
+            cancel: Default::default(),
+            stop: Default::default(),
+            throttle: Some(throttle),
+        };
+        let jobs = crate::enroll::manager::Manager::start(pipeline.clone(), gallery.clone(), base)?;
         Ok(Self {
-            pipeline: Arc::new(pipeline),
-            gallery: Arc::new(gallery),
+            pipeline,
+            gallery,
+            jobs,
             workers: Workers {
                 admission: Arc::new(Semaphore::new(workers + settings.server.max_queue)),
-                permits: Arc::new(Semaphore::new(workers)),
+                permits,
                 waiting: AtomicUsize::new(0),
                 max_queue: settings.server.max_queue,
                 timeout: Duration::from_millis(settings.server.queue_timeout_ms),
@@ -226,8 +245,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     server.run().await?;
     saver.abort();
-    let g = state.gallery.clone();
-    web::block(move || g.persist()).await??;
+    let (g, jobs) = (state.gallery.clone(), state.jobs.clone());
+    web::block(move || {
+        jobs.shutdown();
+        g.persist()
+    })
+    .await??;
     tracing::info!("index saved; bye");
     Ok(())
 }

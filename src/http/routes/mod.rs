@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod gallery;
 pub mod health;
+pub mod jobs;
 pub mod recognize;
 
 use actix_web::{web, HttpResponse};
@@ -41,7 +42,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/subjects/{id}/faces", web::post().to(gallery::add_face))
                 .route("/subjects/{id}/faces", web::get().to(gallery::list_faces))
                 .route("/faces/{id}", web::delete().to(gallery::delete_face))
-                .route("/faces/{id}/crop", web::get().to(gallery::face_crop)),
+                .route("/faces/{id}/crop", web::get().to(gallery::face_crop))
+                .route("/jobs/enroll", web::post().to(jobs::create_job))
+                .route("/jobs/{id}", web::get().to(jobs::get_job))
+                .route("/jobs/{id}", web::delete().to(jobs::cancel_job))
+                .route("/jobs/{id}/report", web::get().to(jobs::job_report)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::new(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such route"))

@@ -1,0 +1,153 @@
+//! Runs a service's jobs one after another on a background thread, resuming unfinished ones at
+//! start-up, with live progress and cancellation. Not tied to HTTP.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+
+use super::{Options, Progress, StageTimes};
+use crate::error::{Result, VisageError};
+use crate::gallery::{Gallery, JobState};
+use crate::pipeline::Pipeline;
+
+/// The origin tag of jobs this manager owns.
+pub const ORIGIN: &str = "http";
+
+struct Live {
+    cancel: Arc<AtomicBool>,
+    progress: Option<Progress>,
+}
+
+/// The queue and its worker thread.
+pub struct Manager {
+    queue: Mutex<Option<Sender<String>>>,
+    live: Arc<Mutex<HashMap<String, Live>>>,
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    gallery: Arc<Gallery>,
+}
+
+impl Manager {
+    /// Starts the worker and queues the unfinished jobs found in the gallery. `base` gives the
+    /// workers, batch size, allowed roots and throttle every job runs with.
+    pub fn start(pipeline: Arc<Pipeline>, gallery: Arc<Gallery>, base: Options) -> Result<Arc<Self>> {
+        let (tx, rx) = channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let live = Arc::new(Mutex::new(HashMap::new()));
+        let manager = Arc::new(Self {
+            queue: Mutex::new(Some(tx)),
+            live: live.clone(),
+            stop: stop.clone(),
+            thread: Mutex::new(None),
+            gallery: gallery.clone(),
+        });
+        let unfinished = gallery.unfinished_jobs(ORIGIN)?;
+        for job in &unfinished {
+            manager.submit(&job.id);
+        }
+        if !unfinished.is_empty() {
+            tracing::info!(jobs = unfinished.len(), "resuming unfinished enrolment jobs");
+        }
+        let worker = std::thread::Builder::new()
+            .name("visage-jobs".into())
+            .spawn(move || work(rx, &pipeline, &gallery, &base, &live, &stop))
+            .map_err(|e| VisageError::Store(format!("cannot start the job thread: {e}")))?;
+        *manager.thread.lock() = Some(worker);
+        Ok(manager)
+    }
+
+    /// Queues a created job.
+    pub fn submit(&self, id: &str) {
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.live.lock().entry(id.to_string()).or_insert(Live { cancel, progress: None });
+        if let Some(tx) = self.queue.lock().as_ref() {
+            let _ = tx.send(id.to_string());
+        }
+    }
+
+    /// Live progress of a queued or running job (rate and ETA), if this process runs it.
+    pub fn progress(&self, id: &str) -> Option<Progress> {
+        self.live.lock().get(id).and_then(|l| l.progress.clone())
+    }
+
+    /// Cancels a queued or running job: in-flight photos are finished and recorded, the rest
+    /// is left, and the job ends `cancelled`. Finished jobs are left as they are.
+    pub fn cancel(&self, id: &str) -> Result<()> {
+        let job = self.gallery.job(id)?;
+        if job.state.is_final() {
+            return Ok(());
+        }
+        match self.live.lock().get(id) {
+            Some(live) => live.cancel.store(true, Ordering::Release),
+            None => self.gallery.set_job_state(id, JobState::Cancelled, None)?,
+        }
+        if job.state == JobState::Queued {
+            self.gallery.set_job_state(id, JobState::Cancelled, None)?;
+        }
+        Ok(())
+    }
+
+    /// Stops taking work, lets the running job finish its in-flight photos and waits for it.
+    /// Unfinished jobs stay `running`/`queued` and resume at the next start.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.queue.lock().take();
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn work(
+    rx: Receiver<String>,
+    pipeline: &Pipeline,
+    gallery: &Gallery,
+    base: &Options,
+    live: &Mutex<HashMap<String, Live>>,
+    stop: &Arc<AtomicBool>,
+) {
+    for id in rx.iter() {
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
+        let Some(cancel) = live.lock().get(&id).map(|l| l.cancel.clone()) else { continue };
+        if cancel.load(Ordering::Acquire) || gallery.job(&id).map(|j| j.state.is_final()).unwrap_or(true) {
+            live.lock().remove(&id);
+            continue;
+        }
+        let opts = Options { cancel, stop: stop.clone(), ..base.clone() };
+        tracing::info!(job = %id, "enrolment job started");
+        let mut times = StageTimes::default();
+        let result = super::run(
+            pipeline,
+            gallery,
+            &id,
+            &opts,
+            &mut |p| {
+                if let Some(l) = live.lock().get_mut(&id) {
+                    l.progress = Some(p.clone());
+                }
+            },
+            &mut times,
+        );
+        match result {
+            Ok(state) => tracing::info!(job = %id, ?state, items = times.items, "enrolment job stopped"),
+            Err(e) => tracing::error!(job = %id, "enrolment job failed: {e}"),
+        }
+        if let Err(e) = gallery.persist() {
+            tracing::error!("saving the index failed: {e}");
+        }
+        live.lock().remove(&id);
+        if let Ok(job) = gallery.job(&id) {
+            if job.state.is_final() {
+                if let Ok(spec) = super::spec_of(&job) {
+                    super::discard_upload(&spec);
+                }
+            }
+        }
+    }
+}
