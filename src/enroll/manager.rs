@@ -81,12 +81,10 @@ impl Manager {
         if job.state.is_final() {
             return Ok(());
         }
+        // A queued job is cancelled when its turn comes (which also discards its upload).
         match self.live.lock().get(id) {
             Some(live) => live.cancel.store(true, Ordering::Release),
             None => self.gallery.set_job_state(id, JobState::Cancelled, None)?,
-        }
-        if job.state == JobState::Queued {
-            self.gallery.set_job_state(id, JobState::Cancelled, None)?;
         }
         Ok(())
     }
@@ -115,7 +113,7 @@ fn work(
             break;
         }
         let Some(cancel) = live.lock().get(&id).map(|l| l.cancel.clone()) else { continue };
-        if cancel.load(Ordering::Acquire) || gallery.job(&id).map(|j| j.state.is_final()).unwrap_or(true) {
+        if gallery.job(&id).map(|j| j.state.is_final()).unwrap_or(true) {
             live.lock().remove(&id);
             continue;
         }
@@ -142,12 +140,5 @@ fn work(
             tracing::error!("saving the index failed: {e}");
         }
         live.lock().remove(&id);
-        if let Ok(job) = gallery.job(&id) {
-            if job.state.is_final() {
-                if let Ok(spec) = super::spec_of(&job) {
-                    super::discard_upload(&spec);
-                }
-            }
-        }
     }
 }

@@ -37,7 +37,7 @@ pub struct JobSpec {
 }
 
 /// Deletes a finished job's uploaded archive (its report stays in the gallery).
-pub fn discard_upload(spec: &JobSpec) {
+fn discard_upload(spec: &JobSpec) {
     if spec.uploaded {
         if let Err(e) = std::fs::remove_file(spec.source.path()) {
             tracing::warn!("cannot delete the upload {}: {e}", spec.source.path().display());
@@ -141,6 +141,7 @@ pub fn run(
     };
     if state != JobState::Running {
         gallery.set_job_state(job_id, state, result.as_ref().err().map(|e| e.to_string()).as_deref())?;
+        discard_upload(&spec);
     }
     result.map(|()| state)
 }

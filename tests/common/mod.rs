@@ -58,3 +58,33 @@ pub fn one_face(name: &str) -> Face {
 pub fn cosine(a: &Face, b: &Face) -> f32 {
     a.embedding.cosine(&b.embedding).expect("same embedder")
 }
+
+/// Writes a photo (by extension) under `dir`, creating folders.
+pub fn save(image: &image::RgbImage, dir: &std::path::Path, rel: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image.save(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// Copies a test photo to `dir/rel`.
+pub fn copy(name: &str, dir: &std::path::Path, rel: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::copy(photo(name), &path).unwrap_or_else(|e| panic!("{name}: {e}"));
+}
+
+/// A decoded test photo.
+pub fn rgb(name: &str) -> image::RgbImage {
+    pipeline().decode(&bytes(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `subjects` subject folders `s000`, `s001`, ... under `dir`, each with the same three real
+/// one-face photos (Obama, Biden, the astronaut): 3 × `subjects` items, every one enrollable.
+pub fn repeated_set(dir: &std::path::Path, subjects: usize) -> usize {
+    for s in 0..subjects {
+        for name in ["obama.jpg", "biden.jpg", "astronaut.png"] {
+            copy(name, dir, &format!("s{s:03}/{name}"));
+        }
+    }
+    subjects * 3
+}
