@@ -107,6 +107,21 @@ pub struct EnrollArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Photos/s of a bulk enrolment job into a scratch gallery against the model-bound rate
+    /// (detector + embedder runs alone, measured in the same run).
+    Enroll {
+        /// Folder, archive or manifest.
+        source: PathBuf,
+        /// Worker threads (default: enroll.workers, 0 = one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Photos per worker batch (default: enroll.batch).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Photos timed for the model-bound baseline.
+        #[arg(long, default_value_t = 20)]
+        samples: usize,
+    },
     /// Per-stage median latency of the pipeline and its overhead over pure model time.
     Pipeline {
         /// Photos to run (one face each is the usual case).
@@ -179,6 +194,13 @@ pub fn run(cli: Cli) -> Result<()> {
             compare(&pipeline(&settings)?, &a, &b, threshold.unwrap_or(settings.compare.threshold))?
         }
         Command::Enroll(args) => return enroll::run(settings, &args),
+        Command::Bench { what: BenchCommand::Enroll { source, workers, batch, samples } } => {
+            settings.enroll.batch = batch.unwrap_or(settings.enroll.batch);
+            let workers = workers.unwrap_or(settings.enroll.workers);
+            let gate = settings.enroll.gate;
+            let opts = enroll::batch_setup(&mut settings, workers, gate);
+            return crate::bench::enroll(&settings, &source, &opts, samples);
+        }
         Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {
             return crate::bench::pipeline(&pipeline(&settings)?, &settings, &images, runs);
         }
