@@ -10,6 +10,7 @@ use crate::error::{Result, VisageError};
 use crate::pipeline::{draw, Pipeline};
 
 mod enroll;
+mod eval;
 
 /// Visage: face detection, alignment, embedding and comparison.
 #[derive(Debug, Parser)]
@@ -64,6 +65,11 @@ pub enum Command {
     /// into the gallery as a durable job: a progress bar on stderr, a JSON report on stdout.
     /// Running it again resumes an interrupted job and enrols only what is new.
     Enroll(EnrollArgs),
+    /// Evaluate recognition on a labelled folder: top-k / CMC, ROC / AUC / EER / TAR@FAR,
+    /// precision / recall / F1, open-set FPIR / FNIR, distractors; eval.json + eval.html.
+    Eval(eval::EvalArgs),
+    /// Thresholds from the gallery's own genuine and impostor pairs for a target FAR / FPIR.
+    Calibrate(eval::CalibrateArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -194,6 +200,8 @@ pub fn run(cli: Cli) -> Result<()> {
             compare(&pipeline(&settings)?, &a, &b, threshold.unwrap_or(settings.compare.threshold))?
         }
         Command::Enroll(args) => return enroll::run(settings, &args),
+        Command::Eval(args) => return eval::run(settings, &args),
+        Command::Calibrate(args) => return eval::calibrate(settings, &args),
         Command::Bench { what: BenchCommand::Enroll { source, workers, batch, samples } } => {
             settings.enroll.batch = batch.unwrap_or(settings.enroll.batch);
             let workers = workers.unwrap_or(settings.enroll.workers);

@@ -56,6 +56,9 @@ pub struct GallerySettings {
 pub struct IdentifySettings {
     /// Cosine at or above which the best subject is the answer; below it the face is unknown.
     pub threshold: f32,
+    /// With `compare.target_far`: calibrate the identify threshold for this false-positive
+    /// identification rate (unknown faces wrongly matched) on the gallery at start-up.
+    pub target_fpir: Option<f64>,
     /// Candidates returned per face when the request does not say.
     pub k: usize,
     /// Largest `k` a request may ask for.
@@ -160,6 +163,9 @@ pub struct ImageLimits {
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct CompareSettings {
     pub threshold: f32,
+    /// When set (with `identify.target_fpir`), the thresholds are calibrated on the gallery at
+    /// start-up for this false-accept rate, if it holds enough pairs to measure it.
+    pub target_far: Option<f64>,
 }
 
 /// A list given either as a sequence or as one comma-separated string (environment variables).
@@ -219,6 +225,10 @@ impl Settings {
         }
         if self.identify.k == 0 || self.identify.k > self.identify.max_k {
             return bad("identify.k must be between 1 and identify.max_k");
+        }
+        let rate = |r: Option<f64>| r.is_none_or(|r| r > 0.0 && r < 1.0);
+        if !rate(self.compare.target_far) || !rate(self.identify.target_fpir) {
+            return bad("compare.target_far and identify.target_fpir are rates in (0, 1)");
         }
         if self.enroll.batch == 0 || self.enroll.batch > 256 {
             return bad("enroll.batch must be 1..=256");

@@ -1,6 +1,7 @@
 //! Visage: face detection, alignment and embedding (the `pipeline`), usable without HTTP.
 
 pub mod bench;
+pub mod calibrate;
 pub mod cli;
 pub mod config;
 pub mod enroll;

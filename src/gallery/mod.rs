@@ -289,6 +289,26 @@ impl Gallery {
         Ok(faces.iter().map(|(id, v)| (*id, dot(&query.vector, v))).max_by(|a, b| a.1.total_cmp(&b.1)))
     }
 
+    /// A value stored with the gallery.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.reader.lock().meta(key)
+    }
+
+    /// Stores a value with the gallery.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.writer.lock().set_meta(key, value)
+    }
+
+    /// Streams every face (id, subject id, embedding) in enrolment order.
+    pub fn for_each_face(&self, mut f: impl FnMut(u64, &str, &[f32]) -> Result<()>) -> Result<()> {
+        self.reader.lock().for_each_face(4096, |rows| {
+            for (id, subject, vector) in &rows {
+                f(*id, subject, vector)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Creates a queued job record; `false` when the id exists already.
     pub fn create_job(&self, id: &str, spec: &str, origin: &str) -> Result<bool> {
         self.writer.lock().create_job(id, spec, origin)

@@ -78,6 +78,56 @@ pub struct JobReport {
     pub items: Vec<crate::gallery::ItemRecord>,
 }
 
+/// `POST /v1/eval` (JSON, every field optional): the protocol over the gallery's own faces.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EvalForm {
+    /// Gallery faces per subject (the first enrolled); the rest are probes. Default 1.
+    gallery_per_subject: Option<u32>,
+    /// Length of the CMC curve. Default 20.
+    max_rank: Option<u32>,
+    /// FAR targets of TAR@FAR. Default [0.1, 0.01, 0.001, 0.0001].
+    far_targets: Option<Vec<f64>>,
+    /// Share of subjects held out as unknowns (open set). Default 0.2.
+    open_set_fraction: Option<f64>,
+    /// FPIR target of the open-set threshold. Default 0.01.
+    target_fpir: Option<f64>,
+    /// Synthetic MegaFace-style distractors. Default 0.
+    distractors: Option<u32>,
+    /// Decision threshold marked in the report (default: the EER threshold).
+    threshold: Option<f32>,
+    seed: Option<u64>,
+}
+
+/// `?format=html` for the self-contained HTML report instead of JSON.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EvalQuery {
+    pub format: Option<String>,
+}
+
+/// `POST /v1/calibrate`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CalibrateRequest {
+    /// 1:1 false-accept rate (default `compare.target_far`, else 0.001).
+    pub target_far: Option<f64>,
+    /// 1:N false-positive identification rate (default `identify.target_fpir`, else 0.01).
+    pub target_fpir: Option<f64>,
+    /// Put the thresholds in force (stored with the gallery, kept across restarts).
+    #[serde(default)]
+    pub apply: bool,
+}
+
+/// The calibration, the thresholds it gives (null when the gallery is too small for a target)
+/// and those in force after the call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalibrateResponse {
+    #[schema(value_type = Object)]
+    pub calibration: crate::eval::Calibration,
+    pub thresholds: Option<crate::calibrate::Thresholds>,
+    pub applied: bool,
+    pub in_force: crate::calibrate::Thresholds,
+}
+
 /// Every error: a stable machine-readable `code` and a message for people.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -321,6 +371,9 @@ pub struct Ready {
         super::routes::jobs::get_job,
         super::routes::jobs::job_report,
         super::routes::jobs::cancel_job,
+        super::routes::evaluate::evaluate,
+        super::routes::evaluate::thresholds,
+        super::routes::evaluate::calibrate,
     ),
     components(schemas(BBox, Embedding, ErrorBody))
 )]

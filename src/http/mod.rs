@@ -29,6 +29,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Bulk enrolment jobs, run in the background.
     pub jobs: Arc<crate::enroll::manager::Manager>,
+    /// Decision thresholds in force (configured or calibrated; `POST /v1/calibrate` changes them).
+    thresholds: parking_lot::RwLock<crate::calibrate::Thresholds>,
     workers: Workers,
 }
 
@@ -90,6 +92,8 @@ impl AppState {
             data_dir = %settings.server.data_dir.display(),
             "visage ready"
         );
+        let thresholds = crate::calibrate::in_force(&settings, &gallery)?;
+        tracing::info!(compare = thresholds.compare, identify = thresholds.identify, source = %thresholds.source, "thresholds");
         let (pipeline, gallery) = (Arc::new(pipeline), Arc::new(gallery));
         let permits = Arc::new(Semaphore::new(workers));
         // Job workers take the same model permits as requests, so online traffic keeps its share.
@@ -110,6 +114,7 @@ impl AppState {
             pipeline,
             gallery,
             jobs,
+            thresholds: parking_lot::RwLock::new(thresholds),
             workers: Workers {
                 admission: Arc::new(Semaphore::new(workers + settings.server.max_queue)),
                 permits,
@@ -149,6 +154,16 @@ impl AppState {
             ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
         })?;
         Ok(result?)
+    }
+
+    /// The decision thresholds in force.
+    pub fn thresholds(&self) -> crate::calibrate::Thresholds {
+        self.thresholds.read().clone()
+    }
+
+    /// Puts new thresholds in force.
+    pub fn set_thresholds(&self, t: crate::calibrate::Thresholds) {
+        *self.thresholds.write() = t;
     }
 
     /// Largest request body accepted: two images, base64-inflated, plus fields.

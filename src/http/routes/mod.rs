@@ -1,6 +1,7 @@
 //! Route table and the small helpers the handlers share.
 
 pub mod analyze;
+pub mod evaluate;
 pub mod gallery;
 pub mod health;
 pub mod jobs;
@@ -46,7 +47,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/jobs/enroll", web::post().to(jobs::create_job))
                 .route("/jobs/{id}", web::get().to(jobs::get_job))
                 .route("/jobs/{id}", web::delete().to(jobs::cancel_job))
-                .route("/jobs/{id}/report", web::get().to(jobs::job_report)),
+                .route("/jobs/{id}/report", web::get().to(jobs::job_report))
+                .route("/eval", web::post().to(evaluate::evaluate))
+                .route("/calibrate", web::get().to(evaluate::thresholds))
+                .route("/calibrate", web::post().to(evaluate::calibrate)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::new(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such route"))

@@ -27,7 +27,7 @@ pub async fn verify(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let mut form = Form::read(&req, body, state.body_limit()).await?;
-    let threshold = threshold_of(&form, state.settings.compare.threshold)?;
+    let threshold = threshold_of(&form, state.thresholds().compare)?;
     let answer = move |similarity: f32, model: &str| VerifyResponse {
         similarity,
         same: similarity >= threshold,
@@ -88,7 +88,7 @@ pub async fn identify(
 ) -> Result<HttpResponse, ApiError> {
     let mut form = Form::read(&req, body, state.body_limit()).await?;
     let k = k_of(&form, &state.settings)?;
-    let threshold = threshold_of(&form, state.settings.identify.threshold)?;
+    let threshold = threshold_of(&form, state.thresholds().identify)?;
     let ef = form.get::<usize>("ef")?;
     let bytes = form.image("image")?;
     let out = state

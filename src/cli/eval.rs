@@ -1,0 +1,190 @@
+//! `visage eval` (a labelled folder through the pipeline, then every metric) and `visage
+//! calibrate` (thresholds from the gallery's own pairs).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use super::enroll::{batch_setup, progress_bar};
+use crate::calibrate;
+use crate::config::Settings;
+use crate::enroll::{process, Gate, MultiFace, Source};
+use crate::error::{Result, VisageError};
+use crate::eval::{self, EvalOptions, Sample};
+use crate::gallery::Gallery;
+use crate::pipeline::Pipeline;
+
+/// `visage eval` options.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Labelled folder (ROOT/<subject>/*.jpg), archive or manifest.
+    pub source: PathBuf,
+    /// Where eval.json and eval.html are written.
+    #[arg(long, default_value = "eval-report")]
+    pub out: PathBuf,
+    /// Gallery photos per subject (the first ones by name); the rest are probes.
+    #[arg(long, default_value_t = 1)]
+    pub gallery_per_subject: usize,
+    /// Verify only these pairs (LFW pairs.txt format) instead of all pairs.
+    #[arg(long, value_name = "PAIRS.txt")]
+    pub pairs: Option<PathBuf>,
+    /// MegaFace-style distractors added to the gallery (synthesized unless --distractors-file).
+    #[arg(long, default_value_t = 0)]
+    pub distractors: usize,
+    /// Distractor embeddings: a JSON array of vectors, or .f32 little-endian rows of the
+    /// embedder's dimension.
+    #[arg(long)]
+    pub distractors_file: Option<PathBuf>,
+    /// Share of subjects held out of the gallery as unknowns (open set).
+    #[arg(long, default_value_t = 0.2)]
+    pub open_set_fraction: f64,
+    /// FPIR target of the calibrated identify threshold.
+    #[arg(long, default_value_t = 0.01)]
+    pub target_fpir: f64,
+    /// Decision threshold marked in the report (default: the EER threshold).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Apply the enrolment quality gate ([enroll]); by default every photo's largest face counts.
+    #[arg(long)]
+    pub gate: bool,
+    /// Worker threads (overrides enroll.workers).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `visage calibrate` options.
+#[derive(Debug, clap::Args)]
+pub struct CalibrateArgs {
+    /// Gallery directory (overrides server.data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// False-accept rate the 1:1 threshold is set for.
+    #[arg(long, default_value_t = 1e-3)]
+    pub far: f64,
+    /// False-positive identification rate the 1:N threshold is set for.
+    #[arg(long, default_value_t = 0.01)]
+    pub fpir: f64,
+    /// Store the thresholds with the gallery: the service decides with them from then on.
+    #[arg(long)]
+    pub apply: bool,
+}
+
+/// Runs `visage eval`.
+pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
+    let source = Source::infer(&args.source)?;
+    let gate = if args.gate {
+        settings.enroll.gate
+    } else {
+        Gate { min_eye_distance: 0.0, min_score: 0.0, min_sharpness: 0.0, multi_face: MultiFace::Largest }
+    };
+    let workers = args.workers.unwrap_or(settings.enroll.workers);
+    let opts = batch_setup(&mut settings, workers, gate);
+    let pipeline = Pipeline::load(&settings)?;
+    let bar = progress_bar(args.quiet);
+    bar.set_length(source.count(None)?);
+    let (mut samples, mut failures) = (Vec::new(), Vec::new());
+    process::process(&pipeline, &source, &Default::default(), &opts, &mut |p| {
+        bar.inc(1);
+        match p.result {
+            Ok(face) if !p.entry.subject.is_empty() => samples.push(Sample {
+                label: p.entry.subject_name,
+                item: p.entry.name,
+                vector: face.embedding.vector,
+            }),
+            Ok(_) => failures.push(json!({ "item": p.entry.name, "outcome": "invalid", "reason": "not in a subject folder" })),
+            Err((outcome, reason)) => failures.push(json!({ "item": p.entry.name, "outcome": outcome, "reason": reason })),
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    // Workers finish in any order; the protocol ("first n photos per subject") needs name order.
+    samples.sort_by(|a, b| (&a.label, &a.item).cmp(&(&b.label, &b.item)));
+    let options = EvalOptions {
+        gallery_per_subject: args.gallery_per_subject,
+        open_set_fraction: args.open_set_fraction,
+        target_fpir: args.target_fpir,
+        distractors: args.distractors,
+        threshold: args.threshold,
+        ..EvalOptions::default()
+    };
+    let distractors = args.distractors_file.as_deref().map(|p| read_vectors(p, pipeline.embedder.dim())).transpose()?;
+    let invalid = |e: eval::EvalError| VisageError::unprocessable("invalid_evaluation", e.to_string());
+    let (report, unresolved) = match &args.pairs {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| VisageError::unprocessable("invalid_pairs", format!("{}: {e}", path.display())))?;
+            let pairs = eval::pairs::parse(&text).map_err(invalid)?;
+            let (found, missing) = eval::pairs::resolve(&pairs, &samples);
+            (eval::evaluate_with_pairs(&samples, &found, distractors.as_deref(), &options).map_err(invalid)?, missing.len())
+        }
+        None => (eval::evaluate(&samples, distractors.as_deref(), &options).map_err(invalid)?, 0),
+    };
+    std::fs::create_dir_all(&args.out).map_err(|e| write_error(&args.out, e))?;
+    let mut full = serde_json::to_value(&report).map_err(|e| VisageError::Store(e.to_string()))?;
+    full["failures"] = Value::from(failures.clone());
+    full["models"] = json!({ "detector": pipeline.detector.model_id(), "embedder": pipeline.embedder.model_id() });
+    let json_path = args.out.join("eval.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&full).unwrap_or_default())
+        .map_err(|e| write_error(&json_path, e))?;
+    let title = format!("Visage evaluation: {}", args.source.display());
+    let html_path = args.out.join("eval.html");
+    std::fs::write(&html_path, eval::html::render(&report, &title)).map_err(|e| write_error(&html_path, e))?;
+    let v = &report.verification;
+    let summary = json!({
+        "photos": samples.len() + failures.len(), "embedded": samples.len(), "failed_to_embed": failures.len(),
+        "subjects": report.dataset.subjects, "probes": report.identification.probes,
+        "top1": report.identification.top1, "top5": report.identification.top5, "top10": report.identification.top10,
+        "auc": v.auc, "eer": v.eer, "tar_at_far": v.tar_at_far, "best_accuracy": v.best_accuracy,
+        "macro_f1": report.classification.macro_avg.f1, "open_set": report.open_set.threshold,
+        "unresolved_pairs": unresolved, "json": json_path, "html": html_path,
+    });
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    Ok(())
+}
+
+fn write_error(path: &Path, e: std::io::Error) -> VisageError {
+    VisageError::Config(format!("cannot write {}: {e}", path.display()))
+}
+
+/// Distractor embeddings from a JSON array of vectors or raw little-endian f32 rows.
+fn read_vectors(path: &Path, dim: usize) -> Result<Vec<Vec<f32>>> {
+    let bad = |m: String| VisageError::unprocessable("invalid_distractors", format!("{}: {m}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    if path.extension().is_some_and(|e| e == "json") {
+        return serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()));
+    }
+    if dim == 0 || bytes.len() % (dim * 4) != 0 {
+        return Err(bad(format!("not a whole number of {dim}-d f32 rows")));
+    }
+    Ok(bytes
+        .chunks_exact(dim * 4)
+        .map(|row| row.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        .collect())
+}
+
+/// Runs `visage calibrate`.
+pub(super) fn calibrate(settings: Settings, args: &CalibrateArgs) -> Result<()> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| settings.server.data_dir.clone());
+    let pipeline = Pipeline::load(&settings)?;
+    let e = &pipeline.embedder;
+    let gallery = Gallery::open(&data_dir, e.model_id(), e.dim(), settings.index.kind, &settings.index.params)?;
+    let (calibration, thresholds) = calibrate::calibrate(&gallery, args.far, args.fpir)?;
+    let applied = match (&thresholds, args.apply) {
+        (Some(t), true) => {
+            calibrate::apply(&gallery, t)?;
+            true
+        }
+        (None, true) => {
+            return Err(VisageError::unprocessable(
+                "insufficient_data",
+                format!("the gallery is too small to measure these targets: {}", calibration.warnings.join("; ")),
+            ))
+        }
+        _ => false,
+    };
+    let out = json!({ "data_dir": data_dir, "calibration": calibration, "thresholds": thresholds, "applied": applied });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    Ok(())
+}
