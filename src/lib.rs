@@ -4,6 +4,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod eval;
 pub mod gallery;
 pub mod http;
 pub mod index;
