@@ -13,7 +13,9 @@ use super::{EvalError, Sample};
 /// The compare threshold for one FAR target.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CompareThreshold {
+    /// The FAR target.
     pub far: f64,
+    /// Accept ⇔ score ≥ threshold; `None` when the target cannot be measured.
     pub threshold: Option<f32>,
     /// TAR over the genuine pairs at `threshold`.
     pub tar: Option<f64>,
@@ -24,7 +26,9 @@ pub struct CompareThreshold {
 /// The identify threshold for the target FPIR.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IdentifyThreshold {
+    /// The FPIR target.
     pub target_fpir: f64,
+    /// Accept ⇔ best score ≥ threshold; `None` when the target cannot be measured.
     pub threshold: Option<f32>,
     /// Non-mated scores behind the threshold.
     pub non_mated: usize,
@@ -36,13 +40,21 @@ pub struct IdentifyThreshold {
 /// Calibrated thresholds, with counts and warnings when the data is too small for a target.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Calibration {
+    /// Subjects in the data.
     pub subjects: usize,
+    /// Samples in the data.
     pub samples: usize,
+    /// Genuine pairs scored.
     pub genuine_pairs: usize,
+    /// Impostor pairs scored.
     pub impostor_pairs: usize,
+    /// Whether the impostor pairs are a uniform sample.
     pub impostor_sampled: bool,
+    /// One compare threshold per FAR target.
     pub compare: Vec<CompareThreshold>,
+    /// The identify threshold.
     pub identify: IdentifyThreshold,
+    /// Targets the data is too small for, and similar.
     pub warnings: Vec<String>,
 }
 

@@ -15,14 +15,19 @@ use super::scoring::Subjects;
 /// Per-subject classification figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SubjectScores {
+    /// The subject.
     pub label: String,
     /// Probes of this subject.
     pub support: usize,
     /// Probes predicted as this subject.
     pub predicted: usize,
+    /// Probes of this subject predicted as it.
     pub correct: usize,
+    /// `correct / predicted` (0 when never predicted).
     pub precision: f64,
+    /// `correct / support` (0 without support).
     pub recall: f64,
+    /// Harmonic mean of precision and recall (0 when both are 0).
     pub f1: f64,
 }
 
@@ -31,28 +36,42 @@ pub struct SubjectScores {
 /// precision = TP / accepted, recall = TP / probes (0 on a zero denominator).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
+    /// The threshold.
     pub threshold: f32,
     /// `"option"` (given) or `"eer"` (the verification EER threshold).
     pub source: String,
+    /// Probes whose best score ≥ threshold.
     pub accepted: usize,
+    /// Accepted with the correct subject.
     pub true_positives: usize,
+    /// `true_positives / accepted`.
     pub precision: f64,
+    /// `true_positives / probes`.
     pub recall: f64,
+    /// Harmonic mean of precision and recall.
     pub f1: f64,
 }
 
 /// 1-NN classification figures; `per_subject` lists the subjects included in the macro averages.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Classification {
+    /// Closed-set probes.
     pub probes: usize,
+    /// Fraction of probes predicted correctly.
     pub accuracy: Option<f64>,
+    /// Mean precision over `per_subject`.
     pub macro_precision: Option<f64>,
+    /// Mean recall over `per_subject`.
     pub macro_recall: Option<f64>,
+    /// Mean F1 over `per_subject`.
     pub macro_f1: Option<f64>,
+    /// Subjects with support or predicted at least once, by label.
     pub per_subject: Vec<SubjectScores>,
     /// Subjects without probes and never predicted (left out of the macro averages).
     pub excluded_subjects: usize,
+    /// The accept/reject decision at the report's threshold.
     pub at_threshold: Option<Decision>,
+    /// Why the figures are missing, if they are.
     pub reason: Option<String>,
 }
 

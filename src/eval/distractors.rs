@@ -42,20 +42,14 @@ impl Generator {
         Some(Self { pca, residual_sd: residual.max(0.0).sqrt() })
     }
 
+    /// One draw: `x = μ + σ_r·g + Σᵢ (√λᵢ − σ_r)(vᵢ·g) vᵢ` with `g ~ N(0, I)`, whose covariance is
+    /// `Σᵢ λᵢ vᵢvᵢᵀ + σ_r²(I − VVᵀ)`; then L2-normalised.
     fn one(&self, rng: &mut Rng) -> Vec<f32> {
         let d = self.pca.mean.len();
-        let mut x = self.pca.mean.clone();
-        if self.residual_sd > 0.0 {
-            // Isotropic noise in the orthogonal complement of the components.
-            let mut g: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
-            for c in &self.pca.components {
-                let p = dot64(c, &g);
-                g.iter_mut().zip(c).for_each(|(a, b)| *a -= p * b);
-            }
-            x.iter_mut().zip(&g).for_each(|(a, b)| *a += self.residual_sd * b);
-        }
+        let g: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+        let mut x: Vec<f64> = self.pca.mean.iter().zip(&g).map(|(m, g)| m + self.residual_sd * g).collect();
         for (c, v) in self.pca.components.iter().zip(&self.pca.variances) {
-            let z = v.sqrt() * rng.normal();
+            let z = (v.sqrt() - self.residual_sd) * dot64(c, &g);
             x.iter_mut().zip(c).for_each(|(a, b)| *a += z * b);
         }
         let norm = dot64(&x, &x).sqrt();
@@ -101,7 +95,9 @@ pub(crate) enum Source<'a> {
 /// Rank-1 accuracy with `distractors` distractors added to the gallery.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct DistractorPoint {
+    /// D, the distractors added to the gallery.
     pub distractors: usize,
+    /// Rank-1 identification rate with D distractors.
     pub top1: f64,
 }
 
@@ -112,12 +108,19 @@ pub struct DistractorPoint {
 pub struct Distractors {
     /// `"given"` or `"synthesized"`.
     pub source: String,
+    /// Distractors used.
     pub distractors: usize,
+    /// Closed-set probes scored.
     pub probes: usize,
+    /// Rank-1 rate at D = 0, 10, 100, … and all.
     pub curve: Vec<DistractorPoint>,
+    /// Real impostor scores (verification).
     pub impostor: Moments,
+    /// All probe–distractor scores.
     pub probe_distractor: Moments,
+    /// KS statistic between real impostor and probe–distractor scores.
     pub ks_statistic: Option<f64>,
+    /// Why the figures are missing, if they are.
     pub reason: Option<String>,
 }
 

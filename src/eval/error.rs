@@ -11,17 +11,43 @@ pub enum EvalError {
     Empty,
     /// A vector's length differs from the first sample's.
     #[error("{what} {index} has {got} dimensions, expected {expected}")]
-    Dimension { what: &'static str, index: usize, expected: usize, got: usize },
+    Dimension {
+        /// `"sample"` or `"distractor"`.
+        what: &'static str,
+        /// Its index.
+        index: usize,
+        /// The first sample's dimension.
+        expected: usize,
+        /// Its dimension.
+        got: usize,
+    },
     /// A vector is empty or has a NaN or infinite component.
     #[error("{what} {index} has an empty or non-finite vector")]
-    BadVector { what: &'static str, index: usize },
+    BadVector {
+        /// `"sample"` or `"distractor"`.
+        what: &'static str,
+        /// Its index.
+        index: usize,
+    },
     /// An option is out of range.
     #[error("invalid option: {0}")]
     Option(String),
     /// An explicit pair refers to a sample that does not exist.
     #[error("pair {pair} refers to sample {sample}, but there are {len} samples")]
-    PairIndex { pair: usize, sample: usize, len: usize },
-    /// A malformed line in a pairs file (`line` is 1-based).
+    PairIndex {
+        /// Index of the pair.
+        pair: usize,
+        /// The sample index out of range.
+        sample: usize,
+        /// Number of samples.
+        len: usize,
+    },
+    /// A malformed line in a pairs file.
     #[error("pairs file line {line}: {message}")]
-    Pairs { line: usize, message: String },
+    Pairs {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
 }

@@ -106,17 +106,27 @@ pub(crate) fn score_probes(
 /// has rank ≤ k; `top1`/`top5`/`top10` likewise (whatever `max_rank` is).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Identification {
+    /// Gallery samples per subject (first in input order).
     pub gallery_per_subject: usize,
+    /// Samples in the gallery.
     pub gallery_samples: usize,
+    /// Subjects in the gallery (all of them).
     pub enrolled_subjects: usize,
     /// Subjects with at most `gallery_per_subject` samples: enrolled, but no probe.
     pub enrolled_only_subjects: usize,
+    /// Probes (samples not in the gallery).
     pub probes: usize,
+    /// `cmc[k − 1]`: fraction of probes with rank ≤ k, k = 1 … max_rank.
     pub cmc: Vec<f64>,
+    /// Fraction with rank 1.
     pub top1: Option<f64>,
+    /// Fraction with rank ≤ 5.
     pub top5: Option<f64>,
+    /// Fraction with rank ≤ 10.
     pub top10: Option<f64>,
+    /// The conventions, in words.
     pub note: String,
+    /// Why the figures are missing, if they are.
     pub reason: Option<String>,
 }
 

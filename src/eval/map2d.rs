@@ -11,16 +11,22 @@ pub const MAP_POINTS: usize = 5000;
 /// One sample on the map.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MapPoint {
+    /// First principal coordinate.
     pub x: f32,
+    /// Second principal coordinate.
     pub y: f32,
+    /// The sample's subject.
     pub label: String,
 }
 
 /// The map: the samples projected on the first two principal components.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Map2d {
+    /// The projected samples.
     pub points: Vec<MapPoint>,
+    /// Samples in the data.
     pub total_samples: usize,
+    /// Whether `points` is an evenly spaced subset.
     pub subsampled: bool,
     /// Fraction of the total variance along each axis.
     pub explained_variance: Vec<f64>,

@@ -9,6 +9,8 @@
 //! rank), [`classification`] (P/R/F1, macro), [`open_set`] (FPIR/FNIR), [`distractors`],
 //! [`calibration`].
 
+#![warn(missing_docs)]
+
 pub mod calibration;
 pub mod classification;
 pub mod distractors;
@@ -40,8 +42,11 @@ pub use verification::{threshold_at_far, verify};
 /// The order of a subject's samples matters: its first ones form the gallery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
+    /// The subject.
     pub label: String,
+    /// The image (name or path), for reports.
     pub item: String,
+    /// The embedding, L2-normalised.
     pub vector: Vec<f32>,
 }
 
@@ -110,15 +115,21 @@ impl EvalOptions {
 /// Size of the data set.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DatasetSummary {
+    /// Distinct labels.
     pub subjects: usize,
+    /// Samples.
     pub samples: usize,
+    /// Embedding dimension.
     pub dim: usize,
+    /// Subjects with exactly one sample.
     pub subjects_with_one_sample: usize,
+    /// Genuine pairs scored.
     pub genuine_pairs: usize,
     /// Impostor pairs scored (a sample when `impostor_sampled`).
     pub impostor_pairs: usize,
     /// Impostor pairs there are (of the explicit pairs, when given).
     pub impostor_pairs_total: u64,
+    /// Whether the impostor pairs are a uniform sample.
     pub impostor_sampled: bool,
     /// Verification used an explicit pairs list.
     pub explicit_pairs: bool,
@@ -127,6 +138,7 @@ pub struct DatasetSummary {
 /// The decision threshold marked in the report.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct DecisionThreshold {
+    /// The threshold (accept ⇔ score ≥ value).
     pub value: f32,
     /// `"option"` or `"eer"`.
     pub source: &'static str,
@@ -135,15 +147,25 @@ pub struct DecisionThreshold {
 /// Every figure of an evaluation (serialise it to JSON for machines, see [`html::render`] for people).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvalReport {
+    /// The options used.
     pub options: EvalOptions,
+    /// Size of the data.
     pub dataset: DatasetSummary,
+    /// The decision threshold marked in the report.
     pub threshold: Option<DecisionThreshold>,
+    /// 1:1 verification.
     pub verification: verification::Verification,
+    /// Closed-set identification.
     pub identification: identification::Identification,
+    /// 1-NN classification.
     pub classification: classification::Classification,
+    /// Open-set identification.
     pub open_set: open_set::OpenSet,
+    /// MegaFace-style distractors, when asked for.
     pub distractors: Option<distractors::Distractors>,
+    /// 2-D PCA map.
     pub map2d: map2d::Map2d,
+    /// Thresholds for the service.
     pub calibration: Calibration,
 }
 

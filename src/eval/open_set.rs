@@ -21,22 +21,34 @@ use super::Sample;
 /// One point of the DET curve.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct DetPoint {
+    /// FPIR at `threshold`.
     pub fpir: f64,
+    /// FNIR at `threshold`.
     pub fnir: f64,
+    /// The threshold.
     pub threshold: f32,
 }
 
 /// Open-set figures; `det` is exact but thinned to ≤ ~500 points.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OpenSet {
+    /// Subjects held out of the gallery (unknowns).
     pub held_out_subjects: Vec<String>,
+    /// Probes of enrolled subjects.
     pub mated_probes: usize,
+    /// Samples of held-out subjects.
     pub non_mated_probes: usize,
+    /// The FPIR target.
     pub target_fpir: f64,
+    /// Smallest observed non-mated score with FPIR ≤ target.
     pub threshold: Option<f32>,
+    /// FPIR at `threshold`.
     pub fpir: Option<f64>,
+    /// FNIR at `threshold`.
     pub fnir: Option<f64>,
+    /// The DET curve, threshold descending.
     pub det: Vec<DetPoint>,
+    /// Why figures are missing, if they are.
     pub reason: Option<String>,
 }
 

@@ -10,8 +10,11 @@ use super::{EvalError, Sample};
 /// One pair: `(name, image number)` twice, and whether both images show the same person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pair {
+    /// First image: (person, image number).
     pub a: (String, u32),
+    /// Second image: (person, image number).
     pub b: (String, u32),
+    /// Same person.
     pub genuine: bool,
 }
 

@@ -8,8 +8,11 @@ use sha2::{Digest, Sha256};
 /// Count, mean and population standard deviation of a set of scores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Moments {
+    /// Values.
     pub count: usize,
+    /// Mean.
     pub mean: f64,
+    /// Population standard deviation.
     pub std: f64,
 }
 
@@ -59,8 +62,11 @@ pub fn moments(xs: &[f32]) -> Moments {
 /// last bin also holds `hi`; values outside are clamped into the end bins, non-finite ones skipped.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Histogram {
+    /// Lower end of the range.
     pub lo: f64,
+    /// Upper end of the range.
     pub hi: f64,
+    /// Count per bin.
     pub counts: Vec<u64>,
 }
 

@@ -117,3 +117,16 @@ fn html_is_self_contained_and_escaped() {
     assert!(!page.contains("src=") && !page.contains("<link") && !page.contains("url("));
     assert!(page.matches("<svg").count() >= 6);
 }
+
+/// Scale check: `cargo test --release --lib eval::tests::million_distractors -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn million_distractors() {
+    let s = clustered(100, 3, 128);
+    let t = std::time::Instant::now();
+    let opts = EvalOptions { distractors: 1_000_000, ..Default::default() };
+    let r = evaluate(&s, None, &opts).unwrap();
+    let d = r.distractors.unwrap();
+    eprintln!("{} probes × 1e6 distractors in {:?}: {:?}", d.probes, t.elapsed(), d.curve);
+    assert_eq!(d.curve.last().unwrap().distractors, 1_000_000);
+}

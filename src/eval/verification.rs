@@ -14,8 +14,11 @@ pub const HISTOGRAM_BINS: usize = 100;
 /// One point of the ROC curve.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RocPoint {
+    /// `FAR(threshold)`.
     pub far: f64,
+    /// `TAR(threshold)`.
     pub tar: f64,
+    /// The threshold (accept ⇔ score ≥ threshold).
     pub threshold: f32,
 }
 
@@ -23,11 +26,15 @@ pub struct RocPoint {
 /// `null` (with a `reason`) when there are fewer than `1 / far_target` impostor pairs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TarAtFar {
+    /// The FAR target.
     pub far_target: f64,
+    /// See [`threshold_at_far`].
     pub threshold: Option<f32>,
     /// The FAR actually reached at `threshold` (≤ `far_target`).
     pub far: Option<f64>,
+    /// `TAR(threshold)`.
     pub tar: Option<f64>,
+    /// Why the figures are missing, if they are.
     pub reason: Option<String>,
 }
 
@@ -36,9 +43,13 @@ pub struct TarAtFar {
 /// smaller (an observed score, so an operating point that can be used); `far`/`frr` are there.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Eer {
+    /// The interpolated equal error rate.
     pub eer: f64,
+    /// The operating threshold nearest the crossing.
     pub threshold: f32,
+    /// FAR at `threshold`.
     pub far: f64,
+    /// FRR at `threshold`.
     pub frr: f64,
 }
 
@@ -46,7 +57,9 @@ pub struct Eer {
 /// observed score and one above them all); ties go to the higher threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BestAccuracy {
+    /// The best accuracy.
     pub accuracy: f64,
+    /// Its threshold.
     pub threshold: f32,
 }
 
@@ -55,16 +68,27 @@ pub struct BestAccuracy {
 /// distinct score but thinned to ≤ ~500 points for the report (first and last kept).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verification {
+    /// Genuine pairs (finite scores).
     pub genuine_pairs: usize,
+    /// Impostor pairs (finite scores).
     pub impostor_pairs: usize,
+    /// Area under the ROC (Mann–Whitney, ties ½).
     pub auc: Option<f64>,
+    /// Equal error rate.
     pub eer: Option<Eer>,
+    /// TAR at each FAR target.
     pub tar_at_far: Vec<TarAtFar>,
+    /// Best accuracy over thresholds.
     pub best_accuracy: Option<BestAccuracy>,
+    /// The ROC curve, threshold descending.
     pub roc: Vec<RocPoint>,
+    /// Genuine score moments.
     pub genuine: Moments,
+    /// Impostor score moments.
     pub impostor: Moments,
+    /// Genuine scores, 100 bins over [-1, 1].
     pub genuine_histogram: Histogram,
+    /// Impostor scores, 100 bins over [-1, 1].
     pub impostor_histogram: Histogram,
     /// Why the curve figures are missing (no genuine or no impostor pairs).
     pub reason: Option<String>,
