@@ -18,6 +18,8 @@ use crate::index::synth::Rng;
 const BLOCK: usize = 1024;
 /// Distractors scored per pass (a multiple of `BLOCK`).
 const CHUNK: usize = 16 * BLOCK;
+/// Distractors each probe scores in one pass (a cache-sized tile).
+const TILE: usize = 512;
 /// Principal components of the fitted Gaussian.
 const COMPONENTS: usize = 24;
 /// Probe–distractor scores kept for the Kolmogorov–Smirnov statistic.
@@ -166,20 +168,24 @@ pub(crate) fn evaluate(
                 &owned
             }
         };
-        states.par_iter_mut().zip(probes.par_iter()).for_each(|(st, p)| {
-            let q = &samples[p.sample].vector;
-            for (k, v) in chunk.iter().enumerate() {
-                let s = dot(q, v);
-                st.acc.push(s);
-                st.running = st.running.max(s);
-                if start + k < keep {
-                    st.kept.push(s);
+        // Tiles small enough to stay in cache while every probe passes over them.
+        for (t, tile) in chunk.chunks(TILE).enumerate() {
+            let first = start + t * TILE;
+            states.par_iter_mut().zip(probes.par_iter()).for_each(|(st, p)| {
+                let q = &samples[p.sample].vector;
+                for (k, v) in tile.iter().enumerate() {
+                    let s = dot(q, v);
+                    st.acc.push(s);
+                    st.running = st.running.max(s);
+                    if first + k < keep {
+                        st.kept.push(s);
+                    }
+                    if sizes.get(st.at.len()) == Some(&(first + k + 1)) {
+                        st.at.push(st.running);
+                    }
                 }
-                if sizes.get(st.at.len()) == Some(&(start + k + 1)) {
-                    st.at.push(st.running);
-                }
-            }
-        });
+            });
+        }
     }
     let n = probes.len();
     let top1 = |d: Option<usize>| {

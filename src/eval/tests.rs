@@ -124,9 +124,24 @@ fn html_is_self_contained_and_escaped() {
 fn million_distractors() {
     let s = clustered(100, 3, 128);
     let t = std::time::Instant::now();
+    assert_eq!(synthesize_distractors(&s, 1_000_000, 1).len(), 1_000_000);
+    eprintln!("generated 1e6 in {:?}", t.elapsed());
+    let t = std::time::Instant::now();
     let opts = EvalOptions { distractors: 1_000_000, ..Default::default() };
     let r = evaluate(&s, None, &opts).unwrap();
     let d = r.distractors.unwrap();
     eprintln!("{} probes × 1e6 distractors in {:?}: {:?}", d.probes, t.elapsed(), d.curve);
     assert_eq!(d.curve.last().unwrap().distractors, 1_000_000);
+}
+
+/// Writes a sample report to the temp dir: `cargo test --lib eval::tests::write_sample -- --ignored`.
+#[test]
+#[ignore]
+fn write_sample_report() {
+    let mut s = clustered(12, 5, 32);
+    s.truncate(57);
+    let r = evaluate(&s, None, &EvalOptions { distractors: 5000, ..Default::default() }).unwrap();
+    let dir = std::env::temp_dir();
+    std::fs::write(dir.join("eval_sample.html"), html::render(&r, "Sample <report>")).unwrap();
+    std::fs::write(dir.join("eval_sample.json"), serde_json::to_string_pretty(&r).unwrap()).unwrap();
 }
