@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod enroll;
 pub mod error;
+pub mod eval;
 pub mod gallery;
 pub mod http;
 pub mod index;
