@@ -112,11 +112,19 @@ pub fn in_force(settings: &Settings, gallery: &Gallery) -> Result<Thresholds> {
     if let (Some(far), Some(fpir)) = (settings.compare.target_far, settings.identify.target_fpir) {
         match calibrate(gallery, far, fpir) {
             Ok((_, Some(t))) => {
-                tracing::info!(compare = t.compare, identify = t.identify, far, fpir, "thresholds calibrated on the gallery");
+                tracing::info!(
+                    compare = t.compare,
+                    identify = t.identify,
+                    far,
+                    fpir,
+                    "thresholds calibrated on the gallery"
+                );
                 apply(gallery, &t)?;
                 return Ok(t);
             }
-            Ok((c, None)) => tracing::warn!(warnings = ?c.warnings, "too few pairs to calibrate; keeping the thresholds in force"),
+            Ok((c, None)) => {
+                tracing::warn!(warnings = ?c.warnings, "too few pairs to calibrate; keeping the thresholds in force")
+            }
             Err(e) => tracing::warn!("cannot calibrate on the gallery ({e}); keeping the thresholds in force"),
         }
     }

@@ -88,13 +88,14 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
     process::process(&pipeline, &source, &Default::default(), &opts, &mut |p| {
         bar.inc(1);
         match p.result {
-            Ok(face) if !p.entry.subject.is_empty() => samples.push(Sample {
-                label: p.entry.subject_name,
-                item: p.entry.name,
-                vector: face.embedding.vector,
-            }),
-            Ok(_) => failures.push(json!({ "item": p.entry.name, "outcome": "invalid", "reason": "not in a subject folder" })),
-            Err((outcome, reason)) => failures.push(json!({ "item": p.entry.name, "outcome": outcome, "reason": reason })),
+            Ok(face) if !p.entry.subject.is_empty() => {
+                samples.push(Sample { label: p.entry.subject_name, item: p.entry.name, vector: face.embedding.vector })
+            }
+            Ok(_) => failures
+                .push(json!({ "item": p.entry.name, "outcome": "invalid", "reason": "not in a subject folder" })),
+            Err((outcome, reason)) => {
+                failures.push(json!({ "item": p.entry.name, "outcome": outcome, "reason": reason }))
+            }
         }
         Ok(())
     })?;
@@ -117,7 +118,10 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
                 .map_err(|e| VisageError::unprocessable("invalid_pairs", format!("{}: {e}", path.display())))?;
             let pairs = eval::pairs::parse(&text).map_err(invalid)?;
             let (found, missing) = eval::pairs::resolve(&pairs, &samples);
-            (eval::evaluate_with_pairs(&samples, &found, distractors.as_deref(), &options).map_err(invalid)?, missing.len())
+            (
+                eval::evaluate_with_pairs(&samples, &found, distractors.as_deref(), &options).map_err(invalid)?,
+                missing.len(),
+            )
         }
         None => (eval::evaluate(&samples, distractors.as_deref(), &options).map_err(invalid)?, 0),
     };
@@ -137,7 +141,10 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
         "subjects": report.dataset.subjects, "probes": report.identification.probes,
         "top1": report.identification.top1, "top5": report.identification.top5, "top10": report.identification.top10,
         "auc": v.auc, "eer": v.eer, "tar_at_far": v.tar_at_far, "best_accuracy": v.best_accuracy,
-        "macro_f1": report.classification.macro_avg.f1, "open_set": report.open_set.threshold,
+        "accuracy_1nn": report.classification.accuracy, "macro_precision": report.classification.macro_precision,
+        "macro_recall": report.classification.macro_recall, "macro_f1": report.classification.macro_f1,
+        "open_set": { "threshold": report.open_set.threshold, "fpir": report.open_set.fpir, "fnir": report.open_set.fnir },
+        "distractors": report.distractors.as_ref().map(|d| serde_json::to_value(d).unwrap_or_default()),
         "unresolved_pairs": unresolved, "json": json_path, "html": html_path,
     });
     println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());

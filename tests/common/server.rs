@@ -134,12 +134,32 @@ impl Server {
 
     /// POST a body with a content type and extra headers.
     pub fn raw(&self, method: &str, path: &str, content_type: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+        Self::reply(Self::agent().run(self.request(method, path, content_type, body, headers)))
+    }
+
+    /// POST a JSON body; the answer's status, content type and text.
+    pub fn post_text(&self, path: &str, body: &Value) -> (u16, String, String) {
+        let req = self.request("POST", path, "application/json", body.to_string().as_bytes(), &[]);
+        let mut r = Self::agent().run(req).expect("request reaches the server");
+        let content_type =
+            r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        (r.status().as_u16(), content_type, r.body_mut().read_to_string().unwrap_or_default())
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> ureq::http::Request<Vec<u8>> {
         let url = format!("{}{path}", self.base);
         let mut req = ureq::http::Request::builder().method(method).uri(url).header("content-type", content_type);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        Self::reply(Self::agent().run(req.body(body.to_vec()).unwrap()))
+        req.body(body.to_vec()).unwrap()
     }
 
     /// POST a multipart/form-data body.

@@ -62,7 +62,9 @@ pub async fn calibrate(
     let fpir = target_fpir.or(state.settings.identify.target_fpir).unwrap_or(1e-2);
     for rate in [far, fpir] {
         if !(rate > 0.0 && rate < 1.0) {
-            return Err(VisageError::unprocessable("invalid_parameter", "target_far and target_fpir lie in (0, 1)").into());
+            return Err(
+                VisageError::unprocessable("invalid_parameter", "target_far and target_fpir lie in (0, 1)").into()
+            );
         }
     }
     let (calibration, thresholds) = state
@@ -85,5 +87,10 @@ pub async fn calibrate(
         tracing::info!(compare = t.compare, identify = t.identify, far, fpir, "calibrated thresholds in force");
         state.set_thresholds(t.clone());
     }
-    Ok(HttpResponse::Ok().json(CalibrateResponse { calibration, thresholds, applied: apply, in_force: state.thresholds() }))
+    Ok(HttpResponse::Ok().json(CalibrateResponse {
+        calibration,
+        thresholds,
+        applied: apply,
+        in_force: state.thresholds(),
+    }))
 }
