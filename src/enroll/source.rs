@@ -198,6 +198,18 @@ fn walk_folder(root: &Path, max_bytes: usize, visit: &mut Visit) -> Result<()> {
     Ok(())
 }
 
+/// Visits one archive member, refusing to read it when its declared size is over the limit.
+fn visit_member(rel: &Path, declared: u64, member: impl Read, max_bytes: usize, visit: &mut Visit) -> ControlFlow<()> {
+    let mut member = Some(member);
+    let mut read = || {
+        if declared > max_bytes as u64 {
+            return Err(format!("larger than limits.max_image_bytes ({max_bytes} bytes)"));
+        }
+        member.take().map_or_else(|| Err("read twice".to_string()), |m| read_limited(m, max_bytes))
+    };
+    visit(layout_entry(rel), &mut read)
+}
+
 fn walk_zip(file: File, max_bytes: usize, visit: &mut Visit) -> std::io::Result<()> {
     let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(std::io::Error::other)?;
     for i in 0..zip.len() {
@@ -207,13 +219,7 @@ fn walk_zip(file: File, max_bytes: usize, visit: &mut Visit) -> std::io::Result<
             continue;
         }
         let declared = member.size();
-        let mut read = || {
-            if declared > max_bytes as u64 {
-                return Err(format!("larger than limits.max_image_bytes ({max_bytes} bytes)"));
-            }
-            read_limited(&mut member, max_bytes)
-        };
-        if visit(layout_entry(&rel), &mut read).is_break() {
+        if visit_member(&rel, declared, &mut member, max_bytes, visit).is_break() {
             break;
         }
     }
@@ -233,13 +239,7 @@ fn walk_tar(reader: impl Read, max_bytes: usize, visit: &mut Visit) -> std::io::
             continue;
         }
         let declared = member.size();
-        let mut read = || {
-            if declared > max_bytes as u64 {
-                return Err(format!("larger than limits.max_image_bytes ({max_bytes} bytes)"));
-            }
-            read_limited(&mut member, max_bytes)
-        };
-        if visit(layout_entry(&rel), &mut read).is_break() {
+        if visit_member(&rel, declared, &mut member, max_bytes, visit).is_break() {
             break;
         }
     }
