@@ -120,21 +120,28 @@ fn work(
         let opts = Options { cancel, stop: stop.clone(), ..base.clone() };
         tracing::info!(job = %id, "enrolment job started");
         let mut times = StageTimes::default();
-        let result = super::run(
-            pipeline,
-            gallery,
-            &id,
-            &opts,
-            &mut |p| {
-                if let Some(l) = live.lock().get_mut(&id) {
-                    l.progress = Some(p.clone());
-                }
-            },
-            &mut times,
-        );
+        // A panic inside one job must not take the queue down with it.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::run(
+                pipeline,
+                gallery,
+                &id,
+                &opts,
+                &mut |p| {
+                    if let Some(l) = live.lock().get_mut(&id) {
+                        l.progress = Some(p.clone());
+                    }
+                },
+                &mut times,
+            )
+        }));
         match result {
-            Ok(state) => tracing::info!(job = %id, ?state, items = times.items, "enrolment job stopped"),
-            Err(e) => tracing::error!(job = %id, "enrolment job failed: {e}"),
+            Ok(Ok(state)) => tracing::info!(job = %id, ?state, items = times.items, "enrolment job stopped"),
+            Ok(Err(e)) => tracing::error!(job = %id, "enrolment job failed: {e}"),
+            Err(_) => {
+                tracing::error!(job = %id, "enrolment job panicked");
+                let _ = gallery.set_job_state(&id, JobState::Failed, Some("internal error (panic); see the server log"));
+            }
         }
         if let Err(e) = gallery.persist() {
             tracing::error!("saving the index failed: {e}");
