@@ -132,13 +132,21 @@ pub fn render(report: &EvalReport, title: &str) -> String {
         s.push_str(&table(&["distractors", "rank-1"], "rr", &rows, &[]));
         let _ = write!(
             s,
-            "<p>impostor scores: mean {:.4}, sd {:.4}; probe–distractor: mean {:.4}, sd {:.4}; KS statistic {}</p>",
+            "<p>impostor scores (target): mean {:.4}, sd {:.4}; probe–distractor (achieved): mean {:.4}, sd {:.4}; KS statistic {}</p>",
             ds.impostor.mean,
             ds.impostor.std,
             ds.probe_distractor.mean,
             ds.probe_distractor.std,
             opt(ds.ks_statistic)
         );
+        if let Some(f) = &ds.fit {
+            let _ = write!(
+                s,
+                "<p class=muted>Synthesized to match the impostor scores: cosine to the mean direction {:.4}, \
+                 shape weight {:.4} ({} components); calibration batch mean {:.4}, sd {:.4}.</p>",
+                f.cosine_to_mean, f.shape_weight, f.components, f.calibration.mean, f.calibration.std
+            );
+        }
         note(&mut s, &ds.reason);
     }
     let c = &report.calibration;

@@ -13,6 +13,7 @@
 
 pub mod calibration;
 pub mod classification;
+mod distractor_model;
 pub mod distractors;
 mod error;
 #[cfg(test)]
@@ -234,7 +235,9 @@ fn run(
     let source = match given {
         Some(d) => Some(distractors::Source::Given(d)),
         None if count > 0 => {
-            distractors::Generator::fit(samples).map(|g| distractors::Source::Synthesized(g, opts.seed))
+            let rows: Vec<&[f32]> = probes.iter().map(|p| samples[p.sample].vector.as_slice()).collect();
+            distractors::Generator::fit(samples, &rows, verification.impostor, opts.seed)
+                .map(distractors::Source::Synthesized)
         }
         None => None,
     };

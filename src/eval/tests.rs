@@ -103,6 +103,43 @@ fn clustered_set_with_distractors_and_sampling() {
     assert_eq!((d2.source.as_str(), d2.distractors), ("given", 300));
 }
 
+/// Synthesized distractors match the real impostor moments, with few subjects too.
+#[test]
+fn synthesized_distractors_match_the_impostor_moments() {
+    // Like the SFace set of the issue: 17 samples of 5 people, impostor mean ≈ 0.1 (a shared direction).
+    let mut shifted = clustered(5, 4, 128);
+    shifted.truncate(17);
+    for x in &mut shifted {
+        x.vector[0] += 0.35;
+        let n = x.vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+        x.vector.iter_mut().for_each(|v| *v /= n);
+    }
+    let sets = [
+        ("fixture", fixture::samples()),
+        ("5×4", clustered(5, 4, 128)),
+        ("17 of 5", shifted),
+        ("200×3", clustered(200, 3, 128)),
+    ];
+    for (name, s) in sets {
+        let r = evaluate(&s, None, &EvalOptions { distractors: 5000, seed: 1, ..Default::default() }).unwrap();
+        let d = r.distractors.unwrap();
+        let fit = d.fit.unwrap();
+        eprintln!(
+            "{name}: target {:?} achieved {:?} KS {:?} {fit:?} {:?}",
+            d.impostor, d.probe_distractor, d.ks_statistic, d.curve
+        );
+        assert_eq!((fit.target, d.impostor), (r.verification.impostor, r.verification.impostor));
+        assert!((d.probe_distractor.mean - d.impostor.mean).abs() < 0.02, "{name}: {d:?}");
+        assert!((d.probe_distractor.std / d.impostor.std - 1.0).abs() < 0.25, "{name}: {d:?}");
+        assert!(d.curve.windows(2).all(|w| w[0].top1 >= w[1].top1), "{name}: {:?}", d.curve);
+        assert!(fit.cosine_to_mean.abs() <= 1.0 && (0.0..=1.0).contains(&fit.shape_weight));
+    }
+    // Given distractors carry no fit.
+    let s = fixture::samples();
+    let given = synthesize_distractors(&s, 50, 2);
+    assert!(evaluate(&s, Some(&given), &EvalOptions::default()).unwrap().distractors.unwrap().fit.is_none());
+}
+
 #[test]
 fn html_is_self_contained_and_escaped() {
     let mut s = fixture::samples();
