@@ -140,7 +140,8 @@ fn work(
             Ok(Err(e)) => tracing::error!(job = %id, "enrolment job failed: {e}"),
             Err(_) => {
                 tracing::error!(job = %id, "enrolment job panicked");
-                let _ = gallery.set_job_state(&id, JobState::Failed, Some("internal error (panic); see the server log"));
+                let _ =
+                    gallery.set_job_state(&id, JobState::Failed, Some("internal error (panic); see the server log"));
             }
         }
         if let Err(e) = gallery.persist() {
