@@ -216,25 +216,14 @@ fn record(gallery: &Gallery, job_id: &str, items: &[process::Processed], keep_cr
         .zip(&crops)
         .map(|(p, crop)| {
             let e = &p.entry;
-            let invalid = |reason: String| ItemWrite {
-                item: &e.name,
-                subject: &e.subject,
-                subject_name: &e.subject_name,
-                face: None,
-                outcome: Outcome::Invalid.as_str(),
-                reason: Some(reason),
-            };
-            if let Err(err) = crate::gallery::validate_id(&e.subject) {
-                let why =
-                    if e.subject.is_empty() { "not inside a subject folder".to_string() } else { err.to_string() };
-                return invalid(why);
-            }
-            match &p.result {
-                Ok(face) => ItemWrite {
-                    item: &e.name,
-                    subject: &e.subject,
-                    subject_name: &e.subject_name,
-                    face: Some(NewFace {
+            let (face, outcome, reason) = match (crate::gallery::validate_id(&e.subject), &p.result) {
+                (Err(_), _) if e.subject.is_empty() => {
+                    (None, Outcome::Invalid, Some("not inside a subject folder".into()))
+                }
+                (Err(err), _) => (None, Outcome::Invalid, Some(err.to_string())),
+                (Ok(_), Err((outcome, reason))) => (None, *outcome, Some(reason.clone())),
+                (Ok(_), Ok(face)) => {
+                    let new = NewFace {
                         model: &face.embedding.model,
                         vector: &face.embedding.vector,
                         detection: &face.detection,
@@ -242,18 +231,17 @@ fn record(gallery: &Gallery, job_id: &str, items: &[process::Processed], keep_cr
                         external_id: e.external_id.as_deref(),
                         quality: face.quality,
                         crop: crop.as_deref(),
-                    }),
-                    outcome: Outcome::Enrolled.as_str(),
-                    reason: None,
-                },
-                Err((outcome, reason)) => ItemWrite {
-                    item: &e.name,
-                    subject: &e.subject,
-                    subject_name: &e.subject_name,
-                    face: None,
-                    outcome: outcome.as_str(),
-                    reason: Some(reason.clone()),
-                },
+                    };
+                    (Some(new), Outcome::Enrolled, None)
+                }
+            };
+            ItemWrite {
+                item: &e.name,
+                subject: &e.subject,
+                subject_name: &e.subject_name,
+                face,
+                outcome: outcome.as_str(),
+                reason,
             }
         })
         .collect();
