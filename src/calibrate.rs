@@ -14,6 +14,8 @@ use crate::gallery::Gallery;
 const META_KEY: &str = "thresholds";
 /// Impostor pairs scored at most (a uniform sample beyond).
 const MAX_PAIRS: usize = 5_000_000;
+/// Faces a calibration reads at most (all in memory: 100k 512-d embeddings are 200 MB).
+const MAX_CALIBRATION_FACES: usize = 100_000;
 
 /// The thresholds the service decides with, and where they come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -31,6 +33,9 @@ pub struct Thresholds {
     pub impostor_pairs: Option<usize>,
     /// Unix seconds of the calibration.
     pub calibrated_at: Option<i64>,
+    /// The embedder whose scores were calibrated (a calibration never outlives its model).
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 impl Thresholds {
@@ -45,6 +50,7 @@ impl Thresholds {
             genuine_pairs: None,
             impostor_pairs: None,
             calibrated_at: None,
+            model: None,
         }
     }
 }
@@ -68,7 +74,7 @@ pub fn gallery_samples(gallery: &Gallery, max_faces: usize) -> Result<Vec<Sample
 /// Calibrates on the gallery: the full calibration, and the thresholds it gives when both
 /// targets can be measured on this data (else `None`; the calibration's warnings say why).
 pub fn calibrate(gallery: &Gallery, target_far: f64, target_fpir: f64) -> Result<(Calibration, Option<Thresholds>)> {
-    let samples = gallery_samples(gallery, usize::MAX)?;
+    let samples = gallery_samples(gallery, MAX_CALIBRATION_FACES)?;
     let subjects = samples.iter().map(|s| s.label.as_str()).collect::<std::collections::HashSet<_>>().len();
     if subjects < 2 {
         return Err(VisageError::unprocessable(
@@ -88,6 +94,7 @@ pub fn calibrate(gallery: &Gallery, target_far: f64, target_fpir: f64) -> Result
             genuine_pairs: Some(c.genuine_pairs),
             impostor_pairs: Some(c.impostor_pairs),
             calibrated_at: Some(now()),
+            model: Some(gallery.model().to_string()),
         }),
         _ => None,
     };
@@ -108,7 +115,10 @@ pub fn apply(gallery: &Gallery, thresholds: &Thresholds) -> Result<()> {
 /// configured, a fresh calibration on the gallery when its data suffices; else the last applied
 /// calibration; else the configured cosines.
 pub fn in_force(settings: &Settings, gallery: &Gallery) -> Result<Thresholds> {
-    let stored: Option<Thresholds> = gallery.meta(META_KEY)?.and_then(|t| serde_json::from_str(&t).ok());
+    let stored: Option<Thresholds> = gallery
+        .meta(META_KEY)?
+        .and_then(|t| serde_json::from_str::<Thresholds>(&t).ok())
+        .filter(|t| t.model.as_deref() == Some(gallery.model()));
     if let (Some(far), Some(fpir)) = (settings.compare.target_far, settings.identify.target_fpir) {
         match calibrate(gallery, far, fpir) {
             Ok((_, Some(t))) => {

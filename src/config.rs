@@ -230,6 +230,9 @@ impl Settings {
         if !rate(self.compare.target_far) || !rate(self.identify.target_fpir) {
             return bad("compare.target_far and identify.target_fpir are rates in (0, 1)");
         }
+        if let Err(e) = self.enroll.gate.validate() {
+            return bad(&format!("enroll: {e}"));
+        }
         if self.enroll.batch == 0 || self.enroll.batch > 256 {
             return bad("enroll.batch must be 1..=256");
         }

@@ -71,7 +71,11 @@ pub(super) fn run(mut settings: Settings, args: &EnrollArgs) -> Result<()> {
         .map_err(|e| VisageError::unprocessable("invalid_source", format!("{}: {e}", args.source.display())))?;
     let spec = JobSpec {
         source: Source::infer(&path)?,
-        gate: gate_from(args, settings.enroll.gate),
+        gate: {
+            let gate = gate_from(args, settings.enroll.gate);
+            gate.validate().map_err(|e| VisageError::unprocessable("invalid_parameter", e))?;
+            gate
+        },
         keep_crops: args.keep_crops || settings.gallery.keep_crops,
         uploaded: false,
     };
@@ -88,8 +92,9 @@ pub(super) fn run(mut settings: Settings, args: &EnrollArgs) -> Result<()> {
     });
     let (job, _) = enroll::create(&gallery, &id, &spec, "cli")?;
     if job.state.is_final() {
-        // A re-run picks up photos added since; those already recorded are skipped.
+        // A re-run picks up photos added since (counted afresh); those recorded are skipped.
         gallery.set_job_state(&id, JobState::Queued, None)?;
+        gallery.set_job_total(&id, None)?;
     }
     let bar = progress_bar(args.quiet);
     bar.set_message(id.clone());

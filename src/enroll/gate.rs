@@ -116,6 +116,19 @@ impl Default for Gate {
 pub type Refusal = (Outcome, String);
 
 impl Gate {
+    /// Checks the thresholds are numbers in range (a score in [0, 1], distances and sharpness
+    /// finite and non-negative).
+    pub fn validate(&self) -> Result<(), String> {
+        let finite = |v: f32| v.is_finite() && v >= 0.0;
+        if !(finite(self.min_eye_distance) && finite(self.min_sharpness)) {
+            return Err("min_eye_distance and min_sharpness must be finite and non-negative".into());
+        }
+        if !(0.0..=1.0).contains(&self.min_score) {
+            return Err("min_score must lie in [0, 1]".into());
+        }
+        Ok(())
+    }
+
     /// Chooses the face to enrol from a photo's detections (largest first), or says why none.
     pub fn choose(&self, mut detections: Vec<Detection>) -> Result<Detection, Refusal> {
         let n = detections.len();
@@ -172,6 +185,9 @@ mod tests {
         assert_eq!(gate.choose(vec![face(50.0, 30.0, 0.7)]).unwrap_err().0, Outcome::LowScore);
         assert_eq!(gate.choose(vec![face(50.0, 10.0, 0.9)]).unwrap_err().0, Outcome::FaceTooSmall);
         assert_eq!(gate.check_sharpness(3.0).unwrap_err().0, Outcome::Blurry);
+        assert!(gate.validate().is_ok());
+        assert!(Gate { min_score: f32::INFINITY, ..gate }.validate().is_err());
+        assert!(Gate { min_sharpness: f32::NAN, ..gate }.validate().is_err());
         let largest = Gate { multi_face: MultiFace::Largest, ..gate };
         let chosen = largest.choose(vec![face(50.0, 30.0, 0.9), face(60.0, 31.0, 0.85)]).unwrap();
         assert_eq!(chosen.bbox.width(), 60.0);

@@ -81,10 +81,15 @@ impl Manager {
         if job.state.is_final() {
             return Ok(());
         }
-        // A queued job is cancelled when its turn comes (which also discards its upload).
+        // Durable at once for a queued job; a running one stops after its photos in flight.
         match self.live.lock().get(id) {
-            Some(live) => live.cancel.store(true, Ordering::Release),
-            None => self.gallery.set_job_state(id, JobState::Cancelled, None)?,
+            Some(live) => {
+                live.cancel.store(true, Ordering::Release);
+                self.gallery.cancel_job(id, false)?;
+            }
+            None => {
+                self.gallery.cancel_job(id, true)?;
+            }
         }
         Ok(())
     }
@@ -113,9 +118,19 @@ fn work(
             break;
         }
         let Some(cancel) = live.lock().get(&id).map(|l| l.cancel.clone()) else { continue };
-        if gallery.job(&id).map(|j| j.state.is_final()).unwrap_or(true) {
-            live.lock().remove(&id);
-            continue;
+        match gallery.job(&id) {
+            Ok(job) if job.state.is_final() => {
+                if let Ok(spec) = super::spec_of(&job) {
+                    super::discard_upload(&spec);
+                }
+                live.lock().remove(&id);
+                continue;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                live.lock().remove(&id);
+                continue;
+            }
         }
         let opts = Options { cancel, stop: stop.clone(), ..base.clone() };
         tracing::info!(job = %id, "enrolment job started");

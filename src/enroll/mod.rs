@@ -37,10 +37,13 @@ pub struct JobSpec {
 }
 
 /// Deletes a finished job's uploaded archive (its report stays in the gallery).
-fn discard_upload(spec: &JobSpec) {
+pub(crate) fn discard_upload(spec: &JobSpec) {
     if spec.uploaded {
-        if let Err(e) = std::fs::remove_file(spec.source.path()) {
-            tracing::warn!("cannot delete the upload {}: {e}", spec.source.path().display());
+        match std::fs::remove_file(spec.source.path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!("cannot delete the upload {}: {e}", spec.source.path().display())
+            }
+            _ => {}
         }
     }
 }
@@ -126,10 +129,11 @@ pub fn run(
     times: &mut StageTimes,
 ) -> Result<JobState> {
     let job = gallery.job(job_id)?;
+    let spec = spec_of(&job)?;
     if job.state.is_final() {
+        discard_upload(&spec);
         return Ok(job.state);
     }
-    let spec = spec_of(&job)?;
     let result = run_items(pipeline, gallery, &job, &spec, opts, progress).map(|t| *times = t);
     let state = match &result {
         Ok(()) if opts.cancel.load(Ordering::Acquire) => JobState::Cancelled,
@@ -154,12 +158,16 @@ fn run_items(
     opts: &Options,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<StageTimes> {
+    if let (Some(roots), false) = (&opts.roots, spec.uploaded) {
+        // Again at every (re)start: the allowed roots may have narrowed since.
+        spec.source.check_allowed(roots)?;
+    }
     gallery.set_job_state(&job.id, JobState::Running, None)?;
     let total = match job.total {
         Some(t) => t,
         None => {
             let t = spec.source.count(opts.roots.as_deref())?;
-            gallery.set_job_total(&job.id, t)?;
+            gallery.set_job_total(&job.id, Some(t))?;
             t
         }
     };
@@ -197,9 +205,10 @@ fn run_items(
             flush(&mut pending, &mut counts)?;
         }
         Ok(())
-    })?;
+    });
+    // What was processed is recorded even when the source failed part-way.
     flush(&mut pending, &mut counts)?;
-    Ok(times)
+    times
 }
 
 /// Writes processed items (and their faces) in one transaction; returns their outcomes.
@@ -245,6 +254,6 @@ fn record(gallery: &Gallery, job_id: &str, items: &[process::Processed], keep_cr
             }
         })
         .collect();
-    let recorded = gallery.record_items(job_id, &writes)?;
+    let recorded = gallery.record_items(job_id, writes)?;
     Ok(recorded.iter().map(|r| Outcome::parse(r.outcome).unwrap_or(Outcome::Invalid)).collect())
 }

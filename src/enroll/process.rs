@@ -94,12 +94,19 @@ pub fn process(
     let max_bytes = pipeline.limits.max_image_bytes;
     std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
-            source.walk(opts.roots.as_deref(), max_bytes, &mut |entry, read| {
+            // Item names identify items within a job; an archive may repeat one.
+            let mut seen = HashSet::new();
+            source.walk(opts.roots.as_deref(), max_bytes, &mut |mut entry, read| {
                 if opts.cancel.load(Ordering::Acquire)
                     || opts.stop.load(Ordering::Acquire)
                     || stop.load(Ordering::Acquire)
                 {
                     return ControlFlow::Break(());
+                }
+                let mut n = 1;
+                while !seen.insert(entry.name.clone()) {
+                    n += 1;
+                    entry.name = format!("{}#{n}", entry.name.split('#').next().unwrap_or_default());
                 }
                 if skip.contains(&entry.name) {
                     return ControlFlow::Continue(());
@@ -119,10 +126,19 @@ pub fn process(
             scope.spawn(move || {
                 while let Some(items) = next_batch(item_rx, batch) {
                     let mut local = StageTimes::default();
-                    let results = {
+                    let names: Vec<Entry> = items.iter().map(|(e, _)| e.clone()).collect();
+                    let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         let _permit = opts.throttle.as_ref().map(|t| t());
                         run_batch(pipeline, &opts.gate, items, &mut local)
-                    };
+                    }))
+                    .unwrap_or_else(|_| {
+                        // A bug must cost its batch, not the job: each photo says so.
+                        let why = || (Outcome::Unreadable, "internal error while processing (see the log)".to_string());
+                        names
+                            .into_iter()
+                            .map(|entry| Processed { entry, sha256: String::new(), result: Err(why()) })
+                            .collect()
+                    });
                     times.lock().add(&local);
                     for r in results {
                         if out_tx.send(r).is_err() {
@@ -143,6 +159,7 @@ pub fn process(
             }
         }
         // Unblock the workers and the reader whatever happened, then wait for them.
+        stop.store(true, Ordering::Release);
         drop(out_rx);
         while item_rx.lock().try_recv().is_ok() {}
         let read = reader.join().unwrap_or_else(|_| Err(VisageError::Store("the source reader panicked".into())));

@@ -10,6 +10,7 @@ use std::ops::ControlFlow;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use utoipa::ToSchema;
 
 use crate::error::{Result, VisageError};
@@ -63,14 +64,18 @@ fn subject_of(rel: &Path) -> Option<String> {
     Some(parent.to_string())
 }
 
-/// A valid subject id from a folder name: characters outside `[A-Za-z0-9._-:@]` become `_`
-/// (empty for a photo outside any subject folder).
+/// A valid subject id from a folder name. A name that is already one is kept; otherwise the
+/// characters outside `[A-Za-z0-9._-:@]` become `_` and a hash of the name is appended, so that
+/// different names (`王伟`, `李娜`; `a b`, `a_b`) never fall into one subject. Empty for a photo
+/// outside any subject folder.
 pub fn subject_id(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '@') { c } else { '_' })
-        .take(128)
-        .collect()
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '@');
+    if label.is_empty() || (label.len() <= 128 && label.chars().all(valid)) {
+        return label.to_string();
+    }
+    let cleaned: String = label.chars().map(|c| if valid(c) { c } else { '_' }).take(119).collect();
+    let hash = hex::encode(&sha2::Sha256::digest(label.as_bytes())[..4]);
+    format!("{cleaned}-{hash}")
 }
 
 fn layout_entry(rel: &Path) -> Entry {
@@ -120,9 +125,15 @@ impl Source {
     }
 
     /// Checks that the source (and, for a manifest, later each of its paths) lies under one of
-    /// `roots`; symbolic links are resolved first.
-    pub fn check_allowed(&self, roots: &[PathBuf]) -> Result<()> {
-        within(self.path(), roots).map(|_| ())
+    /// `roots`; symbolic links are resolved first. Returns the source with its resolved path, so
+    /// that a link changed later cannot redirect it.
+    pub fn check_allowed(&self, roots: &[PathBuf]) -> Result<Self> {
+        let real = within(self.path(), roots)?;
+        Ok(match self {
+            Self::Folder(_) => Self::Folder(real),
+            Self::Archive(_) => Self::Archive(real),
+            Self::Manifest(_) => Self::Manifest(real),
+        })
     }
 
     /// Number of entries (a names-only pass, for progress and ETA).
@@ -184,7 +195,18 @@ fn walk_folder(root: &Path, max_bytes: usize, visit: &mut Visit) -> Result<()> {
     }
     // Symbolic links are not followed: a job reads only what lies inside its folder.
     for item in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let Ok(item) = item else { continue };
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                // An unreadable folder or file is reported as an item, not skipped in silence.
+                let rel = e.path().and_then(|p| p.strip_prefix(root).ok()).map(Path::to_path_buf).unwrap_or_default();
+                let message = e.to_string();
+                if visit(layout_entry(&rel), &mut || Err(message.clone())).is_break() {
+                    break;
+                }
+                continue;
+            }
+        };
         if !item.file_type().is_file() || !is_photo(item.path()) {
             continue;
         }
@@ -213,7 +235,17 @@ fn visit_member(rel: &Path, declared: u64, member: impl Read, max_bytes: usize, 
 fn walk_zip(file: File, max_bytes: usize, visit: &mut Visit) -> std::io::Result<()> {
     let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(std::io::Error::other)?;
     for i in 0..zip.len() {
-        let Ok(mut member) = zip.by_index(i) else { continue };
+        let mut member = match zip.by_index(i) {
+            Ok(member) => member,
+            Err(e) => {
+                let message = e.to_string();
+                let entry = layout_entry(Path::new(&format!("member {i}")));
+                if visit(entry, &mut || Err(message.clone())).is_break() {
+                    break;
+                }
+                continue;
+            }
+        };
         let Some(rel) = member.enclosed_name() else { continue };
         if !member.is_file() || !is_photo(&rel) {
             continue;
@@ -337,7 +369,10 @@ mod tests {
         layout(dir.path());
         let got = collect(&Source::Folder(dir.path().into()), None);
         let names: Vec<_> = got.iter().map(|(e, _)| (e.name.as_str(), e.subject.as_str())).collect();
-        assert_eq!(names, [("a b/1.PNG", "a_b"), ("b/2.jpg", "b"), ("c/big.jpg", "c"), ("loose.jpg", "")]);
+        let spaced = subject_id("a b");
+        assert_eq!(names, [("a b/1.PNG", spaced.as_str()), ("b/2.jpg", "b"), ("c/big.jpg", "c"), ("loose.jpg", "")]);
+        assert!(spaced.starts_with("a_b-") && spaced != subject_id("a_b") && subject_id("a_b") == "a_b");
+        assert_ne!(subject_id("王伟"), subject_id("李娜"));
         assert_eq!(got[0].0.subject_name, "a b");
         assert_eq!(got[1].1.as_deref(), Ok(&b"two"[..]));
         assert!(got[2].1.as_ref().unwrap_err().contains("larger"));
@@ -365,7 +400,7 @@ mod tests {
         let tar_items = collect(&Source::infer(&tar_path).unwrap(), None);
         let mut subjects: Vec<_> = tar_items.iter().map(|(e, _)| e.subject.clone()).collect();
         subjects.sort();
-        assert_eq!(subjects, ["a_b", "b", "c", "set"]);
+        assert_eq!(subjects, [subject_id("a b").as_str(), "b", "c", "set"]);
         let zip_items = collect(&Source::infer(&zip_path).unwrap(), None);
         let names: Vec<_> = zip_items.iter().map(|(e, _)| e.name.as_str()).collect();
         assert_eq!(names, ["b/2.jpg", "a b/1.PNG"], "entries escaping the archive are skipped");
@@ -402,7 +437,10 @@ mod tests {
     fn roots_confine_sources() {
         let dir = tempfile::tempdir().unwrap();
         let inside = Source::Folder(dir.path().into());
-        assert!(inside.check_allowed(&[dir.path().into()]).is_ok());
+        assert_eq!(
+            inside.check_allowed(&[dir.path().into()]).unwrap(),
+            Source::Folder(dir.path().canonicalize().unwrap())
+        );
         let err = Source::Folder("/etc".into()).check_allowed(&[dir.path().into()]).unwrap_err();
         assert_eq!(err.code(), "path_not_allowed");
         assert!(Source::infer(Path::new("x.docx")).is_err());

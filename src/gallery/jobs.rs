@@ -180,10 +180,24 @@ impl Store {
         Ok(())
     }
 
-    /// Records how many items the job's source holds.
-    pub fn set_job_total(&self, id: &str, total: u64) -> Result<()> {
-        self.conn
-            .execute("UPDATE jobs SET total = ?2, updated_at = ?3 WHERE id = ?1", params![id, total as i64, now()])?;
+    /// Cancels a job that is still queued (or, with `running_too`, running); `false` when it
+    /// had already moved on. Conditional, so a job that just completed stays completed.
+    pub fn cancel_job(&self, id: &str, running_too: bool) -> Result<bool> {
+        let states = if running_too { "('queued', 'running')" } else { "('queued')" };
+        let t = now();
+        let n = self.conn.execute(
+            &format!("UPDATE jobs SET state = 'cancelled', updated_at = ?2, finished_at = ?2 WHERE id = ?1 AND state IN {states}"),
+            params![id, t],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Records how many items the job's source holds (`None`: to be counted again).
+    pub fn set_job_total(&self, id: &str, total: Option<u64>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET total = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, total.map(|t| t as i64), now()],
+        )?;
         Ok(())
     }
 

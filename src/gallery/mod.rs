@@ -211,6 +211,8 @@ impl Gallery {
     /// Enrols one face for a subject; returns the record and whether it is new.
     pub fn add_face(&self, subject_id: &str, embedding: &Embedding, face: NewFace) -> Result<(FaceRecord, bool)> {
         self.check_model(embedding)?;
+        // Refused before the store: a face must not be stored without reaching the index.
+        crate::index::check_stored(self.dim, 0, face.vector)?;
         let writer = self.writer.lock();
         let (record, created, seq) = writer.insert_face(subject_id, &face)?;
         if created {
@@ -329,9 +331,14 @@ impl Gallery {
         self.writer.lock().set_job_state(id, state, error)
     }
 
-    /// Records the number of items in a job's source.
-    pub fn set_job_total(&self, id: &str, total: u64) -> Result<()> {
+    /// Records the number of items in a job's source (`None`: count again at the next run).
+    pub fn set_job_total(&self, id: &str, total: Option<u64>) -> Result<()> {
         self.writer.lock().set_job_total(id, total)
+    }
+
+    /// Cancels a queued (or, with `running_too`, running) job; `false` if it had moved on.
+    pub fn cancel_job(&self, id: &str, running_too: bool) -> Result<bool> {
+        self.writer.lock().cancel_job(id, running_too)
     }
 
     /// A job's recorded items per outcome.
@@ -351,12 +358,19 @@ impl Gallery {
 
     /// Records a batch of a job's items, enrolling their faces (store first, then the index),
     /// all in one transaction.
-    pub fn record_items(&self, job_id: &str, items: &[ItemWrite]) -> Result<Vec<Recorded>> {
-        for face in items.iter().filter_map(|i| i.face.as_ref()) {
-            if face.model != self.model || face.vector.len() != self.dim {
+    /// A face whose embedding the index would refuse is recorded `unreadable`, never stored: a
+    /// face must not reach the store without reaching the index.
+    pub fn record_items(&self, job_id: &str, mut items: Vec<ItemWrite>) -> Result<Vec<Recorded>> {
+        for item in &mut items {
+            let Some(face) = &item.face else { continue };
+            if face.model != self.model {
                 return Err(VisageError::conflict("model_mismatch", format!("embedding of model {}", face.model)));
             }
+            if let Err(e) = crate::index::check_stored(self.dim, 0, face.vector) {
+                (item.face, item.outcome, item.reason) = (None, "unreadable", Some(format!("invalid embedding: {e}")));
+            }
         }
+        let items = &items;
         let writer = self.writer.lock();
         let (recorded, seq) = writer.record_items(job_id, items)?;
         let added: Vec<(u64, &[f32])> = recorded

@@ -19,6 +19,7 @@ pub mod bench;
 mod exact;
 mod hnsw;
 mod kernel;
+pub(crate) use kernel::check_stored;
 mod persist;
 pub mod synth;
 

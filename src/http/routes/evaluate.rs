@@ -28,6 +28,14 @@ pub async fn evaluate(
         Some(other) => return Err(ApiError::bad_request("invalid_query", format!("format {other:?}: json or html"))),
     };
     let options = body.into_inner();
+    // One request must not pin a thread for hours or exhaust memory.
+    if options.max_rank > 1000 || options.distractors > 1_000_000 || options.max_impostor_pairs > 5_000_000 {
+        return Err(VisageError::unprocessable(
+            "invalid_parameter",
+            "max_rank ≤ 1000, distractors ≤ 1000000 and max_impostor_pairs ≤ 5000000 over HTTP (visage eval has no cap)",
+        )
+        .into());
+    }
     let report = state
         .blocking(move |g| {
             let samples = calibrate::gallery_samples(g, MAX_EVAL_FACES)?;

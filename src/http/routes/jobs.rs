@@ -52,7 +52,10 @@ fn gate_with(base: Gate, overrides: &serde_json::Value) -> Result<Gate, ApiError
         }
         _ => return Err(ApiError::bad_request("invalid_parameter", "gate must be an object")),
     }
-    serde_json::from_value(merged).map_err(|e| ApiError::bad_request("invalid_parameter", format!("gate: {e}")))
+    let gate: Gate =
+        serde_json::from_value(merged).map_err(|e| ApiError::bad_request("invalid_parameter", format!("gate: {e}")))?;
+    gate.validate().map_err(|e| ApiError::bad_request("invalid_parameter", format!("gate: {e}")))?;
+    Ok(gate)
 }
 
 /// `POST /v1/jobs/enroll`: JSON naming a server-side source (under `enroll.allowed_roots`), or
@@ -78,10 +81,9 @@ pub async fn create_job(
             .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
         let request: JobRequest =
             serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
-        let source = request.source;
         let roots = settings.enroll.allowed_roots.clone();
-        let checked = source.clone();
-        web::block(move || checked.check_allowed(&roots))
+        let requested = request.source;
+        let source = web::block(move || requested.check_allowed(&roots))
             .await
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
             .map_err(forbidden)?;
@@ -112,7 +114,12 @@ pub async fn create_job(
         ));
     };
     let job_key = id.clone();
-    let (job, created) = state.blocking(move |g| enroll::create(g, &job_key, &spec, manager::ORIGIN)).await?;
+    let upload = spec.uploaded.then(|| spec.source.path().to_path_buf());
+    let created = state.blocking(move |g| enroll::create(g, &job_key, &spec, manager::ORIGIN)).await;
+    if let (Some(path), Err(_) | Ok((_, false))) = (&upload, &created) {
+        let _ = tokio::fs::remove_file(path).await; // this request's archive, not the job's
+    }
+    let (job, created) = created?;
     if created {
         state.jobs.submit(&job.id);
         tracing::info!(job = %job.id, "enrolment job queued");
@@ -143,14 +150,15 @@ fn archive_extension(content_type: &str) -> Option<&'static str> {
     }
 }
 
-/// Streams the body to `path` (through a `.part` file, synced, then renamed), at most `max` bytes.
+/// Streams the body to `path`: into a private `.part` file, synced, then linked to `path`
+/// without replacing anything (a concurrent upload with the same id loses cleanly) and the
+/// folder synced, so an acknowledged job's archive survives a power cut. At most `max` bytes.
 async fn save_upload(mut body: web::Payload, path: &std::path::Path, max: u64) -> Result<(), ApiError> {
     let io = |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", e.to_string());
-    if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir).await.map_err(io)?;
-    }
-    let part = path.with_extension("part");
-    let mut file = tokio::fs::File::create(&part).await.map_err(io)?;
+    let dir = path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+    tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+    let part = dir.join(format!(".{}.part", uuid::Uuid::new_v4()));
+    let mut file = tokio::fs::File::create_new(&part).await.map_err(io)?;
     let mut written = 0u64;
     let result = async {
         while let Some(chunk) = body.next().await {
@@ -169,12 +177,20 @@ async fn save_upload(mut body: web::Payload, path: &std::path::Path, max: u64) -
             return Err(ApiError::bad_request("empty_body", "the archive is empty"));
         }
         file.sync_all().await.map_err(io)?;
-        tokio::fs::rename(&part, path).await.map_err(io)
+        match tokio::fs::hard_link(&part, path).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(VisageError::conflict("job_exists", "an upload with this job id exists already").into())
+            }
+            other => other.map_err(io)?,
+        }
+        let dir = dir.clone();
+        web::block(move || std::fs::File::open(&dir).and_then(|d| d.sync_all()))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+            .map_err(io)
     }
     .await;
-    if result.is_err() {
-        let _ = tokio::fs::remove_file(&part).await;
-    }
+    let _ = tokio::fs::remove_file(&part).await;
     result
 }
 
