@@ -83,7 +83,7 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
     let opts = batch_setup(&mut settings, workers, gate);
     let pipeline = Pipeline::load(&settings)?;
     let bar = progress_bar(args.quiet);
-    bar.set_length(source.count(None)?);
+    bar.set_length(source.count(None, &|| false)?.unwrap_or(0));
     let (mut samples, mut failures) = (Vec::new(), Vec::new());
     process::process(&pipeline, &source, &Default::default(), &opts, &mut |p| {
         bar.inc(1);

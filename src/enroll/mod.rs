@@ -166,9 +166,14 @@ fn run_items(
     let total = match job.total {
         Some(t) => t,
         None => {
-            let t = spec.source.count(opts.roots.as_deref())?;
-            gallery.set_job_total(&job.id, Some(t))?;
-            t
+            let stop = || opts.cancel.load(Ordering::Acquire) || opts.stop.load(Ordering::Acquire);
+            match spec.source.count(opts.roots.as_deref(), &stop)? {
+                Some(t) => {
+                    gallery.set_job_total(&job.id, Some(t))?;
+                    t
+                }
+                None => return Ok(StageTimes::default()),
+            }
         }
     };
     let done = gallery.job_done(&job.id)?;

@@ -137,13 +137,20 @@ impl Source {
     }
 
     /// Number of entries (a names-only pass, for progress and ETA).
-    pub fn count(&self, roots: Option<&[PathBuf]>) -> Result<u64> {
+    /// `None` when `stop()` turned true first (a cancelled job, a shutdown).
+    pub fn count(&self, roots: Option<&[PathBuf]>, stop: &dyn Fn() -> bool) -> Result<Option<u64>> {
         let mut n = 0u64;
+        let mut stopped = false;
         self.walk(roots, usize::MAX, &mut |_, _| {
+            stopped = stop();
             n += 1;
-            ControlFlow::Continue(())
+            if stopped {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })?;
-        Ok(n)
+        Ok((!stopped).then_some(n))
     }
 
     /// Visits every entry in a stable order (sorted names; archive and manifest order).
@@ -376,7 +383,7 @@ mod tests {
         assert_eq!(got[0].0.subject_name, "a b");
         assert_eq!(got[1].1.as_deref(), Ok(&b"two"[..]));
         assert!(got[2].1.as_ref().unwrap_err().contains("larger"));
-        assert_eq!(Source::Folder(dir.path().into()).count(None).unwrap(), 4);
+        assert_eq!(Source::Folder(dir.path().into()).count(None, &|| false).unwrap(), Some(4));
     }
 
     #[test]
