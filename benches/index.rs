@@ -1,21 +1,45 @@
-//! `cargo bench --bench index [-- SIZE... --dim=N --queries=N --m=N --efc=N --ef=N]`: exact vs
-//! HNSW on clustered synthetic galleries; see `visage::index::bench`.
+//! `cargo bench --bench index [-- SIZE... --shape=clustered|isotropic --dim=N --queries=N
+//! --lambda=X --lambdas=X,Y --hnsw-max=N --faiss=PYTHON --faiss-kinds=hnsw,ivf,sq8,flat
+//! --faiss-hnsw-max=N]`: every engine on synthetic galleries of both shapes against exact search
+//! and, with `--faiss`, FAISS on the same vectors; see `visage::index::bench`.
 
-use visage::index::bench::{run, IndexBenchOptions};
+use std::path::PathBuf;
+
+use visage::index::bench::{default_faiss_script, run, FaissOptions, IndexBenchOptions};
+use visage::index::synth::Shape;
 
 fn main() {
     let mut opts = IndexBenchOptions::default();
     let mut sizes = Vec::new();
     for arg in std::env::args().skip(1) {
         let (key, value) = arg.split_once('=').unwrap_or(("", arg.as_str()));
-        let Ok(v) = value.parse::<usize>() else { continue }; // e.g. cargo's own `--bench`
-        match key {
-            "" => sizes.push(v),
-            "--dim" => opts.dim = v,
-            "--queries" => opts.queries = v,
-            "--m" => opts.hnsw.max_nb_conn = v,
-            "--efc" => opts.hnsw.ef_construction = v,
-            "--ef" => opts.hnsw.ef_search = v,
+        let number = value.parse::<f64>().ok();
+        match (key, number) {
+            ("", Some(v)) => sizes.push(v as usize),
+            ("--dim", Some(v)) => opts.dim = v as usize,
+            ("--queries", Some(v)) => opts.queries = v as usize,
+            ("--lambda", Some(v)) => opts.scan.lambda = v as f32,
+            ("--hnsw-max", Some(v)) => opts.hnsw_max = v as usize,
+            ("--threshold", Some(v)) => opts.threshold = v as f32,
+            ("--lambdas", _) => opts.lambdas = value.split(',').filter_map(|x| x.parse().ok()).collect(),
+            ("--shape", _) => {
+                opts.shapes = match value {
+                    "clustered" => vec![Shape::Clustered],
+                    "isotropic" => vec![Shape::Isotropic],
+                    _ => opts.shapes,
+                }
+            }
+            ("--faiss", _) => {
+                opts.faiss = Some(FaissOptions {
+                    python: PathBuf::from(value),
+                    script: default_faiss_script(),
+                    kinds: "hnsw,ivf,sq8,flat".into(),
+                    hnsw_max: 100_000,
+                })
+            }
+            ("--faiss-kinds", _) => opts.faiss.iter_mut().for_each(|f| f.kinds = value.to_string()),
+            ("--faiss-hnsw-max", Some(v)) => opts.faiss.iter_mut().for_each(|f| f.hnsw_max = v as usize),
+            _ if arg == "--bench" => {} // cargo's own
             _ => eprintln!("ignoring {arg}"),
         }
     }

@@ -10,7 +10,7 @@ use visage::index::bench::recall;
 use visage::index::synth::{gallery, queries, Dataset, Identities, Rng};
 use visage::index::{
     create_index, dot, open_index, AutoIndex, ExactIndex, Filter, Hit, HnswIndex, HnswParams, IndexError, IndexKind,
-    IndexParams, SearchParams, VectorIndex,
+    IndexParams, ScanIndex, ScanParams, SearchParams, VectorIndex,
 };
 
 const DIM: usize = 128;
@@ -252,7 +252,7 @@ fn persist_and_reopen_give_identical_answers() {
     let (identities, data) = small(800, 50);
     let dir = tempfile::tempdir().unwrap();
     let params = IndexParams::default();
-    for kind in [IndexKind::Hnsw, IndexKind::Exact] {
+    for kind in [IndexKind::Hnsw, IndexKind::Exact, IndexKind::Scan] {
         let sub = dir.path().join(format!("{kind:?}"));
         let index = create_index(kind, &sub, DIM, &params).unwrap();
         index.add(&data.items()).unwrap();
@@ -296,7 +296,7 @@ fn missing_corrupt_or_stale_files_are_reported_not_panicked_on() {
         }
         Ok(_) => panic!("{what}: opened"),
     };
-    for kind in [IndexKind::Hnsw, IndexKind::Exact, IndexKind::Auto] {
+    for kind in [IndexKind::Hnsw, IndexKind::Exact, IndexKind::Scan, IndexKind::Auto] {
         let e = expect_rebuild(open_index(kind, &root.path().join("nothing"), DIM, &params), "missing");
         assert!(matches!(e, IndexError::Missing { .. }));
     }
@@ -349,21 +349,23 @@ fn missing_corrupt_or_stale_files_are_reported_not_panicked_on() {
     std::fs::remove_file(files(&dir, ".hnsw.graph").pop().unwrap()).unwrap();
     expect_rebuild(open_index(IndexKind::Hnsw, &dir, DIM, &params), "graph file missing");
 
-    // Exact: flipped anywhere, truncated, or not an index at all.
-    for (n, at) in [0usize, 9, 30, 5000, usize::MAX].iter().enumerate() {
-        let dir = fresh(&format!("e-flip-{n}"), IndexKind::Exact);
-        flip(&files(&dir, "exact.idx").pop().unwrap(), *at);
-        let e = expect_rebuild(open_index(IndexKind::Exact, &dir, DIM, &params), &format!("exact flip at {at}"));
-        assert!(matches!(e, IndexError::Corrupt { .. }));
+    // Exact and scan: flipped anywhere, truncated, or not an index at all.
+    for (kind, file) in [(IndexKind::Exact, "exact.idx"), (IndexKind::Scan, "scan.idx")] {
+        for (n, at) in [0usize, 9, 30, 5000, 70_000, usize::MAX].iter().enumerate() {
+            let dir = fresh(&format!("{kind:?}-flip-{n}"), kind);
+            flip(&files(&dir, file).pop().unwrap(), *at);
+            let e = expect_rebuild(open_index(kind, &dir, DIM, &params), &format!("{kind:?} flip at {at}"));
+            assert!(matches!(e, IndexError::Corrupt { .. }));
+        }
+        let dir = fresh(&format!("{kind:?}-trunc"), kind);
+        truncate(&files(&dir, file).pop().unwrap(), 100);
+        expect_rebuild(open_index(kind, &dir, DIM, &params), "truncated");
+        std::fs::write(files(&dir, file).pop().unwrap(), b"hello").unwrap();
+        expect_rebuild(open_index(kind, &dir, DIM, &params), "garbage");
     }
-    let dir = fresh("e-trunc", IndexKind::Exact);
-    truncate(&files(&dir, "exact.idx").pop().unwrap(), 100);
-    expect_rebuild(open_index(IndexKind::Exact, &dir, DIM, &params), "exact truncated");
-    std::fs::write(files(&dir, "exact.idx").pop().unwrap(), b"hello").unwrap();
-    expect_rebuild(open_index(IndexKind::Exact, &dir, DIM, &params), "exact garbage");
 
     // Stale: another dimension (model changed) or other graph parameters.
-    for kind in [IndexKind::Hnsw, IndexKind::Exact] {
+    for kind in [IndexKind::Hnsw, IndexKind::Exact, IndexKind::Scan] {
         let dir = fresh(&format!("stale-{kind:?}"), kind);
         let e = expect_rebuild(open_index(kind, &dir, 512, &params), "other dimension");
         assert!(matches!(e, IndexError::Stale { .. }));
@@ -382,9 +384,10 @@ fn bad_inputs_are_errors_or_empty_answers_never_panics() {
     let dir = tempfile::tempdir().unwrap();
     let hnsw = HnswIndex::create(dir.path(), DIM, HnswParams::default()).unwrap();
     let exact = ExactIndex::new(DIM).unwrap();
+    let scan = ScanIndex::new(DIM, ScanParams::default()).unwrap();
     let (_, data) = small(30, 70);
     let q = data.row(0).to_vec();
-    for index in [&hnsw as &dyn VectorIndex, &exact] {
+    for index in [&hnsw as &dyn VectorIndex, &exact, &scan] {
         // Empty index.
         assert!(index.is_empty());
         assert!(index.search(&q, 10, &default()).unwrap().is_empty());
@@ -432,6 +435,9 @@ fn bad_inputs_are_errors_or_empty_answers_never_panics() {
         assert!(index.search(&q, 10, &default()).unwrap().is_empty());
     }
     assert!(ExactIndex::new(0).is_err());
+    assert!(ScanIndex::new(0, ScanParams::default()).is_err());
+    assert!(ScanIndex::new(4096, ScanParams::default()).is_err());
+    assert!(ScanIndex::new(DIM, ScanParams { lambda: f32::NAN }).is_err());
     assert!(HnswIndex::create(dir.path(), 0, HnswParams::default()).is_err());
 }
 

@@ -55,7 +55,10 @@ impl Gallery {
         for q in queries {
             self.check_model(q)?;
             let mut best: HashMap<Arc<str>, (f32, u64)> = HashMap::new();
-            for (face, subject, score) in self.raw_search(&q.vector, faces_to_fetch(k), ef)? {
+            // The decision must be exactly brute force's; the candidates below the threshold
+            // are shown best-effort (with exact scores).
+            let floor = threshold.is_finite().then_some(threshold);
+            for (face, subject, score) in self.raw_search(&q.vector, faces_to_fetch(k), ef, floor)? {
                 let e = best.entry(subject).or_insert((f32::NEG_INFINITY, face));
                 if score > e.0 {
                     *e = (score, face);

@@ -258,7 +258,7 @@ impl Gallery {
     /// The `k` gallery faces most similar to `query`, best first.
     pub fn search(&self, query: &Embedding, k: usize, ef: Option<usize>) -> Result<Vec<FaceHit>> {
         self.check_model(query)?;
-        let hits = self.raw_search(&query.vector, k, ef)?;
+        let hits = self.raw_search(&query.vector, k, ef, None)?;
         let ids: Vec<&str> = hits.iter().map(|(_, s, _)| &**s).collect();
         let names = self.reader.lock().subject_names(&ids)?;
         Ok(hits
@@ -273,12 +273,16 @@ impl Gallery {
             .collect())
     }
 
-    /// Index hits with their subjects (faces deleted meanwhile are skipped).
-    fn raw_search(&self, query: &[f32], k: usize, ef: Option<usize>) -> Result<Vec<(u64, Arc<str>, f32)>> {
-        let mut params = SearchParams::new();
-        if let Some(ef) = ef {
-            params = params.ef(ef);
-        }
+    /// Index hits with their subjects (faces deleted meanwhile are skipped). With a `floor`, only
+    /// hits at or above it need to be exact (see [`SearchParams::floor`]).
+    fn raw_search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        floor: Option<f32>,
+    ) -> Result<Vec<(u64, Arc<str>, f32)>> {
+        let params = SearchParams { ef, floor, ..SearchParams::new() };
         let hits = self.index.search(query, k, &params)?;
         let map = self.face_subject.read();
         Ok(hits.into_iter().filter_map(|h| map.get(&h.id).map(|s| (h.id, s.clone(), h.score))).collect())

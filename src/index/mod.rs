@@ -21,6 +21,7 @@ mod hnsw;
 mod kernel;
 pub(crate) use kernel::check_stored;
 mod persist;
+mod scan;
 pub mod synth;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub use auto::AutoIndex;
 pub use exact::ExactIndex;
 pub use hnsw::{HnswIndex, HnswParams};
 pub use kernel::{dot, normalize};
+pub use scan::{ScanIndex, ScanParams};
 
 /// Result type of the index module.
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;
@@ -69,6 +71,12 @@ pub struct SearchParams<'a> {
     pub ef: Option<usize>,
     /// Only return ids that pass this filter.
     pub filter: Option<Filter<'a>>,
+    /// Exactness is needed only at or above this score (identification's threshold): every
+    /// stored vector scoring at least this much that belongs in the top `k` is returned, and the
+    /// rest of the top `k` may be filled best-effort (with exact scores). `None`: the whole top
+    /// `k` as brute force would answer it. Lets [`ScanIndex`] skip most of its work for
+    /// strangers; the other indexes ignore it.
+    pub floor: Option<f32>,
 }
 
 impl<'a> SearchParams<'a> {
@@ -86,6 +94,12 @@ impl<'a> SearchParams<'a> {
     /// Restricts the search to `filter`.
     pub fn filter(mut self, filter: Filter<'a>) -> Self {
         self.filter = Some(filter);
+        self
+    }
+
+    /// Asks for exactness only at or above `score` (see [`SearchParams::floor`]).
+    pub fn floor(mut self, score: f32) -> Self {
+        self.floor = Some(score);
         self
     }
 }
@@ -156,8 +170,10 @@ pub trait VectorIndex: Send + Sync {
 pub enum IndexKind {
     Exact,
     Hnsw,
-    /// Exact below [`IndexParams::auto_threshold`] live vectors, HNSW from there on.
+    /// Sign-code scan with exact re-rank ([`ScanIndex`]): brute-force answers at any size.
     #[default]
+    Scan,
+    /// Exact below [`IndexParams::auto_threshold`] live vectors, HNSW from there on.
     Auto,
 }
 
@@ -168,8 +184,9 @@ impl std::str::FromStr for IndexKind {
         match s.to_ascii_lowercase().as_str() {
             "exact" => Ok(Self::Exact),
             "hnsw" => Ok(Self::Hnsw),
+            "scan" => Ok(Self::Scan),
             "auto" => Ok(Self::Auto),
-            _ => Err(IndexError::InvalidArgument(format!("unknown index kind {s:?} (exact, hnsw or auto)"))),
+            _ => Err(IndexError::InvalidArgument(format!("unknown index kind {s:?} (scan, exact, hnsw or auto)"))),
         }
     }
 }
@@ -179,6 +196,7 @@ impl std::str::FromStr for IndexKind {
 #[serde(default)]
 pub struct IndexParams {
     pub hnsw: HnswParams,
+    pub scan: ScanParams,
     /// [`IndexKind::Auto`] switches from exact to HNSW when the gallery grows past this many
     /// vectors. Measured on 128-d clustered vectors, 2 cores (`cargo bench --bench index`):
     /// exact search takes 0.24 / 0.50 / 1.36 / 6.1 ms at 10k / 20k / 50k / 200k vectors, HNSW
@@ -190,7 +208,7 @@ pub struct IndexParams {
 
 impl Default for IndexParams {
     fn default() -> Self {
-        Self { hnsw: HnswParams::default(), auto_threshold: 50_000 }
+        Self { hnsw: HnswParams::default(), scan: ScanParams::default(), auto_threshold: 50_000 }
     }
 }
 
@@ -201,6 +219,7 @@ pub fn open_index(kind: IndexKind, dir: &Path, dim: usize, params: &IndexParams)
     Ok(match kind {
         IndexKind::Exact => Arc::new(ExactIndex::open(dir, dim)?),
         IndexKind::Hnsw => Arc::new(HnswIndex::open(dir, dim, params.hnsw)?),
+        IndexKind::Scan => Arc::new(ScanIndex::open(dir, dim, params.scan)?),
         IndexKind::Auto => Arc::new(AutoIndex::open(dir, dim, params)?),
     })
 }
@@ -211,6 +230,7 @@ pub fn create_index(kind: IndexKind, dir: &Path, dim: usize, params: &IndexParam
     Ok(match kind {
         IndexKind::Exact => Arc::new(ExactIndex::create(dir, dim)?),
         IndexKind::Hnsw => Arc::new(HnswIndex::create(dir, dim, params.hnsw)?),
+        IndexKind::Scan => Arc::new(ScanIndex::create(dir, dim, params.scan)?),
         IndexKind::Auto => Arc::new(AutoIndex::create(dir, dim, params)?),
     })
 }

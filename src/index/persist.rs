@@ -42,11 +42,24 @@ impl<W: Write> HashWriter<W> {
     }
 
     pub(crate) fn u64s(&mut self, vs: &[u64]) -> io::Result<()> {
-        vs.iter().try_for_each(|v| self.u64(*v))
+        self.bytes(vs.iter().flat_map(|v| v.to_le_bytes()))
     }
 
     pub(crate) fn f32s(&mut self, vs: &[f32]) -> io::Result<()> {
-        vs.iter().try_for_each(|v| self.write_all(&v.to_le_bytes()))
+        self.bytes(vs.iter().flat_map(|v| v.to_le_bytes()))
+    }
+
+    /// Writes a byte stream in 64 KiB pieces (one hash update per piece, not per value).
+    pub(crate) fn bytes(&mut self, bytes: impl Iterator<Item = u8>) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(1 << 16);
+        for b in bytes {
+            buf.push(b);
+            if buf.len() == buf.capacity() {
+                self.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        self.write_all(&buf)
     }
 }
 

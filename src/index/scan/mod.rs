@@ -1,0 +1,548 @@
+//! The default engine: an exhaustive scan of compact codes with an exact re-rank, so a 1M
+//! gallery answers like brute force in a few milliseconds on one core.
+//!
+//! Face embeddings are nearly isotropic: apart from the probe's own person, its neighbours all
+//! sit at about the same distance, which is where graph and IVF indexes lose the true neighbour
+//! (strangers worst of all). A scan never skips a vector; it only makes each look cheap:
+//!
+//! 1. **Sign codes** (1 bit per dimension, 16 bytes at 128-d, see [`fastscan`]): an unbiased
+//!    estimate of every vector's cosine with a known error scale; a vector goes on only when its
+//!    estimate plus `lambda` standard deviations could reach the current cut.
+//! 2. **int8 codes**: a second estimate with a bound that holds for every vector; only vectors
+//!    whose upper bound reaches the k-th best lower bound go on.
+//! 3. **Exact re-rank** of those few with the original `f32` vectors and the same [`dot`] as
+//!    [`super::ExactIndex`], so scores are bit-identical to brute force.
+//!
+//! The cut is the k-th best lower bound seen so far, or, when the caller asks for exactness only
+//! at or above a score ([`super::SearchParams::floor`], identification's threshold), that score:
+//! vectors that cannot reach it are not looked at twice, and the rest of the top-k is filled
+//! from the best estimates.
+//!
+//! Storage is a list of fixed-capacity segments, so appends never move existing rows (no large
+//! copies under the write lock); a removal moves the last row into the hole. File `scan.idx`
+//! (little-endian, SHA-256 trailer): magic `VSGSCAN1`, version, dim, padded dim, the rotation,
+//! count, checkpoint, then per segment its rows' ids, vectors, int8 codes and scales, sign codes
+//! and factors.
+
+mod encode;
+mod fastscan;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::RwLock;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use self::encode::{dot_i8, encode, padded_dim, random_rotation, rotate, Encoded};
+use self::fastscan::{get_lane, scan_block, set_lane, slot_to_lane, Cuts, Lut, BLOCK};
+use super::kernel::{dot, prepare_batch, prepare_query, Allow, TopK};
+use super::persist::{ensure_dir, write_atomic, Reader};
+use super::{Hit, IndexError, IndexStats, Result, SearchParams, VectorIndex};
+
+const MAGIC: &[u8; 8] = b"VSGSCAN1";
+const VERSION: u32 = 1;
+const FILE_NAME: &str = "scan.idx";
+/// Rows per segment (a multiple of [`BLOCK`]; small in unit tests, so that they cross segments).
+const SEGMENT_ROWS: usize = if cfg!(test) { 256 } else { 1 << 16 };
+/// Seed of the rotation of new indexes.
+const ROTATION_SEED: u64 = 0x5EED_5CA9;
+/// Largest dimension: the 16-bit sums of the sign scan hold `dim / 8 · 254`.
+const MAX_DIM: usize = 2048;
+/// Slack added to the int8 bound for f32 rounding in the sums and the rotation.
+const SQ_SLACK: f32 = 1e-4;
+/// Batches at least this large are encoded on all cores.
+const PARALLEL_ENCODE: usize = 256;
+
+/// Tuning of the scan index.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScanParams {
+    /// Standard deviations of the sign estimate's error allowed for before a vector is dropped.
+    /// The error is close to Gaussian, so 4 misses about 3 in 100,000 of the vectors that
+    /// matter; larger is safer and slower (`visage bench index` prints both).
+    pub lambda: f32,
+}
+
+impl Default for ScanParams {
+    fn default() -> Self {
+        Self { lambda: 4.0 }
+    }
+}
+
+impl ScanParams {
+    pub(crate) fn check(&self) -> Result<()> {
+        if !(self.lambda.is_finite() && self.lambda >= 0.0) {
+            return Err(IndexError::InvalidArgument(format!("scan lambda must be >= 0, got {}", self.lambda)));
+        }
+        Ok(())
+    }
+}
+
+/// The scan index. See the module documentation.
+pub struct ScanIndex {
+    dim: usize,
+    dp: usize,
+    rotation: Vec<f32>,
+    params: ScanParams,
+    /// Where [`VectorIndex::persist`] writes; `None` for an in-memory index.
+    file: Option<PathBuf>,
+    data: RwLock<Data>,
+    dirty: AtomicBool,
+}
+
+#[derive(Default)]
+struct Data {
+    segments: Vec<Segment>,
+    len: usize,
+    /// id → global row.
+    pos: HashMap<u64, usize>,
+    checkpoint: u64,
+}
+
+/// Up to [`SEGMENT_ROWS`] rows; every buffer is allocated for all of them up front.
+struct Segment {
+    ids: Vec<u64>,
+    /// `rows × dim`, the original vectors.
+    vectors: Vec<f32>,
+    /// `rows × dp` int8 codes and their scales.
+    sq: Vec<i8>,
+    scale: Vec<f32>,
+    /// Sign codes in block layout, `SEGMENT_ROWS / BLOCK` blocks of `BLOCK · dp / 8` bytes.
+    codes: Vec<u8>,
+    /// Per block, `1/f` then `sd` in slot order.
+    meta: Vec<f32>,
+}
+
+impl Segment {
+    fn new(dim: usize, dp: usize) -> Self {
+        Self {
+            ids: Vec::with_capacity(SEGMENT_ROWS),
+            vectors: Vec::with_capacity(SEGMENT_ROWS * dim),
+            sq: Vec::with_capacity(SEGMENT_ROWS * dp),
+            scale: Vec::with_capacity(SEGMENT_ROWS),
+            codes: vec![0; SEGMENT_ROWS * dp / 8],
+            meta: vec![0.0; SEGMENT_ROWS * 2],
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn block_bytes(dp: usize) -> usize {
+        BLOCK * dp / 8
+    }
+
+    fn set_codes(&mut self, row: usize, dp: usize, bits: &[u8], inv_f: f32, sd: f32) {
+        let (b, lane) = (row / BLOCK, row % BLOCK);
+        let bb = Self::block_bytes(dp);
+        set_lane(
+            &mut self.codes[b * bb..(b + 1) * bb],
+            &mut self.meta[b * 2 * BLOCK..(b + 1) * 2 * BLOCK],
+            lane,
+            bits,
+            inv_f,
+            sd,
+        );
+    }
+
+    fn get_codes(&self, row: usize, dp: usize) -> (Vec<u8>, f32, f32) {
+        let (b, lane) = (row / BLOCK, row % BLOCK);
+        let bb = Self::block_bytes(dp);
+        get_lane(&self.codes[b * bb..(b + 1) * bb], &self.meta[b * 2 * BLOCK..(b + 1) * 2 * BLOCK], lane, dp / 8)
+    }
+
+    fn push(&mut self, id: u64, v: &[f32], e: &Encoded, dp: usize) {
+        let row = self.rows();
+        self.ids.push(id);
+        self.vectors.extend_from_slice(v);
+        self.sq.extend_from_slice(&e.sq);
+        self.scale.push(e.scale);
+        self.set_codes(row, dp, &e.bits, e.inv_f, e.sd);
+    }
+
+    fn overwrite(&mut self, row: usize, v: &[f32], e: &Encoded, dim: usize, dp: usize) {
+        self.vectors[row * dim..(row + 1) * dim].copy_from_slice(v);
+        self.sq[row * dp..(row + 1) * dp].copy_from_slice(&e.sq);
+        self.scale[row] = e.scale;
+        self.set_codes(row, dp, &e.bits, e.inv_f, e.sd);
+    }
+
+    /// Everything stored for one row, to move it elsewhere.
+    fn take_row(&self, row: usize, dim: usize, dp: usize) -> (u64, Vec<f32>, Encoded) {
+        let (bits, inv_f, sd) = self.get_codes(row, dp);
+        let e = Encoded { bits, inv_f, sd, sq: self.sq[row * dp..(row + 1) * dp].to_vec(), scale: self.scale[row] };
+        (self.ids[row], self.vectors[row * dim..(row + 1) * dim].to_vec(), e)
+    }
+
+    fn pop(&mut self, dim: usize, dp: usize) {
+        let row = self.rows() - 1;
+        self.ids.pop();
+        self.vectors.truncate(row * dim);
+        self.sq.truncate(row * dp);
+        self.scale.pop();
+    }
+}
+
+fn split(row: usize) -> (usize, usize) {
+    (row / SEGMENT_ROWS, row % SEGMENT_ROWS)
+}
+
+impl Data {
+    fn push(&mut self, id: u64, v: &[f32], e: &Encoded, dim: usize, dp: usize) {
+        if self.segments.last().is_none_or(|s| s.rows() == SEGMENT_ROWS) {
+            self.segments.push(Segment::new(dim, dp));
+        }
+        let row = self.len;
+        self.segments.last_mut().expect("a segment with room").push(id, v, e, dp);
+        self.pos.insert(id, row);
+        self.len += 1;
+    }
+
+    fn vector(&self, row: usize, dim: usize) -> &[f32] {
+        let (s, r) = split(row);
+        &self.segments[s].vectors[r * dim..(r + 1) * dim]
+    }
+
+    fn remove_row(&mut self, row: usize, dim: usize, dp: usize) {
+        let last = self.len - 1;
+        if row != last {
+            let (ls, lr) = split(last);
+            let (id, v, e) = self.segments[ls].take_row(lr, dim, dp);
+            let (s, r) = split(row);
+            let seg = &mut self.segments[s];
+            seg.ids[r] = id;
+            seg.overwrite(r, &v, &e, dim, dp);
+            self.pos.insert(id, row);
+        }
+        let (ls, _) = split(last);
+        self.segments[ls].pop(dim, dp);
+        if self.segments[ls].rows() == 0 {
+            self.segments.pop();
+        }
+        self.len -= 1;
+    }
+}
+
+impl ScanIndex {
+    /// An empty in-memory index (its `persist` does nothing).
+    pub fn new(dim: usize, params: ScanParams) -> Result<Self> {
+        Self::with(dim, None, params, None, Data::default(), false)
+    }
+
+    /// An empty index persisting to `dir/scan.idx` (`dir` is created).
+    pub fn create(dir: &Path, dim: usize, params: ScanParams) -> Result<Self> {
+        ensure_dir(dir)?;
+        Self::with(dim, Some(Self::file_path(dir)), params, None, Data::default(), true)
+    }
+
+    /// Reloads `dir/scan.idx`. Missing file: [`IndexError::Missing`]; failed checks:
+    /// [`IndexError::Corrupt`]; another dimension or format version: [`IndexError::Stale`].
+    pub fn open(dir: &Path, dim: usize, params: ScanParams) -> Result<Self> {
+        let path = Self::file_path(dir);
+        let (rotation, data) = read_file(&path, dim)?;
+        Self::with(dim, Some(path), params, Some(rotation), data, false)
+    }
+
+    /// True when `dir` holds a persisted scan index (sound or not).
+    pub fn exists(dir: &Path) -> bool {
+        Self::file_path(dir).exists()
+    }
+
+    pub(crate) fn file_path(dir: &Path) -> PathBuf {
+        dir.join(FILE_NAME)
+    }
+
+    fn with(
+        dim: usize,
+        file: Option<PathBuf>,
+        params: ScanParams,
+        rotation: Option<Vec<f32>>,
+        data: Data,
+        dirty: bool,
+    ) -> Result<Self> {
+        params.check()?;
+        if dim == 0 || dim > MAX_DIM {
+            return Err(IndexError::InvalidArgument(format!("dimension must be 1..={MAX_DIM}, got {dim}")));
+        }
+        let dp = padded_dim(dim);
+        let rotation = rotation.unwrap_or_else(|| random_rotation(dp, ROTATION_SEED));
+        Ok(Self { dim, dp, rotation, params, file, data: RwLock::new(data), dirty: AtomicBool::new(dirty) })
+    }
+
+    fn encode_all(&self, batch: &[(u64, &[f32])]) -> Vec<Encoded> {
+        let one = |(_, v): &(u64, &[f32])| encode(&self.rotation, self.dp, v);
+        if batch.len() >= PARALLEL_ENCODE {
+            batch.par_iter().map(one).collect()
+        } else {
+            batch.iter().map(one).collect()
+        }
+    }
+
+    /// The exact top-k of a short list of ids (a filter that names few faces).
+    fn search_ids(&self, data: &Data, q: &[f32], k: usize, ids: &[u64]) -> Vec<Hit> {
+        let mut top = TopK::new(k);
+        for id in ids {
+            if let Some(&row) = data.pos.get(id) {
+                top.push(*id, dot(q, data.vector(row, self.dim)));
+            }
+        }
+        top.into_hits()
+    }
+}
+
+impl VectorIndex for ScanIndex {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn len(&self) -> usize {
+        self.data.read().len
+    }
+
+    fn add(&self, items: &[(u64, &[f32])]) -> Result<()> {
+        let batch = prepare_batch(self.dim, items)?;
+        // Encoding is the expensive part: done before the lock, so searches go on meanwhile.
+        let encoded = self.encode_all(&batch);
+        let mut data = self.data.write();
+        for ((id, v), e) in batch.iter().zip(&encoded) {
+            match data.pos.get(id) {
+                Some(&row) => {
+                    let (s, r) = split(row);
+                    data.segments[s].overwrite(r, v, e, self.dim, self.dp);
+                }
+                None => data.push(*id, v, e, self.dim, self.dp),
+            }
+        }
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn remove(&self, ids: &[u64]) -> Result<usize> {
+        let mut data = self.data.write();
+        let mut removed = 0;
+        for id in ids {
+            let Some(row) = data.pos.remove(id) else { continue };
+            data.remove_row(row, self.dim, self.dp);
+            removed += 1;
+        }
+        if removed > 0 {
+            self.dirty.store(true, Ordering::Release);
+        }
+        Ok(removed)
+    }
+
+    fn search(&self, query: &[f32], k: usize, params: &SearchParams<'_>) -> Result<Vec<Hit>> {
+        let q = prepare_query(self.dim, query)?;
+        let data = self.data.read();
+        let n = data.len;
+        if k == 0 || n == 0 {
+            return Ok(Vec::new());
+        }
+        let k = k.min(n);
+        let allow = Allow::new(params.filter);
+        if let Allow::Ids(ids) = &allow {
+            if ids.len() <= n / 8 {
+                return Ok(self.search_ids(&data, &q, k, ids));
+            }
+        }
+        let dp = self.dp;
+        let mut qr = vec![0.0f32; dp];
+        rotate(&self.rotation, dp, &q, &mut qr);
+        let lut = Lut::new(&qr);
+        let sq_bound = 0.5 * qr.iter().map(|x| x.abs()).sum::<f32>();
+        let floor = params.floor.filter(|f| f.is_finite()).unwrap_or(f32::NEG_INFINITY);
+        // Lower bounds of the best rows scored so far (by global row).
+        let mut lower = TopK::new(k);
+        // Best estimates, so that an answer has k hits even when few reach `floor`.
+        let mut shown = (floor > f32::NEG_INFINITY).then(|| TopK::new(k));
+        let mut candidates: Vec<(usize, f32)> = Vec::new();
+        let bb = Segment::block_bytes(dp);
+        for (si, seg) in data.segments.iter().enumerate() {
+            let rows = seg.rows();
+            for b in 0..rows.div_ceil(BLOCK) {
+                let cuts = Cuts {
+                    need: floor.max(lower.floor()),
+                    show: shown.as_ref().map_or(f32::INFINITY, TopK::floor),
+                    lambda: self.params.lambda,
+                };
+                let valid = (rows - b * BLOCK).min(BLOCK);
+                let hits = scan_block(&seg.codes[b * bb..(b + 1) * bb], &seg.meta[b * 2 * BLOCK..], valid, &lut, cuts);
+                let mut mask = hits.need | hits.show;
+                while mask != 0 {
+                    let slot = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    let r = b * BLOCK + slot_to_lane(slot);
+                    if !allow.is_all() && !allow.allows(seg.ids[r]) {
+                        continue;
+                    }
+                    let row = si * SEGMENT_ROWS + r;
+                    let show = hits.show >> slot & 1 == 1;
+                    if let (true, Some(s)) = (show, shown.as_mut()) {
+                        s.push(row as u64, hits.estimate[slot]);
+                    }
+                    let scale = seg.scale[r];
+                    let score = scale * dot_i8(&qr, &seg.sq[r * dp..(r + 1) * dp]);
+                    let bound = scale * sq_bound + SQ_SLACK;
+                    if show || score + bound >= floor.max(lower.floor()) {
+                        lower.push(row as u64, score - bound);
+                        candidates.push((row, score + bound));
+                    }
+                }
+            }
+        }
+        let cut = lower.floor();
+        let mut top = TopK::new(k);
+        for (row, upper) in candidates {
+            if upper >= cut {
+                let (s, r) = split(row);
+                top.push(data.segments[s].ids[r], dot(&q, data.vector(row, self.dim)));
+            }
+        }
+        Ok(top.into_hits())
+    }
+
+    fn persist(&self) -> Result<()> {
+        let Some(path) = &self.file else { return Ok(()) };
+        if let Some(dir) = path.parent() {
+            ensure_dir(dir)?;
+        }
+        let data = self.data.read();
+        if !self.dirty.load(Ordering::Acquire) && path.exists() {
+            return Ok(());
+        }
+        write_atomic(path, |w| {
+            use std::io::Write;
+            w.write_all(MAGIC)?;
+            w.u32(VERSION)?;
+            w.u32(self.dim as u32)?;
+            w.u32(self.dp as u32)?;
+            w.f32s(&self.rotation)?;
+            w.u64(data.len as u64)?;
+            w.u64(data.checkpoint)?;
+            for seg in &data.segments {
+                let rows = seg.rows();
+                w.u64s(&seg.ids)?;
+                w.f32s(&seg.vectors)?;
+                w.bytes(seg.sq.iter().map(|x| *x as u8))?;
+                w.f32s(&seg.scale)?;
+                let mut bits = Vec::with_capacity(rows * self.dp / 8);
+                let mut factors = Vec::with_capacity(rows * 2);
+                for r in 0..rows {
+                    let (b, inv_f, sd) = seg.get_codes(r, self.dp);
+                    bits.extend(b);
+                    factors.extend([inv_f, sd]);
+                }
+                w.bytes(bits.into_iter())?;
+                w.f32s(&factors)?;
+            }
+            Ok(())
+        })?;
+        self.dirty.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    fn set_checkpoint(&self, checkpoint: u64) {
+        self.data.write().checkpoint = checkpoint;
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    fn checkpoint(&self) -> u64 {
+        self.data.read().checkpoint
+    }
+
+    fn stats(&self) -> IndexStats {
+        let data = self.data.read();
+        IndexStats {
+            kind: "scan",
+            dim: self.dim,
+            len: data.len,
+            tombstones: 0,
+            compactions: 0,
+            checkpoint: data.checkpoint,
+        }
+    }
+}
+
+fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Data)> {
+    let mut r = Reader::open(path)?;
+    if &r.bytes::<8>()? != MAGIC {
+        return Err(r.corrupt("not a scan index file (bad magic)"));
+    }
+    let version = r.u32()?;
+    if version != VERSION {
+        return Err(IndexError::stale(path, format!("format version {version}, this build reads {VERSION}")));
+    }
+    let file_dim = r.u32()? as usize;
+    if file_dim != dim {
+        return Err(IndexError::stale(
+            path,
+            format!("holds {file_dim}-d vectors, {dim}-d asked (embedding model changed?)"),
+        ));
+    }
+    let dp = r.u32()? as usize;
+    if dp != padded_dim(dim) {
+        return Err(r.corrupt(format!("padded dimension {dp} does not match {dim}")));
+    }
+    let rotation = r.f32s((dp * dp) as u64)?;
+    let count = r.u64()?;
+    let checkpoint = r.u64()?;
+    let per_row = 8 + 4 * dim as u64 + dp as u64 + 4 + dp as u64 / 8 + 8;
+    if count.checked_mul(per_row) != Some(r.remaining()) {
+        return Err(r.corrupt(format!("{count} vectors announced, file size does not match")));
+    }
+    let count = count as usize;
+    let mut data = Data { checkpoint, pos: HashMap::with_capacity(count), ..Data::default() };
+    let mut left = count;
+    while left > 0 {
+        let rows = left.min(SEGMENT_ROWS);
+        let mut seg = Segment::new(dim, dp);
+        seg.ids.extend(r.u64s(rows as u64)?);
+        seg.vectors.extend(r.f32s((rows * dim) as u64)?);
+        seg.sq.extend(r.array_u8((rows * dp) as u64)?.into_iter().map(|b| b as i8));
+        seg.scale.extend(r.f32s(rows as u64)?);
+        let bits = r.array_u8((rows * dp / 8) as u64)?;
+        let factors = r.f32s(rows as u64 * 2)?;
+        for (row, (b, f)) in bits.chunks_exact(dp / 8).zip(factors.chunks_exact(2)).enumerate() {
+            seg.set_codes(row, dp, b, f[0], f[1]);
+        }
+        for (row, id) in seg.ids.iter().enumerate() {
+            if data.pos.insert(*id, data.len + row).is_some() {
+                return Err(IndexError::corrupt(path, format!("id {id} appears twice")));
+            }
+        }
+        if seg.vectors.iter().any(|x| !x.is_finite()) || seg.scale.iter().any(|x| !x.is_finite()) {
+            return Err(IndexError::corrupt(path, "non-finite value in a vector"));
+        }
+        data.len += rows;
+        data.segments.push(seg);
+        left -= rows;
+    }
+    r.finish()?;
+    Ok((rotation, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::synth::{gallery, queries, Identities};
+    use crate::index::ExactIndex;
+
+    #[test]
+    fn answers_like_brute_force_across_segments_and_removals() {
+        let ids = Identities::new(300, 64, 11);
+        let g = gallery(&ids, 3, 12);
+        let scan = ScanIndex::new(64, ScanParams::default()).unwrap();
+        let exact = ExactIndex::new(64).unwrap();
+        scan.add(&g.items()).unwrap();
+        exact.add(&g.items()).unwrap();
+        let gone: Vec<u64> = (0..900).step_by(7).collect();
+        assert_eq!(scan.remove(&gone).unwrap(), exact.remove(&gone).unwrap());
+        for q in queries(&ids, 40, 20, 13) {
+            let p = SearchParams::default();
+            assert_eq!(scan.search(&q, 10, &p).unwrap(), exact.search(&q, 10, &p).unwrap());
+        }
+    }
+}
