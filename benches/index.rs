@@ -18,6 +18,7 @@ fn main() {
             ("", Some(v)) => sizes.push(v as usize),
             ("--dim", Some(v)) => opts.dim = v as usize,
             ("--queries", Some(v)) => opts.queries = v as usize,
+            ("--baseline-queries", Some(v)) => opts.baseline_queries = v as usize,
             ("--lambda", Some(v)) => opts.scan.lambda = v as f32,
             ("--hnsw-max", Some(v)) => opts.hnsw_max = v as usize,
             ("--threshold", Some(v)) => opts.threshold = v as f32,

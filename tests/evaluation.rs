@@ -158,6 +158,14 @@ fn calibration_on_the_gallery_sets_the_thresholds_the_service_decides_with() {
     let in_force = server.get("/v1/calibrate").json;
     let f = |v: &Value| v.as_f64().map(|x| x as f32);
     assert_eq!((in_force["source"].as_str(), f(&in_force["compare"])), (Some("calibrated"), Some(compare)));
+    // The FPIR the identify threshold gives at the gallery's size, measured as calibrated: every
+    // face searched against everybody else, so at most the 10 % target.
+    let faces = out["counts"]["enrolled"].as_u64().unwrap();
+    assert_eq!(in_force["gallery_faces"].as_u64(), Some(faces));
+    let e = &in_force["fpir_estimate"];
+    assert_eq!((e["probes"].as_u64(), e["method"].as_str()), (Some(faces), Some("leave_one_subject_out")));
+    assert_eq!(f(&e["threshold"]), Some(identify));
+    assert!(e["fpir"].as_f64().unwrap() <= 0.1, "{e}");
     let r = server.multipart(
         "/v1/verify",
         &[

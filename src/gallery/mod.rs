@@ -4,6 +4,7 @@
 
 mod identify;
 pub mod jobs;
+mod sample;
 pub mod store;
 
 use std::collections::HashMap;
@@ -154,6 +155,11 @@ impl Gallery {
     /// Vectors in the index.
     pub fn len(&self) -> usize {
         self.index.len()
+    }
+
+    /// Changes whenever a face is added or removed (the store's sequence number).
+    pub fn version(&self) -> u64 {
+        self.index.checkpoint()
     }
 
     /// True when no face is enrolled.

@@ -128,6 +128,15 @@ pub struct CalibrateResponse {
     pub in_force: crate::calibrate::Thresholds,
 }
 
+/// The thresholds in force, and the false-positive identification rate the identify threshold
+/// gives on the gallery at its current size (it grows with the gallery).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThresholdsReport {
+    #[serde(flatten)]
+    pub thresholds: crate::calibrate::Thresholds,
+    pub fpir_estimate: crate::calibrate::FpirEstimate,
+}
+
 /// Every error: a stable machine-readable `code` and a message for people.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {

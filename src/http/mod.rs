@@ -31,6 +31,8 @@ pub struct AppState {
     pub jobs: Arc<crate::enroll::manager::Manager>,
     /// Decision thresholds in force (configured or calibrated; `POST /v1/calibrate` changes them).
     thresholds: parking_lot::RwLock<crate::calibrate::Thresholds>,
+    /// The last FPIR estimate and the gallery version it was measured on.
+    fpir: parking_lot::Mutex<Option<(u64, crate::calibrate::FpirEstimate)>>,
     workers: Workers,
 }
 
@@ -115,6 +117,7 @@ impl AppState {
             gallery,
             jobs,
             thresholds: parking_lot::RwLock::new(thresholds),
+            fpir: parking_lot::Mutex::new(None),
             workers: Workers {
                 admission: Arc::new(Semaphore::new(workers + settings.server.max_queue)),
                 permits,
@@ -164,6 +167,21 @@ impl AppState {
     /// Puts new thresholds in force.
     pub fn set_thresholds(&self, t: crate::calibrate::Thresholds) {
         *self.thresholds.write() = t;
+    }
+
+    /// The FPIR of the identify threshold in force on the gallery as it is now (measured again
+    /// only when the gallery or the threshold changed).
+    pub async fn fpir_estimate(&self) -> Result<crate::calibrate::FpirEstimate, ApiError> {
+        let threshold = self.thresholds().identify;
+        let version = self.gallery.version();
+        if let Some((v, e)) = &*self.fpir.lock() {
+            if *v == version && e.threshold == threshold {
+                return Ok(e.clone());
+            }
+        }
+        let estimate = self.blocking(move |g| crate::calibrate::estimate_fpir(g, threshold)).await?;
+        *self.fpir.lock() = Some((version, estimate.clone()));
+        Ok(estimate)
     }
 
     /// Largest request body accepted: two images, base64-inflated, plus fields.

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use crate::calibrate;
 use crate::error::VisageError;
 use crate::eval::{self, EvalOptions};
-use crate::http::api::{CalibrateRequest, CalibrateResponse, ErrorBody, EvalForm, EvalQuery};
+use crate::http::api::{CalibrateRequest, CalibrateResponse, ErrorBody, EvalForm, EvalQuery, ThresholdsReport};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 
@@ -50,11 +50,13 @@ pub async fn evaluate(
     Ok(HttpResponse::Ok().json(report))
 }
 
-/// The decision thresholds in force and where they come from.
+/// The decision thresholds in force, where they come from, and the FPIR the identify threshold
+/// gives at the gallery's current size (sampled leave-one-subject-out searches).
 #[utoipa::path(get, path = "/v1/calibrate", tag = "evaluation",
-    responses((status = 200, body = calibrate::Thresholds)))]
-pub async fn thresholds(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.thresholds())
+    responses((status = 200, body = ThresholdsReport)))]
+pub async fn thresholds(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let fpir_estimate = state.fpir_estimate().await?;
+    Ok(HttpResponse::Ok().json(ThresholdsReport { thresholds: state.thresholds(), fpir_estimate }))
 }
 
 /// Calibrates the thresholds on the gallery's genuine and impostor pairs for a target FAR (1:1)

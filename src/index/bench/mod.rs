@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 mod faiss;
 
-use crate::index::synth::{gallery, queries, Shape};
+use crate::index::synth::{gallery, queries, Identities, Shape};
 use crate::index::{ExactIndex, Hit, HnswIndex, HnswParams, Result, ScanIndex, ScanParams, SearchParams, VectorIndex};
 
 /// What to measure.
@@ -26,6 +26,8 @@ pub struct IndexBenchOptions {
     pub dim: usize,
     /// Queries per class: this many enrolled people, and as many strangers.
     pub queries: usize,
+    /// Queries per class that brute force itself is timed on (its answers are the truth for all).
+    pub baseline_queries: usize,
     /// Top-k of the retrieval measurements.
     pub k: usize,
     /// Faces fetched per identification (the gallery's `faces_to_fetch` at its default k).
@@ -61,6 +63,7 @@ impl Default for IndexBenchOptions {
             shapes: vec![Shape::Clustered, Shape::Isotropic],
             dim: 128,
             queries: 1000,
+            baseline_queries: 200,
             k: 10,
             identify_k: 64,
             threshold: 0.55,
@@ -153,8 +156,7 @@ fn run_gallery(opts: &IndexBenchOptions, shape: Shape, n: usize) -> Result<Galle
         qs.par_iter().map(|q| exact.search(q, opts.k.max(1), &SearchParams::new())).collect::<Result<Vec<_>>>()?;
     let decisions = top.iter().map(|hits| decide(hits, opts.threshold, per)).collect();
     let mut bench = Bench { opts, qs, per_identity: per, truth: Truth { top, decisions }, exact_p50: 0.0 };
-    let exact_row = bench.measure("exact (brute force)", |q, k, floor| exact.search(q, k, &with_floor(floor)))?;
-    bench.exact_p50 = exact_row.p50_ms;
+    let exact_row = bench.baseline(|q, k| exact.search(q, k, &SearchParams::new()))?;
     let mut rows = vec![exact_row];
     drop(exact);
 
@@ -183,6 +185,12 @@ fn run_gallery(opts: &IndexBenchOptions, shape: Shape, n: usize) -> Result<Galle
     rows.push(bench.measure(&format!("scan (lambda {})", opts.scan.lambda), |q, k, floor| {
         scan.search(q, k, &with_floor(floor))
     })?);
+    let (idle_p99, busy_p99) = bench.while_inserting(&scan, &identities, per)?;
+    println!(
+        "  scan while another thread inserts: identification p99 {busy_p99:.3} ms against {idle_p99:.3} ms idle \
+         ({:.2}x)",
+        busy_p99 / idle_p99.max(1e-9)
+    );
     drop(scan);
     for &lambda in &opts.lambdas {
         let s = ScanIndex::open(&dir, opts.dim, ScanParams { lambda })?;
@@ -270,6 +278,69 @@ impl Bench<'_> {
             decision[1]
         );
         Ok(Figures { decision, ..f })
+    }
+
+    /// Times brute force on `baseline_queries` of each class (its answers are the truth).
+    fn baseline(&mut self, search: impl Fn(&[f32], usize) -> Result<Vec<Hit>> + Sync) -> Result<Figures> {
+        let m = self.opts.baseline_queries.min(self.opts.queries);
+        let half = self.opts.queries;
+        let qs: Vec<Vec<f32>> = self.qs[..m].iter().chain(&self.qs[half..half + m]).cloned().collect();
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread pool");
+        let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a thread pool");
+        let k = self.opts.k;
+        let (_, times) = one.install(|| timed(&qs, |q| search(q, k)))?;
+        let (p50, p99) = percentiles(times);
+        let (p50_2t, per_query_2t) = two.install(|| concurrent(&qs, |q| search(q, k)))?;
+        self.exact_p50 = p50;
+        println!(
+            "  exact (brute force, {} queries): p50 {p50:.3} ms, p99 {p99:.3} ms, 2 clients p50 {p50_2t:.3} ms, \
+             {per_query_2t:.3} ms/query",
+            qs.len()
+        );
+        Ok(Figures {
+            engine: "exact (brute force)".into(),
+            p50_ms: p50,
+            p99_ms: p99,
+            p50_2t_ms: p50_2t,
+            ms_per_query_2t: per_query_2t,
+            recall: [1.0; 2],
+            top1: [1.0; 2],
+            decision: [1.0; 2],
+        })
+    }
+
+    /// Identification p99 on one thread, idle and while another thread adds `n / 10` new faces
+    /// (at most 100k) in batches of 10k, as an import does.
+    fn while_inserting(&self, scan: &ScanIndex, identities: &Identities, per: usize) -> Result<(f64, f64)> {
+        let extra =
+            gallery(&identities.strangers((scan.len() / 10).clamp(1000, 100_000) / per, self.opts.seed + 7), per, 9);
+        let offset = u64::MAX / 2;
+        let ik = self.opts.identify_k;
+        let floor = Some(self.opts.threshold);
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread pool");
+        let (_, idle) = one.install(|| timed(&self.qs, |q| scan.search(q, ik, &with_floor(floor))))?;
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let busy = std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                let items: Vec<(u64, &[f32])> = extra.items().into_iter().map(|(i, v)| (i + offset, v)).collect();
+                let r = items.chunks(10_000).try_for_each(|c| scan.add(c));
+                done.store(true, std::sync::atomic::Ordering::Release);
+                r
+            });
+            let mut times = Vec::new();
+            for q in self.qs.iter().cycle() {
+                if done.load(std::sync::atomic::Ordering::Acquire) {
+                    break;
+                }
+                let t = Instant::now();
+                one.install(|| scan.search(q, ik, &with_floor(floor)))?;
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            writer.join().expect("the writer thread")?;
+            Ok::<_, crate::index::IndexError>(times)
+        })?;
+        scan.remove(&extra.ids.iter().map(|i| i + offset).collect::<Vec<_>>())?;
+        Ok((percentiles(idle).1, percentiles(busy).1))
     }
 
     /// Retrieval figures from answers and times measured elsewhere (FAISS).

@@ -9,6 +9,7 @@
 //! - **int8 code** with a per-vector scale: `⟨o, q⟩ = s·Σ q'ᵢ cᵢ ± (s/2)·‖q'‖₁`, a bound that
 //!   holds for every vector, so the exact re-rank after it loses nothing.
 
+use super::fastscan::factor_code;
 use crate::index::kernel::dot;
 use crate::index::synth::Rng;
 
@@ -52,10 +53,8 @@ pub(crate) fn rotate(rotation: &[f32], dp: usize, v: &[f32], out: &mut [f32]) {
 pub(crate) struct Encoded {
     /// Sign bits of the rotated vector, bit `k` of byte `p` = dimension `8p + k`.
     pub bits: Vec<u8>,
-    /// `1 / ⟨x̄, o'⟩`.
-    pub inv_f: f32,
-    /// Standard deviation scale of the sign estimate: `√(1 − f²) / (f √(D − 1))`.
-    pub sd: f32,
+    /// `1 / ⟨x̄, o'⟩` as a byte ([`factor_code`]).
+    pub factor: u8,
     /// int8 code of the rotated vector and its scale.
     pub sq: Vec<i8>,
     pub scale: f32,
@@ -73,46 +72,64 @@ pub(crate) fn encode(rotation: &[f32], dp: usize, v: &[f32]) -> Encoded {
     }
     let l1: f64 = r.iter().map(|x| x.abs() as f64).sum();
     let f = (l1 / (dp as f64).sqrt()).max(1e-6);
-    let sd = (1.0 - f * f).max(0.0).sqrt() / (f * ((dp - 1).max(1) as f64).sqrt());
     let max = r.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(f32::MIN_POSITIVE);
     let scale = max / 127.0;
     let sq = r.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8).collect();
-    Encoded { bits, inv_f: (1.0 / f) as f32, sd: sd as f32, sq, scale }
+    Encoded { bits, factor: factor_code((1.0 / f) as f32), sq, scale }
 }
 
-/// `Σ qᵢ·cᵢ`, written for the compiler to vectorise (and compiled once more with AVX2/FMA where
-/// the processor has them).
-#[inline(always)]
-fn dot_i8_generic(q: &[f32], c: &[i8]) -> f32 {
-    const L: usize = 16;
-    let n = q.len().min(c.len());
-    let (qc, qr) = q[..n].as_chunks::<L>();
-    let (cc, cr) = c[..n].as_chunks::<L>();
-    let mut acc = [0.0f32; L];
-    for (x, y) in qc.iter().zip(cc) {
-        for ((s, x), y) in acc.iter_mut().zip(x).zip(y) {
-            *s += x * *y as f32;
-        }
+/// The query side of the int8 stage: the rotated query in 16-bit fixed point, so that a code's
+/// dot product is integer multiply-adds, and the factor of every vector's error bound.
+pub(crate) struct SqQuery {
+    pub q: Vec<i16>,
+    /// `⟨o, q⟩ ≈ scale · dot · unit`.
+    pub unit: f32,
+    /// `|⟨o, q⟩ − scale · dot · unit| ≤ scale · bound`: the code's rounding (half a step per
+    /// dimension, `‖q'‖₁ / 2`) plus the query's (half a unit times `Σ|c|` ≤ `127·D`).
+    pub bound: f32,
+}
+
+impl SqQuery {
+    pub(crate) fn new(qr: &[f32]) -> Self {
+        let dp = qr.len();
+        let max = qr.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(f32::MIN_POSITIVE);
+        // |Σ q·c| ≤ D · top · 127 must fit an i32.
+        let top = (i32::MAX as f32 / (127.0 * dp as f32)).min(32767.0);
+        let per_unit = top / max;
+        let q = qr.iter().map(|x| (x * per_unit).round().clamp(-top, top) as i16).collect();
+        let unit = 1.0 / per_unit;
+        let bound = 0.5 * qr.iter().map(|x| x.abs()).sum::<f32>() + 0.5 * unit * 127.0 * dp as f32;
+        Self { q, unit, bound }
     }
-    let tail: f32 = qr.iter().zip(cr).map(|(x, y)| x * *y as f32).sum();
-    acc.iter().sum::<f32>() + tail
 }
 
+/// `Σ qᵢ·cᵢ` of a fixed-point query and an int8 code (portable).
+pub(crate) fn dot_sq(q: &[i16], c: &[i8]) -> i32 {
+    q.iter().zip(c).map(|(a, b)| *a as i32 * *b as i32).sum()
+}
+
+/// [`dot_sq`] with AVX2 multiply-adds, 16 dimensions at a time.
+///
+/// # Safety
+/// The processor must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dot_i8_avx2(q: &[f32], c: &[i8]) -> f32 {
-    dot_i8_generic(q, c)
-}
-
-/// `Σ qᵢ·cᵢ` for an int8 code.
 #[inline]
-pub(crate) fn dot_i8(q: &[f32], c: &[i8]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if super::fastscan::has_avx2() {
-        // SAFETY: the processor has AVX2 and FMA (checked at run time).
-        return unsafe { dot_i8_avx2(q, c) };
+pub(crate) unsafe fn dot_sq_avx2(q: &[i16], c: &[i8]) -> i32 {
+    use std::arch::x86_64::*;
+    let n = q.len().min(c.len());
+    let mut acc = _mm256_setzero_si256();
+    let mut i = 0;
+    while i + 16 <= n {
+        let codes = _mm256_cvtepi8_epi16(_mm_loadu_si128(c.as_ptr().add(i) as *const __m128i));
+        let query = _mm256_loadu_si256(q.as_ptr().add(i) as *const __m256i);
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(codes, query));
+        i += 16;
     }
-    dot_i8_generic(q, c)
+    let sum = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
+    let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b01_00_11_10>(sum));
+    let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b10_11_00_01>(sum));
+    _mm_cvtsi128_si32(sum) + dot_sq(&q[i..n], &c[i..n])
 }
 
 #[cfg(test)]
@@ -139,7 +156,7 @@ mod tests {
 
     #[test]
     fn int8_code_error_stays_within_its_bound() {
-        let dp = 128;
+        let dp = 136;
         let r = random_rotation(dp, 1);
         let mut rng = Rng::new(2);
         for _ in 0..200 {
@@ -147,10 +164,16 @@ mod tests {
             let e = encode(&r, dp, &o);
             let mut rq = vec![0.0; dp];
             rotate(&r, dp, &q, &mut rq);
-            let approx = e.scale * dot_i8(&rq, &e.sq);
-            let bound = e.scale / 2.0 * rq.iter().map(|x| x.abs()).sum::<f32>();
-            assert!((approx - dot(&o, &q)).abs() <= bound + 1e-5);
-            assert!(bound < 0.02, "bound {bound}");
+            let sq = SqQuery::new(&rq);
+            let d = dot_sq(&sq.q, &e.sq);
+            #[cfg(target_arch = "x86_64")]
+            if super::super::fastscan::has_avx2() {
+                // SAFETY: checked just above.
+                assert_eq!(unsafe { dot_sq_avx2(&sq.q, &e.sq) }, d);
+            }
+            let approx = e.scale * d as f32 * sq.unit;
+            assert!((approx - dot(&o, &q)).abs() <= e.scale * sq.bound + 1e-5);
+            assert!(e.scale * sq.bound < 0.02, "bound {}", e.scale * sq.bound);
         }
     }
 }

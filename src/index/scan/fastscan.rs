@@ -45,6 +45,33 @@ pub(crate) fn has_avx2() -> bool {
     false
 }
 
+/// Bytes of one block: the code bytes of 32 vectors, then their 32 factor bytes (slot order).
+pub(crate) fn block_bytes(dp: usize) -> usize {
+    BLOCK * (dp / 8 + 1)
+}
+
+/// A vector's `1/⟨x̄, o'⟩` (between 1 and `√D`) as one byte: `1 + c/254` for `c` < 255, and
+/// 255 for a vector whose factor exceeds 2 (so unusual that it is always looked at twice).
+pub(crate) fn factor_code(inv_f: f32) -> u8 {
+    if (1.0..=2.0).contains(&inv_f) {
+        ((inv_f - 1.0) * 254.0).round() as u8
+    } else if inv_f < 1.0 {
+        0
+    } else {
+        255
+    }
+}
+
+/// The factor a byte stands for (255: unknown, treated as always needed).
+#[inline]
+fn factor(code: u8) -> f32 {
+    1.0 + code as f32 / 254.0
+}
+
+/// Worst error of an estimate from the factor's rounding: `|⟨x̄, q'⟩| · 0.5 / 254`, with
+/// `|⟨x̄, q'⟩| ≤ 1`.
+const FACTOR_SLACK: f32 = 0.5 / 254.0;
+
 /// The query side of the sign-code scan for one query.
 pub(crate) struct Lut {
     /// Byte positions per code (`dp / 8`).
@@ -57,6 +84,8 @@ pub(crate) struct Lut {
     b: f32,
     /// Standard deviation of the table rounding in `⟨x̄, q'⟩` units.
     round_sd: f32,
+    /// `1 / √(D − 1)`: a vector's error scale is `√(inv_f² − 1) / √(D − 1)`.
+    sd_scale: f32,
 }
 
 impl Lut {
@@ -89,7 +118,14 @@ impl Lut {
         let sum: f32 = qr.iter().sum();
         let sqrt_d = (dp as f32).sqrt();
         let b = 2.0 * delta / sqrt_d;
-        Self { pairs: dp / 8, tables, a: (2.0 * offset - sum) / sqrt_d, b, round_sd: b * (groups as f32 / 12.0).sqrt() }
+        Self {
+            pairs: dp / 8,
+            tables,
+            a: (2.0 * offset - sum) / sqrt_d,
+            b,
+            round_sd: b * (groups as f32 / 12.0).sqrt(),
+            sd_scale: 1.0 / ((dp - 1).max(1) as f32).sqrt(),
+        }
     }
 }
 
@@ -110,22 +146,6 @@ pub(crate) struct BlockHits {
     pub estimate: [f32; BLOCK],
 }
 
-/// Scans one block: `codes` is the block's `32 · pairs` code bytes, `meta` its 64 factors
-/// (`1/f` then `sd`, slot order), `valid` the number of lanes in use.
-#[inline]
-pub(crate) fn scan_block(codes: &[u8], meta: &[f32], valid: usize, lut: &Lut, cuts: Cuts) -> BlockHits {
-    debug_assert!(codes.len() >= BLOCK * lut.pairs && meta.len() >= 2 * BLOCK);
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: AVX2 and FMA are present; `codes` and `lut.tables` hold `pairs` byte
-        // positions, `meta` 64 factors.
-        return unsafe { scan_block_avx2(codes, meta, valid, lut, cuts) };
-    }
-    let mut acc = [0u16; BLOCK];
-    accumulate_scalar(codes, lut, &mut acc);
-    finish(&acc, meta, valid, lut, cuts)
-}
-
 /// Mask of the slots whose lanes are below `valid`.
 #[inline]
 fn valid_slots(valid: usize) -> u32 {
@@ -135,7 +155,10 @@ fn valid_slots(valid: usize) -> u32 {
     (0..BLOCK).filter(|s| slot_to_lane(*s) < valid).fold(0u32, |m, s| m | 1 << s)
 }
 
-fn accumulate_scalar(codes: &[u8], lut: &Lut, acc: &mut [u16; BLOCK]) {
+/// Scans one block (portable code): `block` is [`block_bytes`] long, `valid` the lanes in use.
+pub(crate) fn scan_block(block: &[u8], valid: usize, lut: &Lut, cuts: Cuts) -> BlockHits {
+    let (codes, factors) = block.split_at(BLOCK * lut.pairs);
+    let mut acc = [0u16; BLOCK];
     for (slot, a) in acc.iter_mut().enumerate() {
         let lane = slot_to_lane(slot);
         let mut s = 0u16;
@@ -146,53 +169,37 @@ fn accumulate_scalar(codes: &[u8], lut: &Lut, acc: &mut [u16; BLOCK]) {
         }
         *a = s;
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn scan_block_avx2(codes: &[u8], meta: &[f32], valid: usize, lut: &Lut, cuts: Cuts) -> BlockHits {
-    use std::arch::x86_64::*;
-    let (even, odd) = accumulate_avx2(codes, lut);
-    let halves = [
-        _mm256_castsi256_si128(even),
-        _mm256_extracti128_si256::<1>(even),
-        _mm256_castsi256_si128(odd),
-        _mm256_extracti128_si256::<1>(odd),
-    ];
-    let a = _mm256_set1_ps(lut.a);
-    let b = _mm256_set1_ps(lut.b);
-    let lambda = _mm256_set1_ps(cuts.lambda);
-    let lr = _mm256_set1_ps(cuts.lambda * lut.round_sd);
-    let need_cut = _mm256_set1_ps(cuts.need);
-    let show_cut = _mm256_set1_ps(cuts.show);
     let mut estimate = [0.0f32; BLOCK];
     let (mut need, mut show) = (0u32, 0u32);
-    let m = meta.as_ptr();
-    for (g, half) in halves.iter().enumerate() {
-        let acc = _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(*half));
-        let inv_f = _mm256_loadu_ps(m.add(8 * g));
-        let sd = _mm256_loadu_ps(m.add(BLOCK + 8 * g));
-        let est = _mm256_mul_ps(_mm256_fmadd_ps(b, acc, a), inv_f);
-        let upper = _mm256_fmadd_ps(lambda, sd, _mm256_fmadd_ps(lr, inv_f, est));
-        _mm256_storeu_ps(estimate.as_mut_ptr().add(8 * g), est);
-        need |= (_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(upper, need_cut)) as u32) << (8 * g);
-        show |= (_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(est, show_cut)) as u32) << (8 * g);
+    let lr = cuts.lambda * lut.round_sd;
+    for s in 0..BLOCK {
+        let inv_f = factor(factors[s]);
+        let e = (lut.a + lut.b * acc[s] as f32) * inv_f;
+        let sd = (inv_f * inv_f - 1.0).max(0.0).sqrt() * lut.sd_scale;
+        let upper = e + cuts.lambda * sd + lr * inv_f + FACTOR_SLACK;
+        estimate[s] = e;
+        need |= ((upper >= cuts.need || factors[s] == 255) as u32) << s;
+        show |= ((e >= cuts.show) as u32) << s;
     }
     let used = valid_slots(valid);
     BlockHits { need: need & used, show: show & used, estimate }
 }
 
-/// The block's 16-bit sums: even lanes, then odd lanes.
+/// [`scan_block`] with AVX2: 32 table look-ups per instruction.
+///
+/// # Safety
+/// The processor must have AVX2 and FMA; `block` must be [`block_bytes`] long.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn accumulate_avx2(codes: &[u8], lut: &Lut) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+pub(crate) unsafe fn scan_block_avx2(block: &[u8], valid: usize, lut: &Lut, cuts: Cuts) -> BlockHits {
     use std::arch::x86_64::*;
+    debug_assert!(block.len() >= BLOCK * (lut.pairs + 1));
     let nibble = _mm256_set1_epi8(0x0f);
     let low_byte = _mm256_set1_epi16(0x00ff);
     let mut even = _mm256_setzero_si256();
     let mut odd = _mm256_setzero_si256();
-    let c = codes.as_ptr();
+    let c = block.as_ptr();
     let t = lut.tables.as_ptr();
     for p in 0..lut.pairs {
         let x = _mm256_loadu_si256(c.add(p * BLOCK) as *const __m256i);
@@ -205,45 +212,56 @@ unsafe fn accumulate_avx2(codes: &[u8], lut: &Lut) -> (std::arch::x86_64::__m256
         even = _mm256_add_epi16(even, _mm256_and_si256(r, low_byte));
         odd = _mm256_add_epi16(odd, _mm256_srli_epi16::<8>(r));
     }
-    (even, odd)
-}
-
-/// Estimates and masks from the block's sums (portable path).
-fn finish(acc: &[u16; BLOCK], meta: &[f32], valid: usize, lut: &Lut, cuts: Cuts) -> BlockHits {
-    let (inv_f, sd) = meta[..2 * BLOCK].split_at(BLOCK);
+    let halves = [
+        _mm256_castsi256_si128(even),
+        _mm256_extracti128_si256::<1>(even),
+        _mm256_castsi256_si128(odd),
+        _mm256_extracti128_si256::<1>(odd),
+    ];
+    let factors = c.add(BLOCK * lut.pairs);
+    let a = _mm256_set1_ps(lut.a);
+    let b = _mm256_set1_ps(lut.b);
+    let one = _mm256_set1_ps(1.0);
+    let step = _mm256_set1_ps(1.0 / 254.0);
+    let lambda_sd = _mm256_set1_ps(cuts.lambda * lut.sd_scale);
+    let lr = _mm256_set1_ps(cuts.lambda * lut.round_sd);
+    let slack = _mm256_set1_ps(FACTOR_SLACK);
+    let unknown = _mm256_set1_epi32(255);
+    let need_cut = _mm256_set1_ps(cuts.need);
+    let show_cut = _mm256_set1_ps(cuts.show);
     let mut estimate = [0.0f32; BLOCK];
-    let mut upper = [0.0f32; BLOCK];
-    let lr = cuts.lambda * lut.round_sd;
-    for s in 0..BLOCK {
-        let e = (lut.a + lut.b * acc[s] as f32) * inv_f[s];
-        estimate[s] = e;
-        upper[s] = e + cuts.lambda * sd[s] + lr * inv_f[s];
-    }
-    let mut need = 0u32;
-    let mut show = 0u32;
-    for s in 0..BLOCK {
-        need |= ((upper[s] >= cuts.need) as u32) << s;
-        show |= ((estimate[s] >= cuts.show) as u32) << s;
+    let (mut need, mut show) = (0u32, 0u32);
+    for (g, half) in halves.iter().enumerate() {
+        let acc = _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(*half));
+        let code = _mm256_cvtepu8_epi32(_mm_loadl_epi64(factors.add(8 * g) as *const __m128i));
+        let inv_f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(code), step, one);
+        let est = _mm256_mul_ps(_mm256_fmadd_ps(b, acc, a), inv_f);
+        let sd = _mm256_sqrt_ps(_mm256_fmsub_ps(inv_f, inv_f, one));
+        let upper = _mm256_add_ps(_mm256_fmadd_ps(lambda_sd, sd, _mm256_fmadd_ps(lr, inv_f, est)), slack);
+        _mm256_storeu_ps(estimate.as_mut_ptr().add(8 * g), est);
+        let wanted = _mm256_or_ps(
+            _mm256_cmp_ps::<_CMP_GE_OQ>(upper, need_cut),
+            _mm256_castsi256_ps(_mm256_cmpeq_epi32(code, unknown)),
+        );
+        need |= (_mm256_movemask_ps(wanted) as u32) << (8 * g);
+        show |= (_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(est, show_cut)) as u32) << (8 * g);
     }
     let used = valid_slots(valid);
     BlockHits { need: need & used, show: show & used, estimate }
 }
 
-/// Writes one vector's sign code and factors into its block.
-pub(crate) fn set_lane(codes: &mut [u8], meta: &mut [f32], lane: usize, bits: &[u8], inv_f: f32, sd: f32) {
+/// Writes one vector's sign code and factor byte into its block.
+pub(crate) fn set_lane(block: &mut [u8], lane: usize, bits: &[u8], factor: u8) {
     for (p, b) in bits.iter().enumerate() {
-        codes[p * BLOCK + lane] = *b;
+        block[p * BLOCK + lane] = *b;
     }
-    let slot = lane_to_slot(lane);
-    meta[slot] = inv_f;
-    meta[BLOCK + slot] = sd;
+    block[BLOCK * bits.len() + lane_to_slot(lane)] = factor;
 }
 
-/// Reads one vector's sign code and factors back from its block.
-pub(crate) fn get_lane(codes: &[u8], meta: &[f32], lane: usize, bytes: usize) -> (Vec<u8>, f32, f32) {
-    let bits = (0..bytes).map(|p| codes[p * BLOCK + lane]).collect();
-    let slot = lane_to_slot(lane);
-    (bits, meta[slot], meta[BLOCK + slot])
+/// Reads one vector's sign code and factor byte back from its block.
+pub(crate) fn get_lane(block: &[u8], lane: usize, bytes: usize) -> (Vec<u8>, u8) {
+    let bits = (0..bytes).map(|p| block[p * BLOCK + lane]).collect();
+    (bits, block[BLOCK * bytes + lane_to_slot(lane)])
 }
 
 #[cfg(test)]
@@ -259,36 +277,51 @@ mod tests {
     }
 
     #[test]
-    fn kernels_agree_with_the_plain_sum() {
+    fn kernels_agree_with_each_other_and_the_plain_sum() {
         let dp = 64;
         let mut rng = Rng::new(5);
         let q = rng.unit_vector(dp);
         let lut = Lut::new(&q);
-        let mut codes = vec![0u8; BLOCK * dp / 8];
-        let mut meta = vec![1.0f32; 2 * BLOCK];
+        let mut block = vec![0u8; block_bytes(dp)];
         let mut all_bits = Vec::new();
         for lane in 0..BLOCK {
             let bits: Vec<u8> = (0..dp / 8).map(|_| rng.next_u64() as u8).collect();
-            set_lane(&mut codes, &mut meta, lane, &bits, 1.0, 0.0);
+            set_lane(&mut block, lane, &bits, if lane == 7 { 255 } else { 0 });
+            assert_eq!(get_lane(&block, lane, dp / 8), (bits.clone(), if lane == 7 { 255 } else { 0 }));
             all_bits.push(bits);
         }
-        let cuts = Cuts { need: f32::NEG_INFINITY, show: f32::INFINITY, lambda: 0.0 };
-        let hits = scan_block(&codes, &meta, BLOCK, &lut, cuts);
-        assert_eq!(hits.need, u32::MAX);
-        assert_eq!(hits.show, 0);
-        let mut acc = [0u16; BLOCK];
-        accumulate_scalar(&codes, &lut, &mut acc);
-        let scalar = finish(&acc, &meta, BLOCK, &lut, cuts);
+        let cuts = Cuts { need: f32::INFINITY, show: f32::NEG_INFINITY, lambda: 0.0 };
+        let portable = scan_block(&block, BLOCK, &lut, cuts);
+        // Nothing reaches an infinite cut but the vector with an unknown factor.
+        assert_eq!(portable.need, 1 << lane_to_slot(7));
+        assert_eq!(portable.show, u32::MAX);
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: checked just above; the block has the right size.
+            let fast = unsafe { scan_block_avx2(&block, BLOCK, &lut, cuts) };
+            assert_eq!((fast.need, fast.show), (portable.need, portable.show));
+            for s in 0..BLOCK {
+                assert!((fast.estimate[s] - portable.estimate[s]).abs() < 1e-6);
+            }
+        }
         for slot in 0..BLOCK {
-            assert!((hits.estimate[slot] - scalar.estimate[slot]).abs() < 1e-6);
-            // ⟨x̄, q⟩ with x̄ = ±1/√d, within the table rounding.
+            // ⟨x̄, q⟩ with x̄ = ±1/√d (factor 1), within the table rounding.
             let bits = &all_bits[slot_to_lane(slot)];
             let exact: f32 = (0..dp).map(|i| if bits[i / 8] >> (i % 8) & 1 == 1 { q[i] } else { -q[i] }).sum::<f32>()
                 / (dp as f32).sqrt();
-            assert!((hits.estimate[slot] - exact).abs() < 6.0 * lut.round_sd + 1e-4, "{slot}");
+            let est = portable.estimate[slot] / factor(if slot_to_lane(slot) == 7 { 255 } else { 0 });
+            assert!((est - exact).abs() < 6.0 * lut.round_sd + 1e-4, "{slot}");
         }
         // Lanes past `valid` never report.
-        let partial = scan_block(&codes, &meta, 5, &lut, cuts);
-        assert_eq!(partial.need.count_ones(), 5);
+        let partial = scan_block(&block, 5, &lut, cuts);
+        assert_eq!(partial.show.count_ones(), 5);
+    }
+
+    #[test]
+    fn factor_bytes_round_trip_within_their_slack() {
+        for inv_f in [1.0f32, 1.2, 1.25331, 1.7, 2.0] {
+            assert!((factor(factor_code(inv_f)) - inv_f).abs() <= FACTOR_SLACK + 1e-6);
+        }
+        assert_eq!(factor_code(2.5), 255);
     }
 }
