@@ -158,6 +158,11 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Bulk writes (jobs, imports) touch the same B-tree pages batch after batch: a 32 MiB page
+        // cache (default 2 MiB) and checkpoints every ~32 MiB of WAL (default 4 MiB) save most
+        // re-reads and re-writes of them. Measured on a 1M-face import: see README.
+        conn.pragma_update(None, "cache_size", -32768)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(super::jobs::SCHEMA)?;
         Ok(Self { conn })
@@ -387,19 +392,23 @@ impl Store {
 /// The body of [`Store::insert_face`], inside the caller's transaction: the face's id and
 /// whether it is new (a new face also enters the change log).
 pub(super) fn insert_face_in(tx: &Connection, subject_id: &str, face: &NewFace) -> Result<(u64, bool)> {
+    // Cached statements: bulk jobs and imports call this thousands of times per transaction.
     let pk: i64 = tx
-        .query_row("SELECT pk FROM subjects WHERE id = ?1", [subject_id], |r| r.get(0))
+        .prepare_cached("SELECT pk FROM subjects WHERE id = ?1")?
+        .query_row([subject_id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| VisageError::NotFound(format!("subject {subject_id:?}")))?;
     let existing: Option<(i64, i64)> = match face.external_id {
-        Some(ext) => tx.query_row("SELECT id, subject_pk FROM faces WHERE external_id = ?1", [ext], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        }),
-        None => tx.query_row(
-            "SELECT id, subject_pk FROM faces WHERE subject_pk = ?1 AND image_sha256 = ?2 AND external_id IS NULL",
-            params![pk, face.image_sha256],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        ),
+        Some(ext) => tx
+            .prepare_cached("SELECT id, subject_pk FROM faces WHERE external_id = ?1")?
+            .query_row([ext], |r| Ok((r.get(0)?, r.get(1)?))),
+        // `+external_id`: without it SQLite takes `external_id IS NULL` as an equality on the
+        // unique external-id index and walks every face without one (quadratic bulk imports).
+        None => tx
+            .prepare_cached(
+                "SELECT id, subject_pk FROM faces WHERE subject_pk = ?1 AND image_sha256 = ?2 AND +external_id IS NULL",
+            )?
+            .query_row(params![pk, face.image_sha256], |r| Ok((r.get(0)?, r.get(1)?))),
     }
     .optional()?;
     if let Some((id, owner)) = existing {
@@ -412,23 +421,23 @@ pub(super) fn insert_face_in(tx: &Connection, subject_id: &str, face: &NewFace) 
         return Ok((id as u64, false));
     }
     let detection = serde_json::to_string(face.detection).map_err(|e| VisageError::Store(e.to_string()))?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO faces (subject_pk, model, embedding, detection, image_sha256, external_id, created_at, quality, crop)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            pk,
-            face.model,
-            vector_to_blob(face.vector),
-            detection,
-            face.image_sha256,
-            face.external_id,
-            now(),
-            serde_json::to_string(&face.quality).ok(),
-            face.crop
-        ],
-    )?;
+    )?
+    .execute(params![
+        pk,
+        face.model,
+        vector_to_blob(face.vector),
+        detection,
+        face.image_sha256,
+        face.external_id,
+        now(),
+        serde_json::to_string(&face.quality).ok(),
+        face.crop
+    ])?;
     let id = tx.last_insert_rowid();
-    tx.execute("INSERT INTO changes (face_id, added) VALUES (?1, 1)", [id])?;
+    tx.prepare_cached("INSERT INTO changes (face_id, added) VALUES (?1, 1)")?.execute([id])?;
     Ok((id as u64, true))
 }
 
