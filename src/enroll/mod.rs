@@ -184,11 +184,13 @@ fn run_items(
     let mut pending: Vec<process::Processed> = Vec::new();
     let mut last_flush = Instant::now();
     let keep_crops = spec.keep_crops;
+    let mut indexing = Duration::ZERO;
     let mut flush = |pending: &mut Vec<process::Processed>, counts: &mut Counts| -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
-        let recorded = record(gallery, &job.id, pending, keep_crops)?;
+        let (recorded, index_time) = record(gallery, &job.id, pending, keep_crops)?;
+        indexing += index_time;
         for outcome in recorded {
             counts.record(outcome);
         }
@@ -213,11 +215,17 @@ fn run_items(
     });
     // What was processed is recorded even when the source failed part-way.
     flush(&mut pending, &mut counts)?;
-    times
+    times.map(|t| StageTimes { index_ms: indexing.as_secs_f64() * 1000.0, ..t })
 }
 
-/// Writes processed items (and their faces) in one transaction; returns their outcomes.
-fn record(gallery: &Gallery, job_id: &str, items: &[process::Processed], keep_crops: bool) -> Result<Vec<Outcome>> {
+/// Writes processed items (and their faces) in one transaction; returns their outcomes and the
+/// time the vector index took.
+fn record(
+    gallery: &Gallery,
+    job_id: &str,
+    items: &[process::Processed],
+    keep_crops: bool,
+) -> Result<(Vec<Outcome>, Duration)> {
     let crops: Vec<Option<Vec<u8>>> = items
         .iter()
         .map(|p| match (&p.result, keep_crops) {
@@ -243,7 +251,7 @@ fn record(gallery: &Gallery, job_id: &str, items: &[process::Processed], keep_cr
                         detection: &face.detection,
                         image_sha256: &p.sha256,
                         external_id: e.external_id.as_deref(),
-                        quality: face.quality,
+                        quality: Some(face.quality),
                         crop: crop.as_deref(),
                     };
                     (Some(new), Outcome::Enrolled, None)
@@ -259,6 +267,6 @@ fn record(gallery: &Gallery, job_id: &str, items: &[process::Processed], keep_cr
             }
         })
         .collect();
-    let recorded = gallery.record_items(job_id, writes)?;
-    Ok(recorded.iter().map(|r| Outcome::parse(r.outcome).unwrap_or(Outcome::Invalid)).collect())
+    let (recorded, indexing) = gallery.record_items(job_id, writes)?;
+    Ok((recorded.iter().map(|r| Outcome::parse(r.outcome).unwrap_or(Outcome::Invalid)).collect(), indexing))
 }

@@ -219,11 +219,30 @@ impl Store {
     /// A page of a job's report in processing order, optionally only items other than `enrolled`.
     pub fn job_items(&self, id: &str, problems_only: bool, offset: u64, limit: u64) -> Result<Vec<ItemRecord>> {
         let filter = if problems_only { "AND outcome <> 'enrolled'" } else { "" };
+        self.job_items_where(id, filter, &[], offset, limit)
+    }
+
+    /// A page of a job's items of one outcome, in processing order.
+    pub fn job_items_with(&self, id: &str, outcome: &str, offset: u64, limit: u64) -> Result<Vec<ItemRecord>> {
+        self.job_items_where(id, "AND outcome = ?4", &[outcome], offset, limit)
+    }
+
+    fn job_items_where(
+        &self,
+        id: &str,
+        filter: &str,
+        extra: &[&str],
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<ItemRecord>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT name, subject, outcome, reason, face_id FROM job_items WHERE job_id = ?1 {filter}
              ORDER BY rowid LIMIT ?2 OFFSET ?3"
         ))?;
-        let rows = stmt.query_map(params![id, limit as i64, offset as i64], |r| {
+        let (limit, offset) = (limit as i64, offset as i64);
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&id, &limit, &offset];
+        values.extend(extra.iter().map(|e| e as &dyn rusqlite::ToSql));
+        let rows = stmt.query_map(values.as_slice(), |r| {
             Ok(ItemRecord {
                 item: r.get(0)?,
                 subject: r.get(1)?,

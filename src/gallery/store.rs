@@ -83,7 +83,8 @@ pub struct NewFace<'a> {
     pub detection: &'a Detection,
     pub image_sha256: &'a str,
     pub external_id: Option<&'a str>,
-    pub quality: Quality,
+    /// Measured on the photo; none for an imported embedding.
+    pub quality: Option<Quality>,
     /// PNG of the aligned crop, kept only when the gallery is configured to.
     pub crop: Option<&'a [u8]>,
 }
@@ -433,7 +434,7 @@ pub(super) fn insert_face_in(tx: &Connection, subject_id: &str, face: &NewFace) 
         face.image_sha256,
         face.external_id,
         now(),
-        serde_json::to_string(&face.quality).ok(),
+        face.quality.and_then(|q| serde_json::to_string(&q).ok()),
         face.crop
     ])?;
     let id = tx.last_insert_rowid();
@@ -447,5 +448,57 @@ impl Store {
         let mut stmt = self.conn.prepare("SELECT f.id, s.id FROM faces f JOIN subjects s ON s.pk = f.subject_pk")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// A face as `visage export` writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedFace {
+    pub id: u64,
+    pub subject: String,
+    pub subject_name: String,
+    pub external_id: Option<String>,
+    pub model: String,
+    pub vector: Vec<f32>,
+}
+
+impl Store {
+    /// Every face with its subject's name, in id order, `batch` at a time, from one consistent
+    /// snapshot (a read transaction: a server enrolling meanwhile changes nothing seen here).
+    /// `start` learns the number of faces first. Returns that number.
+    pub fn export(
+        &self,
+        batch: usize,
+        start: impl FnOnce(u64) -> Result<()>,
+        mut f: impl FnMut(Vec<ExportedFace>) -> Result<()>,
+    ) -> Result<u64> {
+        let tx = self.conn.unchecked_transaction()?;
+        let total = self.face_count()?;
+        start(total)?;
+        let mut stmt = tx.prepare(
+            "SELECT f.id, s.id, s.name, f.external_id, f.model, f.embedding FROM faces f
+             JOIN subjects s ON s.pk = f.subject_pk WHERE f.id > ?1 ORDER BY f.id LIMIT ?2",
+        )?;
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<ExportedFace> = stmt
+                .query_map([after, batch as i64], |r| {
+                    Ok(ExportedFace {
+                        id: r.get::<_, i64>(0)? as u64,
+                        subject: r.get(1)?,
+                        subject_name: r.get(2)?,
+                        external_id: r.get(3)?,
+                        model: r.get(4)?,
+                        vector: blob_to_vector(&r.get::<_, Vec<u8>>(5)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let Some(last) = rows.last() else { break };
+            after = last.id as i64;
+            f(rows)?;
+        }
+        drop(stmt);
+        tx.commit()?;
+        Ok(total)
     }
 }
