@@ -4,6 +4,7 @@
 //! item exactly once. Re-running a finished source enrols nothing twice (the caller's external
 //! id, else the photo's hash, identifies a face).
 
+pub mod embeddings;
 pub mod gate;
 pub mod manager;
 pub mod process;
