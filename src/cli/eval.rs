@@ -82,7 +82,7 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
     let workers = args.workers.unwrap_or(settings.enroll.workers);
     let opts = batch_setup(&mut settings, workers, gate);
     let pipeline = Pipeline::load(&settings)?;
-    let bar = progress_bar(args.quiet);
+    let bar = progress_bar(args.quiet, "photos");
     bar.set_length(source.count(None, &|| false)?.unwrap_or(0));
     let (mut samples, mut failures) = (Vec::new(), Vec::new());
     process::process(&pipeline, &source, &Default::default(), &opts, &mut |p| {

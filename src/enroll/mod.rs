@@ -6,6 +6,7 @@
 
 pub mod embeddings;
 pub mod gate;
+pub mod import;
 pub mod manager;
 pub mod process;
 pub mod source;
@@ -22,7 +23,7 @@ use crate::gallery::{Gallery, ItemWrite, JobRecord, JobState, NewFace};
 use crate::pipeline::Pipeline;
 pub use gate::{Gate, MultiFace, Outcome};
 pub use process::{Options, StageTimes};
-pub use source::Source;
+pub use source::{EmbeddingsFile, Source};
 
 /// What a job does: its source and its quality gate. Stored with the job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -120,9 +121,9 @@ pub fn create(gallery: &Gallery, id: &str, spec: &JobSpec, origin: &str) -> Resu
 /// Runs (or resumes) a job to its end, or until `opts.cancel` is set. Items already recorded
 /// are skipped; the job's state is `completed` or `cancelled` afterwards (left `running` when
 /// the process stops first, so that it resumes). `progress` is called after each recorded batch;
-/// `times` receives this run's stage timings.
+/// `times` receives this run's stage timings. An embeddings source needs no `pipeline`.
 pub fn run(
-    pipeline: &Pipeline,
+    pipeline: Option<&Pipeline>,
     gallery: &Gallery,
     job_id: &str,
     opts: &Options,
@@ -152,7 +153,7 @@ pub fn run(
 }
 
 fn run_items(
-    pipeline: &Pipeline,
+    pipeline: Option<&Pipeline>,
     gallery: &Gallery,
     job: &JobRecord,
     spec: &JobSpec,
@@ -176,6 +177,14 @@ fn run_items(
                 None => return Ok(StageTimes::default()),
             }
         }
+    };
+    let pipeline = match (&spec.source, pipeline) {
+        (Source::Embeddings(file), _) => {
+            let t = import::run(gallery, job, file, total, opts, progress)?;
+            return Ok(StageTimes { items: t.rows, index_ms: t.index.as_secs_f64() * 1000.0, ..StageTimes::default() });
+        }
+        (_, Some(pipeline)) => pipeline,
+        (_, None) => return Err(VisageError::Config("a photo job needs the models loaded".into())),
     };
     let done = gallery.job_done(&job.id)?;
     let mut counts = Counts::from_outcomes(gallery.job_counts(&job.id)?);
