@@ -11,6 +11,7 @@ use crate::pipeline::{draw, Pipeline};
 
 mod enroll;
 mod eval;
+mod import;
 
 /// Visage: face detection, alignment, embedding and comparison.
 #[derive(Debug, Parser)]
@@ -65,6 +66,12 @@ pub enum Command {
     /// into the gallery as a durable job: a progress bar on stderr, a JSON report on stdout.
     /// Running it again resumes an interrupted job and enrols only what is new.
     Enroll(EnrollArgs),
+    /// Import embeddings computed elsewhere (.npy + subjects CSV, or JSON Lines) into the
+    /// gallery as a durable, resumable job without running any model: a progress bar on
+    /// stderr, a JSON report on stdout. Re-importing the same rows adds nothing.
+    Import(import::ImportArgs),
+    /// Export every face's embedding (.npy + FILE.subjects.csv, or JSON Lines).
+    Export(import::ExportArgs),
     /// Evaluate recognition on a labelled folder: top-k / CMC, ROC / AUC / EER / TAR@FAR,
     /// precision / recall / F1, open-set FPIR / FNIR, distractors; eval.json + eval.html.
     Eval(eval::EvalArgs),
@@ -200,6 +207,8 @@ pub fn run(cli: Cli) -> Result<()> {
             compare(&pipeline(&settings)?, &a, &b, threshold.unwrap_or(settings.compare.threshold))?
         }
         Command::Enroll(args) => return enroll::run(settings, &args),
+        Command::Import(args) => return import::run_import(settings, &args),
+        Command::Export(args) => return import::run_export(settings, &args),
         Command::Eval(args) => return eval::run(settings, &args),
         Command::Calibrate(args) => return eval::calibrate(settings, &args),
         Command::Bench { what: BenchCommand::Enroll { source, workers, batch, samples } } => {

@@ -35,7 +35,7 @@ fn add(g: &Gallery, subject: &str, seed: usize, external: Option<&str>) -> visag
         detection: &detection(),
         image_sha256: &hash,
         external_id: external,
-        quality: Quality { eye_distance: 40.0, sharpness: 100.0 },
+        quality: Some(Quality { eye_distance: 40.0, sharpness: 100.0 }),
         crop: None,
     };
     g.add_face(subject, &e, face).map(|(r, created)| (r.id, created))

@@ -58,7 +58,7 @@ pub fn enroll(settings: &Settings, source: &Path, opts: &Options, samples: usize
     enroll::create(&gallery, "bench", &spec, "bench")?;
     let started = Instant::now();
     let mut times = enroll::StageTimes::default();
-    enroll::run(&pipeline, &gallery, "bench", opts, &mut |_| {}, &mut times)?;
+    enroll::run(Some(&pipeline), &gallery, "bench", opts, &mut |_| {}, &mut times)?;
     let seconds = started.elapsed().as_secs_f64();
     let rate = times.items as f64 / seconds;
     let counts = enroll::Counts::from_outcomes(gallery.job_counts("bench")?);

@@ -37,14 +37,14 @@ pub(super) fn batch_setup(settings: &mut Settings, workers: usize, gate: Gate) -
     }
 }
 
-/// A progress bar on stderr (hidden when stderr is not a terminal or `quiet`).
-pub(super) fn progress_bar(quiet: bool) -> ProgressBar {
+/// A progress bar on stderr counting `unit`s (hidden when stderr is not a terminal or `quiet`).
+pub(super) fn progress_bar(quiet: bool, unit: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} photos  {per_sec}  ETA {eta}  {msg}")
+        ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {unit}  {{per_sec}}  ETA {{eta}}  {{msg}}"))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
@@ -96,12 +96,12 @@ pub(super) fn run(mut settings: Settings, args: &EnrollArgs) -> Result<()> {
         gallery.set_job_state(&id, JobState::Queued, None)?;
         gallery.set_job_total(&id, None)?;
     }
-    let bar = progress_bar(args.quiet);
+    let bar = progress_bar(args.quiet, "photos");
     bar.set_message(id.clone());
     let started = Instant::now();
     let mut times = enroll::StageTimes::default();
     let state = enroll::run(
-        &pipeline,
+        Some(&pipeline),
         &gallery,
         &id,
         &opts,

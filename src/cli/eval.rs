@@ -31,8 +31,8 @@ pub struct EvalArgs {
     /// MegaFace-style distractors added to the gallery (synthesized unless --distractors-file).
     #[arg(long, default_value_t = 0)]
     pub distractors: usize,
-    /// Distractor embeddings: a JSON array of vectors, or .f32 little-endian rows of the
-    /// embedder's dimension.
+    /// Distractor embeddings in an import format: .npy (float32 [N, D]) or .jsonl (one
+    /// {"embedding": [...]} per line; a "model" field must be the embedder's).
     #[arg(long)]
     pub distractors_file: Option<PathBuf>,
     /// Share of subjects held out of the gallery as unknowns (open set).
@@ -82,7 +82,7 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
     let workers = args.workers.unwrap_or(settings.enroll.workers);
     let opts = batch_setup(&mut settings, workers, gate);
     let pipeline = Pipeline::load(&settings)?;
-    let bar = progress_bar(args.quiet);
+    let bar = progress_bar(args.quiet, "photos");
     bar.set_length(source.count(None, &|| false)?.unwrap_or(0));
     let (mut samples, mut failures) = (Vec::new(), Vec::new());
     process::process(&pipeline, &source, &Default::default(), &opts, &mut |p| {
@@ -110,7 +110,12 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
         threshold: args.threshold,
         ..EvalOptions::default()
     };
-    let distractors = args.distractors_file.as_deref().map(|p| read_vectors(p, pipeline.embedder.dim())).transpose()?;
+    let embedder = &pipeline.embedder;
+    let distractors = args
+        .distractors_file
+        .as_deref()
+        .map(|p| super::import::read_vectors(p, embedder.dim(), embedder.model_id()))
+        .transpose()?;
     let invalid = |e: eval::EvalError| VisageError::unprocessable("invalid_evaluation", e.to_string());
     let (report, unresolved) = match &args.pairs {
         Some(path) => {
@@ -153,22 +158,6 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
 
 fn write_error(path: &Path, e: std::io::Error) -> VisageError {
     VisageError::Config(format!("cannot write {}: {e}", path.display()))
-}
-
-/// Distractor embeddings from a JSON array of vectors or raw little-endian f32 rows.
-fn read_vectors(path: &Path, dim: usize) -> Result<Vec<Vec<f32>>> {
-    let bad = |m: String| VisageError::unprocessable("invalid_distractors", format!("{}: {m}", path.display()));
-    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    if path.extension().is_some_and(|e| e == "json") {
-        return serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()));
-    }
-    if dim == 0 || bytes.len() % (dim * 4) != 0 {
-        return Err(bad(format!("not a whole number of {dim}-d f32 rows")));
-    }
-    Ok(bytes
-        .chunks_exact(dim * 4)
-        .map(|row| row.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-        .collect())
 }
 
 /// Runs `visage calibrate`.

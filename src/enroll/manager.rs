@@ -138,7 +138,7 @@ fn work(
         // A panic inside one job must not take the queue down with it.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             super::run(
-                pipeline,
+                Some(pipeline),
                 gallery,
                 &id,
                 &opts,

@@ -4,7 +4,9 @@
 //! item exactly once. Re-running a finished source enrols nothing twice (the caller's external
 //! id, else the photo's hash, identifies a face).
 
+pub mod embeddings;
 pub mod gate;
+pub mod import;
 pub mod manager;
 pub mod process;
 pub mod source;
@@ -21,7 +23,7 @@ use crate::gallery::{Gallery, ItemWrite, JobRecord, JobState, NewFace};
 use crate::pipeline::Pipeline;
 pub use gate::{Gate, MultiFace, Outcome};
 pub use process::{Options, StageTimes};
-pub use source::Source;
+pub use source::{EmbeddingsFile, Source};
 
 /// What a job does: its source and its quality gate. Stored with the job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -119,9 +121,9 @@ pub fn create(gallery: &Gallery, id: &str, spec: &JobSpec, origin: &str) -> Resu
 /// Runs (or resumes) a job to its end, or until `opts.cancel` is set. Items already recorded
 /// are skipped; the job's state is `completed` or `cancelled` afterwards (left `running` when
 /// the process stops first, so that it resumes). `progress` is called after each recorded batch;
-/// `times` receives this run's stage timings.
+/// `times` receives this run's stage timings. An embeddings source needs no `pipeline`.
 pub fn run(
-    pipeline: &Pipeline,
+    pipeline: Option<&Pipeline>,
     gallery: &Gallery,
     job_id: &str,
     opts: &Options,
@@ -151,7 +153,7 @@ pub fn run(
 }
 
 fn run_items(
-    pipeline: &Pipeline,
+    pipeline: Option<&Pipeline>,
     gallery: &Gallery,
     job: &JobRecord,
     spec: &JobSpec,
@@ -176,6 +178,14 @@ fn run_items(
             }
         }
     };
+    let pipeline = match (&spec.source, pipeline) {
+        (Source::Embeddings(file), _) => {
+            let t = import::run(gallery, job, file, total, opts, progress)?;
+            return Ok(StageTimes { items: t.rows, index_ms: t.index.as_secs_f64() * 1000.0, ..StageTimes::default() });
+        }
+        (_, Some(pipeline)) => pipeline,
+        (_, None) => return Err(VisageError::Config("a photo job needs the models loaded".into())),
+    };
     let done = gallery.job_done(&job.id)?;
     let mut counts = Counts::from_outcomes(gallery.job_counts(&job.id)?);
     let resumed_at = counts.processed;
@@ -184,11 +194,13 @@ fn run_items(
     let mut pending: Vec<process::Processed> = Vec::new();
     let mut last_flush = Instant::now();
     let keep_crops = spec.keep_crops;
+    let mut indexing = Duration::ZERO;
     let mut flush = |pending: &mut Vec<process::Processed>, counts: &mut Counts| -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
-        let recorded = record(gallery, &job.id, pending, keep_crops)?;
+        let (recorded, index_time) = record(gallery, &job.id, pending, keep_crops)?;
+        indexing += index_time;
         for outcome in recorded {
             counts.record(outcome);
         }
@@ -213,11 +225,17 @@ fn run_items(
     });
     // What was processed is recorded even when the source failed part-way.
     flush(&mut pending, &mut counts)?;
-    times
+    times.map(|t| StageTimes { index_ms: indexing.as_secs_f64() * 1000.0, ..t })
 }
 
-/// Writes processed items (and their faces) in one transaction; returns their outcomes.
-fn record(gallery: &Gallery, job_id: &str, items: &[process::Processed], keep_crops: bool) -> Result<Vec<Outcome>> {
+/// Writes processed items (and their faces) in one transaction; returns their outcomes and the
+/// time the vector index took.
+fn record(
+    gallery: &Gallery,
+    job_id: &str,
+    items: &[process::Processed],
+    keep_crops: bool,
+) -> Result<(Vec<Outcome>, Duration)> {
     let crops: Vec<Option<Vec<u8>>> = items
         .iter()
         .map(|p| match (&p.result, keep_crops) {
@@ -243,7 +261,7 @@ fn record(gallery: &Gallery, job_id: &str, items: &[process::Processed], keep_cr
                         detection: &face.detection,
                         image_sha256: &p.sha256,
                         external_id: e.external_id.as_deref(),
-                        quality: face.quality,
+                        quality: Some(face.quality),
                         crop: crop.as_deref(),
                     };
                     (Some(new), Outcome::Enrolled, None)
@@ -259,6 +277,6 @@ fn record(gallery: &Gallery, job_id: &str, items: &[process::Processed], keep_cr
             }
         })
         .collect();
-    let recorded = gallery.record_items(job_id, writes)?;
-    Ok(recorded.iter().map(|r| Outcome::parse(r.outcome).unwrap_or(Outcome::Invalid)).collect())
+    let (recorded, indexing) = gallery.record_items(job_id, writes)?;
+    Ok((recorded.iter().map(|r| Outcome::parse(r.outcome).unwrap_or(Outcome::Invalid)).collect(), indexing))
 }

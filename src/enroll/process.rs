@@ -54,6 +54,8 @@ pub struct StageTimes {
     pub decode_ms: f64,
     pub detect_ms: f64,
     pub embed_ms: f64,
+    /// Adding the enrolled faces to the vector index (the rest of recording is the store's).
+    pub index_ms: f64,
 }
 
 impl StageTimes {
@@ -62,6 +64,7 @@ impl StageTimes {
         self.decode_ms += other.decode_ms;
         self.detect_ms += other.detect_ms;
         self.embed_ms += other.embed_ms;
+        self.index_ms += other.index_ms;
     }
 
     /// Items per second the models alone would allow on `workers` parallel workers.

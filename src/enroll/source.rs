@@ -29,6 +29,20 @@ pub enum Source {
     /// objects with those keys; relative paths are relative to the manifest's folder.
     #[schema(value_type = String)]
     Manifest(PathBuf),
+    /// Embeddings computed elsewhere, imported without any model run: a `.npy` (`[N, D]`
+    /// float32) with a subjects CSV, or JSON Lines (see [`super::embeddings`]).
+    Embeddings(EmbeddingsFile),
+}
+
+/// An embeddings file and, for a `.npy`, its subjects CSV (default: `FILE.subjects.csv`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingsFile {
+    #[schema(value_type = String)]
+    pub file: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub subjects: Option<PathBuf>,
 }
 
 /// One photo of a job. `name` (its path inside the source) identifies it within the job.
@@ -99,6 +113,7 @@ impl Source {
     pub fn path(&self) -> &Path {
         match self {
             Self::Folder(p) | Self::Archive(p) | Self::Manifest(p) => p,
+            Self::Embeddings(e) => &e.file,
         }
     }
 
@@ -133,12 +148,25 @@ impl Source {
             Self::Folder(_) => Self::Folder(real),
             Self::Archive(_) => Self::Archive(real),
             Self::Manifest(_) => Self::Manifest(real),
+            Self::Embeddings(e) => {
+                let beside = super::embeddings::subjects_beside(&e.file);
+                let subjects = match &e.subjects {
+                    Some(s) => Some(within(s, roots)?),
+                    // The default CSV beside the file is read too, so it is confined as well.
+                    None if beside.is_file() => Some(within(&beside, roots)?),
+                    None => None,
+                };
+                Self::Embeddings(EmbeddingsFile { file: real, subjects })
+            }
         })
     }
 
     /// Number of entries (a names-only pass, for progress and ETA).
     /// `None` when `stop()` turned true first (a cancelled job, a shutdown).
     pub fn count(&self, roots: Option<&[PathBuf]>, stop: &dyn Fn() -> bool) -> Result<Option<u64>> {
+        if let Self::Embeddings(e) = self {
+            return Ok(Some(super::embeddings::Reader::open(&e.file, e.subjects.as_deref())?.count()?));
+        }
         let mut n = 0u64;
         let mut stopped = false;
         self.walk(roots, usize::MAX, &mut |_, _| {
@@ -174,6 +202,10 @@ impl Source {
                 .map_err(|e| VisageError::unprocessable("invalid_source", format!("{}: {e}", path.display())))
             }
             Self::Manifest(path) => walk_manifest(path, roots, max_bytes, visit),
+            Self::Embeddings(e) => Err(VisageError::unprocessable(
+                "invalid_source",
+                format!("{} holds embeddings, not photos (visage import)", e.file.display()),
+            )),
         }
     }
 }

@@ -219,11 +219,30 @@ impl Store {
     /// A page of a job's report in processing order, optionally only items other than `enrolled`.
     pub fn job_items(&self, id: &str, problems_only: bool, offset: u64, limit: u64) -> Result<Vec<ItemRecord>> {
         let filter = if problems_only { "AND outcome <> 'enrolled'" } else { "" };
+        self.job_items_where(id, filter, &[], offset, limit)
+    }
+
+    /// A page of a job's items of one outcome, in processing order.
+    pub fn job_items_with(&self, id: &str, outcome: &str, offset: u64, limit: u64) -> Result<Vec<ItemRecord>> {
+        self.job_items_where(id, "AND outcome = ?4", &[outcome], offset, limit)
+    }
+
+    fn job_items_where(
+        &self,
+        id: &str,
+        filter: &str,
+        extra: &[&str],
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<ItemRecord>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT name, subject, outcome, reason, face_id FROM job_items WHERE job_id = ?1 {filter}
              ORDER BY rowid LIMIT ?2 OFFSET ?3"
         ))?;
-        let rows = stmt.query_map(params![id, limit as i64, offset as i64], |r| {
+        let (limit, offset) = (limit as i64, offset as i64);
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&id, &limit, &offset];
+        values.extend(extra.iter().map(|e| e as &dyn rusqlite::ToSql));
+        let rows = stmt.query_map(values.as_slice(), |r| {
             Ok(ItemRecord {
                 item: r.get(0)?,
                 subject: r.get(1)?,
@@ -243,9 +262,8 @@ impl Store {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let done: Option<String> = tx
-                .query_row("SELECT outcome FROM job_items WHERE job_id = ?1 AND name = ?2", [job_id, item.item], |r| {
-                    r.get(0)
-                })
+                .prepare_cached("SELECT outcome FROM job_items WHERE job_id = ?1 AND name = ?2")?
+                .query_row([job_id, item.item], |r| r.get(0))
                 .optional()?;
             if done.is_some() {
                 out.push(Recorded { outcome: "duplicate", face_id: None, created: false });
@@ -253,10 +271,10 @@ impl Store {
             }
             let (mut outcome, mut reason, mut face_id, mut created) = (item.outcome, item.reason.clone(), None, false);
             if let Some(face) = &item.face {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO subjects (id, name, metadata, created_at) VALUES (?1, ?2, '{}', ?3) ON CONFLICT(id) DO NOTHING",
-                    params![item.subject, item.subject_name, now()],
-                )?;
+                )?
+                .execute(params![item.subject, item.subject_name, now()])?;
                 match insert_face_in(&tx, item.subject, face) {
                     Ok((id, new)) => {
                         (face_id, created) = (Some(id), new);
@@ -269,10 +287,10 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO job_items (job_id, name, subject, outcome, reason, face_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![job_id, item.item, item.subject, outcome, reason, face_id.map(|f| f as i64)],
-            )?;
+            )?
+            .execute(params![job_id, item.item, item.subject, outcome, reason, face_id.map(|f| f as i64)])?;
             out.push(Recorded { outcome, face_id, created });
         }
         tx.execute("UPDATE jobs SET updated_at = ?2 WHERE id = ?1", params![job_id, now()])?;

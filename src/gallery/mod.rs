@@ -22,7 +22,7 @@ use crate::pipeline::embed::{dot, Embedding};
 pub use identify::{Candidate, Identification};
 pub use jobs::{ItemRecord, ItemWrite, JobRecord, JobState, Recorded};
 use store::{Change, Store};
-pub use store::{FaceRecord, NewFace, Subject};
+pub use store::{ExportedFace, FaceRecord, NewFace, Subject};
 
 /// A face found by similarity search.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -31,6 +31,15 @@ pub struct FaceHit {
     pub subject_id: String,
     pub subject_name: String,
     pub score: f32,
+}
+
+/// What a gallery directory holds, read without opening (or creating) the gallery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The embedder model the gallery is bound to, and its vectors' length.
+    pub model: Option<String>,
+    pub dim: Option<usize>,
+    pub faces: u64,
 }
 
 /// The gallery of one embedding model.
@@ -86,6 +95,37 @@ impl Gallery {
             dirty: AtomicBool::new(false),
             _lock: lock,
         })
+    }
+
+    /// The model a gallery directory is bound to and its number of faces; `None` when it holds
+    /// no gallery. Reads only (no lock taken): a server may hold the gallery meanwhile.
+    pub fn binding(dir: &Path) -> Result<Option<Binding>> {
+        let path = dir.join(DB_FILE);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let store = Store::open(&path)?;
+        Ok(Some(Binding {
+            model: store.meta("model")?,
+            dim: store.meta("dim")?.and_then(|d| d.parse().ok()),
+            faces: store.face_count()?,
+        }))
+    }
+
+    /// Every face with its subject and embedding, from one consistent snapshot of the store in
+    /// `dir` (no lock taken, so a running server is no obstacle): `start` learns the number of
+    /// faces, then `f` receives them `batch` at a time in id order.
+    pub fn export(
+        dir: &Path,
+        batch: usize,
+        start: impl FnOnce(u64) -> Result<()>,
+        f: impl FnMut(Vec<ExportedFace>) -> Result<()>,
+    ) -> Result<u64> {
+        let path = dir.join(DB_FILE);
+        if !path.is_file() {
+            return Err(VisageError::unprocessable("no_gallery", format!("no gallery in {}", dir.display())));
+        }
+        Store::open(&path)?.export(batch, start, f)
     }
 
     /// The persisted index if it is current or can catch up from the change log; else a rebuild.
@@ -366,11 +406,21 @@ impl Gallery {
         self.reader.lock().job_items(id, problems_only, offset, limit)
     }
 
+    /// A page of a job's items of one outcome (`invalid`, ...).
+    pub fn job_items_with(&self, id: &str, outcome: &str, offset: u64, limit: u64) -> Result<Vec<ItemRecord>> {
+        self.reader.lock().job_items_with(id, outcome, offset, limit)
+    }
+
     /// Records a batch of a job's items, enrolling their faces (store first, then the index),
     /// all in one transaction.
     /// A face whose embedding the index would refuse is recorded `unreadable`, never stored: a
-    /// face must not reach the store without reaching the index.
-    pub fn record_items(&self, job_id: &str, mut items: Vec<ItemWrite>) -> Result<Vec<Recorded>> {
+    /// face must not reach the store without reaching the index. Also returns the time the
+    /// vector index took (the rest is the store's), which bulk jobs report.
+    pub fn record_items(
+        &self,
+        job_id: &str,
+        mut items: Vec<ItemWrite>,
+    ) -> Result<(Vec<Recorded>, std::time::Duration)> {
         for item in &mut items {
             let Some(face) = &item.face else { continue };
             if face.model != self.model {
@@ -389,18 +439,30 @@ impl Gallery {
             .filter(|(r, _)| r.created)
             .filter_map(|(r, i)| Some((r.face_id?, i.face.as_ref()?.vector)))
             .collect();
+        let indexing = std::time::Instant::now();
         if !added.is_empty() {
             self.index.add(&added)?;
             let mut map = self.face_subject.write();
+            // One shared name per run of faces of the same subject (imports come grouped).
+            let mut last: Option<Arc<str>> = None;
             for (r, i) in recorded.iter().zip(items).filter(|(r, _)| r.created) {
                 if let Some(id) = r.face_id {
-                    map.insert(id, Arc::from(i.subject));
+                    let subject = match &last {
+                        Some(s) if **s == *i.subject => s.clone(),
+                        _ => last.insert(Arc::from(i.subject)).clone(),
+                    };
+                    map.insert(id, subject);
                 }
             }
             self.dirty.store(true, Ordering::Release);
         }
         self.index.set_checkpoint(seq);
-        Ok(recorded)
+        Ok((recorded, indexing.elapsed()))
+    }
+
+    /// Length of the vectors this gallery holds.
+    pub fn dim(&self) -> usize {
+        self.dim
     }
 
     /// Writes the index to disk if anything changed, then forgets the change log it covers.

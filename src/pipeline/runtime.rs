@@ -97,14 +97,12 @@ impl ModelSessions {
         let first = sessions[0].lock();
         let (inputs, outputs) = (info(first.inputs()), info(first.outputs()));
         drop(first);
-        let digest = hex::encode(Sha256::digest(&bytes));
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         Ok(Self {
             sessions,
             next: AtomicUsize::new(0),
             inputs,
             outputs,
-            id: format!("{stem}@{}", &digest[..12]),
+            id: weights_id(path, &bytes),
             path: path.to_path_buf(),
         })
     }
@@ -127,6 +125,22 @@ impl ModelSessions {
     }
 }
 
+/// `<file stem>@<first 12 hex digits of the sha256 of the bytes>`: the id of a model's weights.
+pub fn weights_id(path: &Path, bytes: &[u8]) -> String {
+    let digest = hex::encode(Sha256::digest(bytes));
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    format!("{stem}@{}", &digest[..12])
+}
+
+/// A model file's weights id and, when the graph fixes it, the last dimension of its first
+/// output, read from the file alone (no ONNX Runtime): what a model is called and how long its
+/// vectors are, for work that never runs it (importing embeddings).
+pub fn describe(path: &Path, what: &'static str) -> Result<(String, Option<usize>)> {
+    let bytes = std::fs::read(path).map_err(|_| VisageError::SetupRequired { what, path: path.to_path_buf() })?;
+    let dim = onnx_graph::first_output_last_dim(&bytes).filter(|d| *d > 0).map(|d| d as usize);
+    Ok((weights_id(path, &bytes), dim))
+}
+
 /// Just enough of the ONNX protobuf schema to list a graph's node types.
 mod onnx_graph {
     use prost::Message;
@@ -141,12 +155,51 @@ mod onnx_graph {
     struct GraphProto {
         #[prost(message, repeated, tag = "1")]
         node: Vec<NodeProto>,
+        #[prost(message, repeated, tag = "12")]
+        output: Vec<ValueInfoProto>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct ValueInfoProto {
+        #[prost(message, optional, tag = "2")]
+        r#type: Option<TypeProto>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct TypeProto {
+        #[prost(message, optional, tag = "1")]
+        tensor_type: Option<TensorTypeProto>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct TensorTypeProto {
+        #[prost(message, optional, tag = "2")]
+        shape: Option<TensorShapeProto>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct TensorShapeProto {
+        #[prost(message, repeated, tag = "1")]
+        dim: Vec<Dimension>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct Dimension {
+        /// Absent for a symbolic dimension (`dim_param`, tag 2).
+        #[prost(int64, optional, tag = "1")]
+        dim_value: Option<i64>,
     }
 
     #[derive(Clone, PartialEq, Message)]
     struct NodeProto {
         #[prost(string, tag = "4")]
         op_type: String,
+    }
+
+    /// The last dimension of the graph's first output, when it is a fixed number.
+    pub fn first_output_last_dim(bytes: &[u8]) -> Option<i64> {
+        let graph = ModelProto::decode(bytes).ok()?.graph?;
+        graph.output.first()?.r#type.as_ref()?.tensor_type.as_ref()?.shape.as_ref()?.dim.last()?.dim_value
     }
 
     pub fn first_ops(bytes: &[u8], n: usize) -> Option<Vec<String>> {

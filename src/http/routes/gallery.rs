@@ -115,7 +115,7 @@ pub async fn add_face(
                 detection: &face.detection,
                 image_sha256: &hash,
                 external_id: external_id.as_deref(),
-                quality: face.quality,
+                quality: Some(face.quality),
                 crop: crop.as_deref(),
             };
             g.add_face(&subject_id, &face.embedding, new)
