@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 use rayon::prelude::*;
 
 use super::kernel::{prepare_batch, prepare_query, scan_rows, Allow, TopK};
-use super::persist::{ensure_dir, remove_if_exists, write_atomic, Reader};
+use super::persist::{ensure_dir, remove_if_exists, write_atomic, write_header, Reader};
 use super::{Hit, IndexError, IndexStats, Result, SearchParams, VectorIndex};
 
 const MAGIC: &[u8; 8] = b"VSGEXACT";
@@ -189,10 +189,7 @@ impl VectorIndex for ExactIndex {
             return Ok(());
         }
         write_atomic(path, |w| {
-            use std::io::Write;
-            w.write_all(MAGIC)?;
-            w.u32(VERSION)?;
-            w.u32(self.dim as u32)?;
+            write_header(w, MAGIC, VERSION, self.dim)?;
             w.u64(rows.ids.len() as u64)?;
             w.u64(rows.checkpoint)?;
             w.u64s(&rows.ids)?;
@@ -226,20 +223,7 @@ impl VectorIndex for ExactIndex {
 
 fn read_file(path: &Path, dim: usize) -> Result<Rows> {
     let mut r = Reader::open(path)?;
-    if &r.bytes::<8>()? != MAGIC {
-        return Err(r.corrupt("not an exact index file (bad magic)"));
-    }
-    let version = r.u32()?;
-    if version != VERSION {
-        return Err(IndexError::stale(path, format!("format version {version}, this build reads {VERSION}")));
-    }
-    let file_dim = r.u32()? as usize;
-    if file_dim != dim {
-        return Err(IndexError::stale(
-            path,
-            format!("holds {file_dim}-d vectors, {dim}-d asked (embedding model changed?)"),
-        ));
-    }
+    r.header(MAGIC, VERSION, dim, "an exact index file")?;
     let count = r.u64()?;
     let checkpoint = r.u64()?;
     let expected = count.checked_mul(8 + 4 * dim as u64);

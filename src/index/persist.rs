@@ -63,6 +63,18 @@ impl<W: Write> HashWriter<W> {
     }
 }
 
+/// Writes the header every index file starts with: magic, format version, dimension.
+pub(crate) fn write_header<W: Write>(
+    w: &mut HashWriter<W>,
+    magic: &[u8; 8],
+    version: u32,
+    dim: usize,
+) -> io::Result<()> {
+    w.write_all(magic)?;
+    w.u32(version)?;
+    w.u32(dim as u32)
+}
+
 /// Writes `path` atomically: `body` writes into `path.tmp`, a SHA-256 trailer is appended, the
 /// file is fsynced and renamed over `path`, and the directory is fsynced.
 pub(crate) fn write_atomic(
@@ -165,6 +177,26 @@ impl Reader {
             return Err(IndexError::corrupt(path, "checksum mismatch"));
         }
         Ok(Self { path: path.to_path_buf(), inner: BufReader::with_capacity(1 << 20, open()?), remaining: body })
+    }
+
+    /// Checks the header written by [`write_header`]: another magic is corruption (`what` names
+    /// the kind of file expected), another format version or dimension a stale index.
+    pub(crate) fn header(&mut self, magic: &[u8; 8], version: u32, dim: usize, what: &str) -> Result<()> {
+        if &self.bytes::<8>()? != magic {
+            return Err(self.corrupt(format!("not {what} (bad magic)")));
+        }
+        let found = self.u32()?;
+        if found != version {
+            return Err(IndexError::stale(&self.path, format!("format version {found}, this build reads {version}")));
+        }
+        let file_dim = self.u32()? as usize;
+        if file_dim != dim {
+            return Err(IndexError::stale(
+                &self.path,
+                format!("holds {file_dim}-d vectors, {dim}-d asked (embedding model changed?)"),
+            ));
+        }
+        Ok(())
     }
 
     /// Bytes left before the trailer.

@@ -219,7 +219,7 @@ fn run_gallery(opts: &IndexBenchOptions, shape: Shape, n: usize) -> Result<Galle
             Ok(results) => {
                 for r in results {
                     rows.push(bench.figures_from(&r.name, &r.top, r.p50_ms, r.p99_ms, r.batched_ms, r.batched_ms));
-                    println!("  faiss {}: build {:.1} s, {:.0} B/vector", r.name, r.build_s, r.bytes as f64 / n as f64);
+                    println!("  {}: build {:.1} s, {:.0} B/vector", r.name, r.build_s, r.bytes as f64 / n as f64);
                 }
             }
             Err(e) => println!("faiss reference failed: {e}"),

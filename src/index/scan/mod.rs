@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use self::encode::{dot_sq, encode, padded_dim, random_rotation, rotate, Encoded, SqQuery};
 use self::fastscan::{block_bytes, get_lane, scan_block, set_lane, slot_to_lane, BlockHits, Cuts, Lut, BLOCK};
 use super::kernel::{dot, prepare_batch, prepare_query, Allow, TopK};
-use super::persist::{ensure_dir, write_atomic, Reader};
+use super::persist::{ensure_dir, write_atomic, write_header, Reader};
 use super::{Hit, IndexError, IndexStats, Result, SearchParams, VectorIndex};
 
 const MAGIC: &[u8; 8] = b"VSGSCAN1";
@@ -354,10 +354,7 @@ impl VectorIndex for ScanIndex {
             return Ok(());
         }
         write_atomic(path, |w| {
-            use std::io::Write;
-            w.write_all(MAGIC)?;
-            w.u32(VERSION)?;
-            w.u32(self.dim as u32)?;
+            write_header(w, MAGIC, VERSION, self.dim)?;
             w.u32(self.dp as u32)?;
             w.f32s(&self.rotation)?;
             w.u64(data.len as u64)?;
@@ -542,20 +539,7 @@ impl ScanIndex {
 
 fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Data)> {
     let mut r = Reader::open(path)?;
-    if &r.bytes::<8>()? != MAGIC {
-        return Err(r.corrupt("not a scan index file (bad magic)"));
-    }
-    let version = r.u32()?;
-    if version != VERSION {
-        return Err(IndexError::stale(path, format!("format version {version}, this build reads {VERSION}")));
-    }
-    let file_dim = r.u32()? as usize;
-    if file_dim != dim {
-        return Err(IndexError::stale(
-            path,
-            format!("holds {file_dim}-d vectors, {dim}-d asked (embedding model changed?)"),
-        ));
-    }
+    r.header(MAGIC, VERSION, dim, "a scan index file")?;
     let dp = r.u32()? as usize;
     if dp != padded_dim(dim) {
         return Err(r.corrupt(format!("padded dimension {dp} does not match {dim}")));
