@@ -72,6 +72,9 @@ fn factor(code: u8) -> f32 {
 /// `|⟨x̄, q'⟩| ≤ 1`.
 const FACTOR_SLACK: f32 = 0.5 / 254.0;
 
+/// Largest table entry: four entries (two byte positions) add up in a byte before widening.
+const TABLE_MAX: f32 = 63.0;
+
 /// The query side of the sign-code scan for one query.
 pub(crate) struct Lut {
     /// Byte positions per code (`dp / 8`).
@@ -104,12 +107,12 @@ impl Lut {
             *min = q.iter().filter(|x| **x < 0.0).sum();
             delta = delta.max(q.iter().map(|x| x.abs()).sum());
         }
-        let delta = if delta > 0.0 { delta / 127.0 } else { 1.0 };
+        let delta = if delta > 0.0 { delta / TABLE_MAX } else { 1.0 };
         let mut tables = vec![0u8; dp / 8 * 64];
         for (g, (vals, min)) in values.iter().zip(&mins).enumerate() {
             let at = (g / 2) * 64 + (g % 2) * 32;
             for (c, v) in vals.iter().enumerate() {
-                let t = ((v - min) / delta).round().clamp(0.0, 127.0) as u8;
+                let t = ((v - min) / delta).round().clamp(0.0, TABLE_MAX) as u8;
                 tables[at + c] = t;
                 tables[at + 16 + c] = t;
             }
@@ -201,16 +204,22 @@ pub(crate) unsafe fn scan_block_avx2(block: &[u8], valid: usize, lut: &Lut, cuts
     let mut odd = _mm256_setzero_si256();
     let c = block.as_ptr();
     let t = lut.tables.as_ptr();
-    for p in 0..lut.pairs {
+    // The two table look-ups of byte position `p`, summed per vector in a byte.
+    let lookup = |p: usize| {
         let x = _mm256_loadu_si256(c.add(p * BLOCK) as *const __m256i);
         let lo = _mm256_and_si256(x, nibble);
         let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), nibble);
         let tl = _mm256_loadu_si256(t.add(p * 64) as *const __m256i);
         let th = _mm256_loadu_si256(t.add(p * 64 + 32) as *const __m256i);
-        // Each table entry is at most 127, so the byte sum cannot overflow.
-        let r = _mm256_add_epi8(_mm256_shuffle_epi8(tl, lo), _mm256_shuffle_epi8(th, hi));
+        _mm256_add_epi8(_mm256_shuffle_epi8(tl, lo), _mm256_shuffle_epi8(th, hi))
+    };
+    let mut p = 0;
+    while p < lut.pairs {
+        // Entries are at most 63, so two byte positions (four entries) fit a byte.
+        let r = if p + 1 < lut.pairs { _mm256_add_epi8(lookup(p), lookup(p + 1)) } else { lookup(p) };
         even = _mm256_add_epi16(even, _mm256_and_si256(r, low_byte));
         odd = _mm256_add_epi16(odd, _mm256_srli_epi16::<8>(r));
+        p += 2;
     }
     let halves = [
         _mm256_castsi256_si128(even),
