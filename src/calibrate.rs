@@ -126,6 +126,13 @@ pub fn calibrate(gallery: &Gallery, target_far: f64, target_fpir: f64) -> Result
     Ok((c, thresholds))
 }
 
+/// True when a gallery of `now` faces calls for a new calibration after one at `then` faces:
+/// grown or shrunk by a quarter or more.
+pub fn size_changed(then: usize, now: usize) -> bool {
+    let (then, now) = (then as f64, now as f64);
+    now > then * 1.25 || now < then * 0.8
+}
+
 /// Leave-one-subject-out best scores, descending: every face of a gallery up to
 /// [`LOSO_PROBES`] faces, a uniform sample of that many beyond; and the method's name.
 pub fn non_mated_scores(gallery: &Gallery) -> Result<(Vec<f32>, &'static str)> {
@@ -206,4 +213,16 @@ pub fn in_force(settings: &Settings, gallery: &Gallery) -> Result<Thresholds> {
         }
     }
     Ok(stored.unwrap_or_else(|| Thresholds::configured(settings)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_changed;
+
+    #[test]
+    fn calibration_follows_a_quarter_of_growth_or_shrinkage() {
+        assert!(!size_changed(1000, 1000) && !size_changed(1000, 1200) && !size_changed(1000, 850));
+        assert!(size_changed(1000, 1300) && size_changed(1000, 700) && size_changed(0, 1));
+        assert!(!size_changed(0, 0));
+    }
 }

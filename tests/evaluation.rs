@@ -197,3 +197,45 @@ fn calibration_on_the_gallery_sets_the_thresholds_the_service_decides_with() {
     let r = server.json("POST", "/v1/eval", &json!({ "gallery_per_subject": 0 }));
     assert_eq!((r.status, r.json["code"].as_str()), (422, Some("invalid_evaluation")));
 }
+
+#[test]
+fn the_identify_threshold_follows_the_gallery_size_when_targets_are_configured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, data) = (tmp.path().join("set"), tmp.path().join("data"));
+    labelled_set(&root);
+    let (code, out, err) = visage(&["enroll", s(&root), "--data-dir", s(&data), "--multi-face", "largest", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let faces = out["counts"]["enrolled"].as_u64().unwrap();
+    let env = [
+        ("VISAGE_COMPARE__TARGET_FAR", "0.01"),
+        ("VISAGE_IDENTIFY__TARGET_FPIR", "0.1"),
+        ("VISAGE_SERVER__PERSIST_INTERVAL_S", "1"),
+    ];
+    let server = common::server::Server::start(&data, &env);
+    let before = server.get("/v1/calibrate").json;
+    assert_eq!((before["source"].as_str(), before["gallery_faces"].as_u64()), (Some("calibrated"), Some(faces)));
+    let identify = before["identify"].as_f64().unwrap();
+    // A third more faces, each the very photo of somebody else enrolled under a new subject: at
+    // this size strangers that close must be rejected, so the threshold has to rise.
+    let added = faces.div_ceil(3);
+    let photo = common::bytes("obama.jpg");
+    for i in 0..added {
+        let id = format!("twin-{i}");
+        let r = server.json("POST", "/v1/subjects", &json!({ "id": id, "name": id }));
+        assert_eq!(r.status, 201, "{}", r.json);
+        let r = server.multipart(&format!("/v1/subjects/{id}/faces"), &[("image", common::server::Part::File(&photo))]);
+        assert_eq!(r.status, 201, "{}", r.json);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let after = loop {
+        let t = server.get("/v1/calibrate").json;
+        if t["gallery_faces"].as_u64() == Some(faces + added) || std::time::Instant::now() > deadline {
+            break t;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(after["gallery_faces"].as_u64(), Some(faces + added), "{after:#}");
+    let raised = after["identify"].as_f64().unwrap();
+    assert!(raised > identify, "identify threshold {identify} -> {raised}");
+    assert!(after["fpir_estimate"]["fpir"].as_f64().unwrap() <= 0.1, "{after:#}");
+}

@@ -33,6 +33,8 @@ pub struct AppState {
     thresholds: parking_lot::RwLock<crate::calibrate::Thresholds>,
     /// The last FPIR estimate and the gallery version it was measured on.
     fpir: parking_lot::Mutex<Option<(u64, crate::calibrate::FpirEstimate)>>,
+    /// Gallery size at the last calibration (or attempt), to calibrate again as it grows.
+    calibrated_size: AtomicUsize,
     workers: Workers,
 }
 
@@ -113,6 +115,7 @@ impl AppState {
         };
         let jobs = crate::enroll::manager::Manager::start(pipeline.clone(), gallery.clone(), base)?;
         Ok(Self {
+            calibrated_size: AtomicUsize::new(thresholds.gallery_faces.unwrap_or(gallery.len())),
             pipeline,
             gallery,
             jobs,
@@ -167,6 +170,45 @@ impl AppState {
     /// Puts new thresholds in force.
     pub fn set_thresholds(&self, t: crate::calibrate::Thresholds) {
         *self.thresholds.write() = t;
+    }
+
+    /// With calibration targets configured (`compare.target_far`, `identify.target_fpir`),
+    /// calibrates again once the gallery has grown or shrunk by a quarter since the last time: a
+    /// stranger's chance of passing the 1:N threshold grows with the gallery.
+    pub async fn follow_gallery_size(&self) {
+        let (Some(far), Some(fpir)) = (self.settings.compare.target_far, self.settings.identify.target_fpir) else {
+            return;
+        };
+        let (last, now) = (self.calibrated_size.load(Ordering::Acquire), self.gallery.len());
+        if !crate::calibrate::size_changed(last, now) {
+            return;
+        }
+        self.calibrated_size.store(now, Ordering::Release);
+        let result = self
+            .blocking(move |g| {
+                let (c, t) = crate::calibrate::calibrate(g, far, fpir)?;
+                if let Some(t) = &t {
+                    crate::calibrate::apply(g, t)?;
+                }
+                Ok((c, t))
+            })
+            .await;
+        match result {
+            Ok((_, Some(t))) => {
+                tracing::info!(
+                    faces = now,
+                    was = last,
+                    identify = t.identify,
+                    compare = t.compare,
+                    "gallery size changed: thresholds calibrated again"
+                );
+                self.set_thresholds(t);
+            }
+            Ok((c, None)) => {
+                tracing::warn!(warnings = ?c.warnings, "gallery size changed, but too few pairs to calibrate")
+            }
+            Err(e) => tracing::warn!("gallery size changed, but calibration failed: {}", e.message),
+        }
     }
 
     /// The FPIR of the identify threshold in force on the gallery as it is now (measured again
@@ -239,14 +281,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let address = settings.server.address.clone();
     let interval = Duration::from_secs(settings.server.persist_interval_s.max(1));
     let state = web::Data::new(web::block(move || AppState::load(settings)).await??);
-    let gallery = state.gallery.clone();
+    let background = state.clone();
     let saver = actix_web::rt::spawn(async move {
         loop {
             actix_web::rt::time::sleep(interval).await;
-            let g = gallery.clone();
+            let g = background.gallery.clone();
             if let Ok(Err(e)) = web::block(move || g.persist()).await {
                 tracing::error!("saving the index failed: {e}");
             }
+            background.follow_gallery_size().await;
         }
     });
     let app_state = state.clone();
