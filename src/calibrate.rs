@@ -102,11 +102,10 @@ pub fn calibrate(gallery: &Gallery, target_far: f64, target_fpir: f64) -> Result
             format!("calibration needs at least 2 subjects with faces; the gallery has {subjects}"),
         ));
     }
-    let mut c = crate::eval::calibrate(&samples, &[target_far], target_fpir, MAX_PAIRS)
+    let mut c = crate::eval::calibration::calibrate_compare(&samples, &[target_far], MAX_PAIRS)
         .map_err(|e| VisageError::unprocessable("insufficient_data", e.to_string()))?;
     // The 1:N threshold from the whole gallery, through the index.
     let (non_mated, method) = non_mated_scores(gallery)?;
-    c.warnings.retain(|w| !w.starts_with("identify threshold"));
     c.identify = crate::eval::calibration::identify(&non_mated, target_fpir, method, &mut c.warnings);
     let thresholds = match (c.compare.first().and_then(|t| t.threshold), c.identify.threshold) {
         (Some(compare), Some(identify)) => Some(Thresholds {

@@ -67,16 +67,27 @@ pub fn calibrate(
     target_fpir: f64,
     max_impostor_pairs: usize,
 ) -> Result<Calibration, EvalError> {
+    let mut c = calibrate_compare(samples, far_targets, max_impostor_pairs)?;
+    let loso = finite_desc(&loso_max(samples, &Subjects::new(samples), max_impostor_pairs));
+    c.identify = identify(&loso, target_fpir, "leave_one_subject_out", &mut c.warnings);
+    Ok(c)
+}
+
+/// The compare (1:1) half of [`calibrate`]; `identify` is left for the caller (the service
+/// measures it through its index).
+pub fn calibrate_compare(
+    samples: &[Sample],
+    far_targets: &[f64],
+    max_impostor_pairs: usize,
+) -> Result<Calibration, EvalError> {
     validate(samples)?;
     let subjects = Subjects::new(samples);
     let mut scores = all_pairs(samples, &subjects, max_impostor_pairs, 0);
     for v in [&mut scores.genuine, &mut scores.impostor] {
         v.par_sort_unstable_by(|a, b| b.total_cmp(a));
     }
-    let loso = finite_desc(&loso_max(samples, &subjects, max_impostor_pairs));
     let mut c = build(&subjects, &scores.genuine, &scores.impostor, far_targets);
     c.impostor_sampled = scores.sampled;
-    c.identify = identify(&loso, target_fpir, "leave_one_subject_out", &mut c.warnings);
     Ok(c)
 }
 

@@ -235,11 +235,6 @@ impl ScanIndex {
         Self::with(dim, Some(path), params, Some(rotation), data, false)
     }
 
-    /// True when `dir` holds a persisted scan index (sound or not).
-    pub fn exists(dir: &Path) -> bool {
-        Self::file_path(dir).exists()
-    }
-
     pub(crate) fn file_path(dir: &Path) -> PathBuf {
         dir.join(FILE_NAME)
     }
