@@ -6,10 +6,14 @@
 //! - **Sign code** (1 bit per dimension, RaBitQ's estimator): with `x̄ = sign(o') / √D`, the
 //!   estimate `⟨x̄, q'⟩ / ⟨x̄, o'⟩` of `⟨o, q⟩` is unbiased and its error has standard deviation
 //!   about `√(1 − f²) / (f √(D − 1))` with `f = ⟨x̄, o'⟩` (Gao & Long, SIGMOD 2024).
+//! - **Low bits** (a second bit per dimension): with the sign bit, a 2-bit code `u` per
+//!   dimension standing for `2u − 3` ∈ {−3, −1, 1, 3}, the grid point best aligned with `o'`
+//!   (ex-RaBitQ, Gao et al., SIGMOD 2025). The same estimator with this `x̄` has about half the
+//!   error (`f` ≈ 0.94 instead of 0.80), read only for blocks the sign codes did not rule out.
 //! - **int8 code** with a per-vector scale: `⟨o, q⟩ = s·Σ q'ᵢ cᵢ ± (s/2)·‖q'‖₁`, a bound that
 //!   holds for every vector, so the exact re-rank after it loses nothing.
 
-use super::fastscan::factor_code;
+use super::fastscan::{factor_code, spread_code};
 use crate::index::kernel::dot;
 use crate::index::synth::Rng;
 
@@ -55,6 +59,12 @@ pub(crate) struct Encoded {
     pub bits: Vec<u8>,
     /// `1 / ⟨x̄, o'⟩` as a byte ([`factor_code`]).
     pub factor: u8,
+    /// The second bit of each dimension's 2-bit code (same bit order as `bits`).
+    pub low: Vec<u8>,
+    /// `1 / ⟨c, o'⟩` with `c = 2u − 3` the 2-bit code's integer levels.
+    pub gain: f32,
+    /// `√(1/f² − 1)` of the 2-bit code, `f = ⟨c, o'⟩ / ‖c‖`, as a byte ([`spread_code`]).
+    pub spread: u8,
     /// int8 code of the rotated vector and its scale.
     pub sq: Vec<i8>,
     pub scale: f32,
@@ -72,10 +82,45 @@ pub(crate) fn encode(rotation: &[f32], dp: usize, v: &[f32]) -> Encoded {
     }
     let l1: f64 = r.iter().map(|x| x.abs() as f64).sum();
     let f = (l1 / (dp as f64).sqrt()).max(1e-6);
+    let (low, gain, spread) = two_bit(&r);
     let max = r.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(f32::MIN_POSITIVE);
     let scale = max / 127.0;
     let sq = r.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8).collect();
-    Encoded { bits, factor: factor_code((1.0 / f) as f32), sq, scale }
+    Encoded { bits, factor: factor_code((1.0 / f) as f32), low, gain, spread, sq, scale }
+}
+
+/// The 2-bit code of a rotated unit vector `r`: every dimension keeps its sign and takes level
+/// 3 or 1; the `m` largest in magnitude take 3, with `m` chosen to maximise the cosine
+/// `(Σ|rᵢ| + 2·Σ_top-m |rᵢ|) / √(D + 8m)` between the levels and `r` (an exact search over `m`).
+/// Returns the low bits, `1/⟨c, r⟩` and the spread byte.
+fn two_bit(r: &[f32]) -> (Vec<u8>, f32, u8) {
+    let d = r.len();
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|a, b| r[*b].abs().total_cmp(&r[*a].abs()));
+    let l1: f64 = r.iter().map(|x| x.abs() as f64).sum();
+    let (mut best_m, mut best_cos, mut top) = (0, l1 / (d as f64).sqrt(), 0.0f64);
+    for (m, i) in order.iter().enumerate() {
+        top += r[*i].abs() as f64;
+        let cos = (l1 + 2.0 * top) / ((d + 8 * (m + 1)) as f64).sqrt();
+        if cos > best_cos {
+            (best_m, best_cos) = (m + 1, cos);
+        }
+    }
+    let mut big = vec![false; d];
+    order[..best_m].iter().for_each(|i| big[*i] = true);
+    let mut low = vec![0u8; d / 8];
+    let mut dot_c = 0.0f64;
+    for (i, x) in r.iter().enumerate() {
+        // Levels 2u − 3: −3 (u = 0), −1 (1), 1 (2), 3 (3); the low bit is set for −1 and 3.
+        let positive = *x >= 0.0;
+        if positive == big[i] {
+            low[i / 8] |= 1 << (i % 8);
+        }
+        let level = if big[i] { 3.0 } else { 1.0 };
+        dot_c += if positive { level * *x as f64 } else { -level * *x as f64 };
+    }
+    let f = (best_cos / r.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()).clamp(1e-6, 1.0);
+    (low, (1.0 / dot_c.max(1e-12)) as f32, spread_code(((1.0 / (f * f) - 1.0).max(0.0)).sqrt() as f32))
 }
 
 /// The query side of the int8 stage: the rotated query in 16-bit fixed point, so that a code's
@@ -152,6 +197,37 @@ mod tests {
         rotate(&r, dp, &a, &mut ra);
         rotate(&r, dp, &b, &mut rb);
         assert!((dot(&ra, &rb) - dot(&a, &b)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn two_bit_codes_keep_the_sign_and_align_better() {
+        let dp = 128;
+        let mut rng = Rng::new(4);
+        for _ in 0..50 {
+            let r = rng.unit_vector(dp);
+            let (low, gain, spread) = two_bit(&r);
+            // Levels back from the bits: sign from r, magnitude 3 where the low bit says so.
+            let levels: Vec<f32> = r
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let (positive, bit) = (*x >= 0.0, low[i / 8] >> (i % 8) & 1 == 1);
+                    let magnitude = if positive == bit { 3.0 } else { 1.0 };
+                    if positive {
+                        magnitude
+                    } else {
+                        -magnitude
+                    }
+                })
+                .collect();
+            let dot_c = dot(&levels, &r);
+            assert!((1.0 / gain - dot_c).abs() < 1e-3 * dot_c);
+            let f2 = dot_c / dot(&levels, &levels).sqrt();
+            let f1 = r.iter().map(|x| x.abs()).sum::<f32>() / (dp as f32).sqrt();
+            assert!(f2 > f1 && f2 > 0.9, "2-bit {f2} vs sign {f1}");
+            let spread_value = (1.0 / (f2 * f2) - 1.0).sqrt();
+            assert!(spread as f32 / 255.0 >= spread_value - 1e-4, "the spread byte rounds up");
+        }
     }
 
     #[test]
