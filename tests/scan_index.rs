@@ -70,6 +70,17 @@ fn check(shape: Shape, seed: u64) {
         assert!(enrolled >= 0.999 && strangers >= 0.999, "{} {what}: {enrolled} / {strangers}", shape.name());
     }
 
+    // A batch answers each query as a search alone would, though groups of its queries share
+    // each block; brute force's batch too.
+    let qs = queries(&f.identities, 100, 100, seed + 4);
+    let refs: Vec<&[f32]> = qs.iter().map(|q| q.as_slice()).collect();
+    for params in [SearchParams::new(), SearchParams::new().floor(THRESHOLD)] {
+        let single: Vec<Vec<Hit>> = qs.iter().map(|q| f.scan.search(q, 10, &params).unwrap()).collect();
+        assert_eq!(f.scan.search_batch(&refs, 10, &params).unwrap(), single);
+    }
+    let truth: Vec<Vec<Hit>> = qs.iter().map(|q| f.exact.search(q, 10, &SearchParams::new()).unwrap()).collect();
+    assert_eq!(f.exact.search_batch(&refs, 10, &SearchParams::new()).unwrap(), truth);
+
     // Removals (swap-removes across both segments) and replacements.
     let gone: Vec<u64> = f.data.ids.iter().copied().filter(|id| id % 9 == 4).collect();
     assert_eq!(f.scan.remove(&gone).unwrap(), gone.len());
@@ -133,6 +144,12 @@ fn filters_agree_with_brute_force() {
             let got = f.scan.search(q, 10, &p).unwrap();
             assert_eq!(got, truth, "{filter:?}");
         }
+    }
+    let refs: Vec<&[f32]> = qs.iter().map(|q| q.as_slice()).collect();
+    for filter in [Filter::Ids(&long), Filter::Ids(&short), Filter::Predicate(&odd)] {
+        let p = SearchParams::new().filter(filter);
+        let truth: Vec<Vec<Hit>> = qs.iter().map(|q| f.exact.search(q, 10, &p).unwrap()).collect();
+        assert_eq!(f.scan.search_batch(&refs, 10, &p).unwrap(), truth, "batch {filter:?}");
     }
 }
 

@@ -116,6 +116,10 @@ impl VectorIndex for AutoIndex {
         self.current().get().search(query, k, params)
     }
 
+    fn search_batch(&self, queries: &[&[f32]], k: usize, params: &SearchParams<'_>) -> Result<Vec<Vec<Hit>>> {
+        self.current().get().search_batch(queries, k, params)
+    }
+
     fn persist(&self) -> Result<()> {
         let _w = self.writer.lock();
         match self.current() {

@@ -148,6 +148,14 @@ pub trait VectorIndex: Send + Sync {
     /// The `k` stored vectors most similar to `query` (which need not be normalised).
     fn search(&self, query: &[f32], k: usize, params: &SearchParams<'_>) -> Result<Vec<Hit>>;
 
+    /// [`VectorIndex::search`] for many queries at once (jobs, evaluation, calibration): the
+    /// same answers, in order, using every worker thread and sharing work between the queries
+    /// where the index can. One invalid query fails the batch.
+    fn search_batch(&self, queries: &[&[f32]], k: usize, params: &SearchParams<'_>) -> Result<Vec<Vec<Hit>>> {
+        use rayon::prelude::*;
+        queries.par_iter().map(|q| self.search(q, k, params)).collect()
+    }
+
     /// Writes the index to its directory (atomically: a crash leaves the previous state or the
     /// new one). A no-op for an index created without a directory.
     fn persist(&self) -> Result<()>;

@@ -30,19 +30,22 @@
 
 mod encode;
 mod fastscan;
+mod search;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use self::encode::{dot_sq, encode, padded_dim, random_rotation, rotate, Encoded, SqQuery};
+use rayon::prelude::*;
+
+use self::encode::{encode, padded_dim, random_rotation, Encoded};
 use self::fastscan::{
-    block_bytes, get_lane, get_low_lane, lane_to_slot, low_block_bytes, refine_block, scan_block, set_lane,
-    set_low_lane, slot_to_lane, BlockHits, Cuts, Lut, BLOCK,
+    block_bytes, get_lane, get_low_lane, lane_to_slot, low_block_bytes, set_lane, set_low_lane, BLOCK,
 };
+use self::search::Query;
 use super::kernel::{dot, prepare_batch, prepare_query, Allow, TopK};
 use super::persist::{ensure_dir, write_atomic, write_header, Reader};
 use super::{Hit, IndexError, IndexStats, Result, SearchParams, VectorIndex};
@@ -60,8 +63,6 @@ const MAX_DIM: usize = 2048;
 const SQ_SLACK: f32 = 1e-4;
 /// Rows appended per hold of the write lock, so that searches wait at most that long.
 const APPEND_BATCH: usize = 512;
-/// Blocks scanned between each step of a block's pipeline (see `search_with`).
-const AHEAD: usize = 4;
 
 /// Tuning of the scan index.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -236,17 +237,6 @@ fn huge_pages<T>(buffer: &Vec<T>) {
     }
 }
 
-/// Prefetches every cache line of `data`.
-#[inline(always)]
-fn prefetch<K: Kernels, T>(data: &[T]) {
-    let bytes = std::mem::size_of_val(data);
-    let p = data.as_ptr() as *const i8;
-    for offset in (0..bytes).step_by(64) {
-        // SAFETY: `offset` lies within `data`.
-        K::prefetch(unsafe { p.add(offset) });
-    }
-}
-
 fn split(row: usize) -> (usize, usize) {
     (row / SEGMENT_ROWS, row % SEGMENT_ROWS)
 }
@@ -386,29 +376,40 @@ impl VectorIndex for ScanIndex {
     }
 
     fn search(&self, query: &[f32], k: usize, params: &SearchParams<'_>) -> Result<Vec<Hit>> {
-        let q = prepare_query(self.dim, query)?;
+        let mut hits = self.search_batch(&[query], k, params)?;
+        Ok(hits.pop().unwrap_or_default())
+    }
+
+    /// Queries go through the blocks [`search::GROUP`] at a time, each block scanned for all
+    /// of a group while it is in cache, the groups spread over the worker threads.
+    fn search_batch(&self, queries: &[&[f32]], k: usize, params: &SearchParams<'_>) -> Result<Vec<Vec<Hit>>> {
+        let prepared: Vec<_> = queries.iter().map(|q| prepare_query(self.dim, q)).collect::<Result<_>>()?;
         let data = self.data.read();
         let n = data.len;
         if k == 0 || n == 0 {
-            return Ok(Vec::new());
+            return Ok(vec![Vec::new(); queries.len()]);
         }
         let k = k.min(n);
         let allow = Allow::new(params.filter);
         if let Allow::Ids(ids) = &allow {
             if ids.len() <= n / 8 {
-                return Ok(self.search_ids(&data, &q, k, ids));
+                return Ok(prepared.iter().map(|q| self.search_ids(&data, q, k, ids)).collect());
             }
         }
-        let mut qr = vec![0.0f32; self.dp];
-        rotate(&self.rotation, self.dp, &q, &mut qr);
-        let query = Query { q: &q, lut: Lut::new(&qr), sq: SqQuery::new(&qr), k, allow: &allow };
         let floor = params.floor.filter(|f| f.is_finite()).unwrap_or(f32::NEG_INFINITY);
-        #[cfg(target_arch = "x86_64")]
-        if fastscan::has_avx2() {
-            // SAFETY: the processor has AVX2 and FMA.
-            return Ok(unsafe { self.search_avx2(&data, &query, floor) });
+        let queries: Vec<Query<'_>> =
+            prepared.iter().map(|q| Query::new(q, &self.rotation, self.dp, k, &allow, floor)).collect();
+        let lambda = self.params.lambda;
+        if queries.len() <= search::GROUP {
+            return Ok(search::run(&data, self.dim, self.dp, lambda, &queries));
         }
-        Ok(self.search_with::<Portable>(&data, &query, floor))
+        Ok(queries
+            .par_chunks(search::GROUP)
+            .map(|group| search::run(&data, self.dim, self.dp, lambda, group))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     fn persist(&self) -> Result<()> {
@@ -464,176 +465,6 @@ impl VectorIndex for ScanIndex {
             compactions: 0,
             checkpoint: data.checkpoint,
         }
-    }
-}
-
-/// What every block of one search needs.
-struct Query<'a> {
-    /// The normalised query.
-    q: &'a [f32],
-    lut: Lut,
-    sq: SqQuery,
-    k: usize,
-    allow: &'a Allow<'a>,
-}
-
-/// The two inner loops, portable or with AVX2.
-trait Kernels {
-    /// Scans a block into `out`; returns the slots needed or shown.
-    fn scan(block: &[u8], valid: usize, lut: &Lut, cuts: Cuts, out: &mut BlockHits) -> u32;
-    fn refine(low: &[u8], gain: &[f32], spread: &[u8], lut: &Lut, cuts: Cuts, hits: &mut BlockHits);
-    fn dot_sq(q: &[i16], code: &[i8]) -> i32;
-    /// A hint that `p`'s cache line will be read soon.
-    fn prefetch(_p: *const i8) {}
-}
-
-struct Portable;
-
-impl Kernels for Portable {
-    #[inline(always)]
-    fn scan(block: &[u8], valid: usize, lut: &Lut, cuts: Cuts, out: &mut BlockHits) -> u32 {
-        scan_block(block, valid, lut, cuts, out)
-    }
-
-    #[inline(always)]
-    fn refine(low: &[u8], gain: &[f32], spread: &[u8], lut: &Lut, cuts: Cuts, hits: &mut BlockHits) {
-        refine_block(low, gain, spread, lut, cuts, hits)
-    }
-
-    #[inline(always)]
-    fn dot_sq(q: &[i16], code: &[i8]) -> i32 {
-        dot_sq(q, code)
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-struct Avx2;
-
-#[cfg(target_arch = "x86_64")]
-impl Kernels for Avx2 {
-    #[inline(always)]
-    fn scan(block: &[u8], valid: usize, lut: &Lut, cuts: Cuts, out: &mut BlockHits) -> u32 {
-        // SAFETY: only used from `search_avx2`, which runs where AVX2 and FMA exist.
-        unsafe { fastscan::scan_block_avx2(block, valid, lut, cuts, out) }
-    }
-
-    #[inline(always)]
-    fn refine(low: &[u8], gain: &[f32], spread: &[u8], lut: &Lut, cuts: Cuts, hits: &mut BlockHits) {
-        // SAFETY: as above; the slices are a whole block's.
-        unsafe { fastscan::refine_block_avx2(low, gain, spread, lut, cuts, hits) }
-    }
-
-    #[inline(always)]
-    fn dot_sq(q: &[i16], code: &[i8]) -> i32 {
-        // SAFETY: as above.
-        unsafe { encode::dot_sq_avx2(q, code) }
-    }
-
-    #[inline(always)]
-    fn prefetch(p: *const i8) {
-        // SAFETY: a prefetch never faults, whatever the address.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) }
-    }
-}
-
-impl ScanIndex {
-    /// [`ScanIndex::search_with`] compiled for AVX2, so that both kernels inline into its loop.
-    ///
-    /// # Safety
-    /// The processor must have AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn search_avx2(&self, data: &Data, query: &Query<'_>, floor: f32) -> Vec<Hit> {
-        self.search_with::<Avx2>(data, query, floor)
-    }
-
-    /// The three stages (see the module documentation).
-    #[inline(always)]
-    fn search_with<K: Kernels>(&self, data: &Data, query: &Query<'_>, floor: f32) -> Vec<Hit> {
-        let (dp, k) = (self.dp, query.k);
-        // Lower bounds of the best rows scored so far (by global row).
-        let mut lower = TopK::new(k);
-        // Best estimates, so that an answer has k hits even when few reach `floor`.
-        let mut shown = (floor > f32::NEG_INFINITY).then(|| TopK::new(k));
-        let mut candidates: Vec<(usize, f32)> = Vec::new();
-        let lambda = self.params.lambda;
-        let cuts = |lower: &TopK, shown: &Option<TopK>| Cuts {
-            need: floor.max(lower.floor()),
-            show: shown.as_ref().map_or(f32::INFINITY, TopK::floor),
-            lambda,
-        };
-        // A three-step pipeline, so that memory reads overlap the scan: a block the sign codes
-        // leave a vector in has its second plane fetched while the next blocks are scanned,
-        // then is refined and has its candidates' int8 codes fetched, then is scored. Cuts
-        // used a few blocks late are only lower, which lets more through, never less.
-        let mut scanned: VecDeque<(usize, BlockHits)> = VecDeque::new();
-        let mut refined: VecDeque<(usize, BlockHits)> = VecDeque::new();
-        let mut scratch = BlockHits::default();
-        for (si, seg) in data.segments.iter().enumerate() {
-            let rows = seg.rows();
-            let blocks = rows.div_ceil(BLOCK);
-            for b in 0..blocks + 2 * AHEAD {
-                if b < blocks {
-                    let valid = (rows - b * BLOCK).min(BLOCK);
-                    if K::scan(seg.block(b, dp), valid, &query.lut, cuts(&lower, &shown), &mut scratch) != 0 {
-                        prefetch::<K, _>(seg.low_block(b, dp));
-                        prefetch::<K, _>(&seg.gain[b * BLOCK..(b + 1) * BLOCK]);
-                        prefetch::<K, _>(&seg.spread[b * BLOCK..(b + 1) * BLOCK]);
-                        scanned.push_back((b, scratch.clone()));
-                    }
-                }
-                while scanned.front().is_some_and(|(sb, _)| sb + AHEAD <= b) {
-                    let Some((sb, mut hits)) = scanned.pop_front() else { break };
-                    let at = sb * BLOCK;
-                    let (gain, spread) = (&seg.gain[at..at + BLOCK], &seg.spread[at..at + BLOCK]);
-                    K::refine(seg.low_block(sb, dp), gain, spread, &query.lut, cuts(&lower, &shown), &mut hits);
-                    let mut mask = hits.need | hits.show;
-                    if mask == 0 {
-                        continue;
-                    }
-                    while mask != 0 {
-                        let r = sb * BLOCK + slot_to_lane(mask.trailing_zeros() as usize);
-                        mask &= mask - 1;
-                        prefetch::<K, _>(&seg.sq[r * dp..(r + 1) * dp]);
-                    }
-                    refined.push_back((sb, hits));
-                }
-                while refined.front().is_some_and(|(rb, _)| rb + 2 * AHEAD <= b) {
-                    let Some((rb, hits)) = refined.pop_front() else { break };
-                    let mut mask = hits.need | hits.show;
-                    while mask != 0 {
-                        let slot = mask.trailing_zeros() as usize;
-                        mask &= mask - 1;
-                        let r = rb * BLOCK + slot_to_lane(slot);
-                        if !query.allow.is_all() && !query.allow.allows(seg.ids[r]) {
-                            continue;
-                        }
-                        let row = si * SEGMENT_ROWS + r;
-                        let show = hits.show >> slot & 1 == 1;
-                        if let (true, Some(s)) = (show, shown.as_mut()) {
-                            s.push(row as u64, hits.estimate[slot]);
-                        }
-                        let scale = seg.scale[r];
-                        let score =
-                            scale * K::dot_sq(&query.sq.q, &seg.sq[r * dp..(r + 1) * dp]) as f32 * query.sq.unit;
-                        let bound = scale * query.sq.bound + SQ_SLACK;
-                        if show || score + bound >= floor.max(lower.floor()) {
-                            lower.push(row as u64, score - bound);
-                            candidates.push((row, score + bound));
-                        }
-                    }
-                }
-            }
-        }
-        let cut = lower.floor();
-        let mut top = TopK::new(k);
-        for (row, upper) in candidates {
-            if upper >= cut {
-                let (s, r) = split(row);
-                top.push(data.segments[s].ids[r], dot(query.q, data.vector(row, self.dim)));
-            }
-        }
-        top.into_hits()
     }
 }
 

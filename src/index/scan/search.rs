@@ -1,0 +1,263 @@
+//! Searching the scan index. Each query runs the stages of the module documentation as a
+//! pipeline over the blocks ([`Pass`]); a batch of queries (jobs, evaluation, calibration) runs
+//! [`GROUP`] passes side by side, so that each block is read from memory once per group and
+//! scanned for every query of the group while it is in cache.
+
+use std::collections::VecDeque;
+
+use super::encode::{self, dot_sq, rotate, SqQuery};
+use super::fastscan::{self, refine_block, scan_block, slot_to_lane, BlockHits, Cuts, Lut, BLOCK};
+use super::{split, Data, Segment, SEGMENT_ROWS, SQ_SLACK};
+use crate::index::kernel::{dot, Allow, TopK};
+use crate::index::Hit;
+
+/// Queries that share each block of a batch (their tables, 1 KiB each at 128-d, stay in L1).
+pub(super) const GROUP: usize = 16;
+/// Blocks scanned between each step of a block's pipeline: one block's scan is far shorter
+/// than a memory access.
+const AHEAD: usize = 4;
+
+/// One query, ready for the blocks.
+pub(super) struct Query<'a> {
+    /// The normalised query.
+    q: &'a [f32],
+    lut: Lut,
+    sq: SqQuery,
+    k: usize,
+    allow: &'a Allow<'a>,
+    /// Exactness is needed only at or above this score.
+    floor: f32,
+}
+
+impl<'a> Query<'a> {
+    /// `q` normalised, `rotation` the index's (`dp × dp`).
+    pub(super) fn new(q: &'a [f32], rotation: &[f32], dp: usize, k: usize, allow: &'a Allow<'a>, floor: f32) -> Self {
+        let mut qr = vec![0.0f32; dp];
+        rotate(rotation, dp, q, &mut qr);
+        Self { q, lut: Lut::new(&qr), sq: SqQuery::new(&qr), k, allow, floor }
+    }
+}
+
+/// The answers to `queries`, in order: every block of `data` goes through all their passes.
+pub(super) fn run(data: &Data, dim: usize, dp: usize, lambda: f32, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
+    #[cfg(target_arch = "x86_64")]
+    if fastscan::has_avx2() {
+        // SAFETY: the processor has AVX2 and FMA.
+        return unsafe { run_avx2(data, dim, dp, lambda, queries) };
+    }
+    run_with::<Portable>(data, dim, dp, lambda, queries)
+}
+
+/// [`run_with`] compiled for AVX2, so that the kernels inline into its loop.
+///
+/// # Safety
+/// The processor must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2(data: &Data, dim: usize, dp: usize, lambda: f32, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
+    run_with::<Avx2>(data, dim, dp, lambda, queries)
+}
+
+#[inline(always)]
+fn run_with<K: Kernels>(data: &Data, dim: usize, dp: usize, lambda: f32, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
+    let mut passes: Vec<Pass<'_>> = queries.iter().map(|q| Pass::new(q, lambda)).collect();
+    for (si, seg) in data.segments.iter().enumerate() {
+        for b in 0..seg.rows().div_ceil(BLOCK) + 2 * AHEAD {
+            for pass in &mut passes {
+                pass.step::<K>(seg, si, b, dp);
+            }
+        }
+    }
+    passes.into_iter().map(|p| p.finish(data, dim)).collect()
+}
+
+/// One query's way through the blocks, as a three-step pipeline, so that memory reads overlap
+/// the scan: a block the sign codes leave a vector in has its second plane fetched while the
+/// next blocks are scanned, then is refined and has its candidates' int8 codes fetched, then is
+/// scored. Cuts used a few blocks late are only lower, which lets more through, never less.
+struct Pass<'a> {
+    query: &'a Query<'a>,
+    lambda: f32,
+    /// Lower bounds of the best rows scored so far (by global row).
+    lower: TopK,
+    /// Best estimates, so that an answer has k hits even when few reach the floor.
+    shown: Option<TopK>,
+    /// Rows scored with the int8 codes and their upper bounds.
+    candidates: Vec<(usize, f32)>,
+    scanned: VecDeque<(usize, BlockHits)>,
+    refined: VecDeque<(usize, BlockHits)>,
+    scratch: BlockHits,
+}
+
+impl<'a> Pass<'a> {
+    fn new(query: &'a Query<'a>, lambda: f32) -> Self {
+        Self {
+            query,
+            lambda,
+            lower: TopK::new(query.k),
+            shown: (query.floor > f32::NEG_INFINITY).then(|| TopK::new(query.k)),
+            candidates: Vec::new(),
+            scanned: VecDeque::new(),
+            refined: VecDeque::new(),
+            scratch: BlockHits::default(),
+        }
+    }
+
+    fn cuts(&self) -> Cuts {
+        Cuts {
+            need: self.query.floor.max(self.lower.floor()),
+            show: self.shown.as_ref().map_or(f32::INFINITY, TopK::floor),
+            lambda: self.lambda,
+        }
+    }
+
+    /// Scans block `b` of segment `si` (when it exists) and moves the pipeline on.
+    #[inline(always)]
+    fn step<K: Kernels>(&mut self, seg: &Segment, si: usize, b: usize, dp: usize) {
+        let rows = seg.rows();
+        let lut = &self.query.lut;
+        if b * BLOCK < rows {
+            let valid = (rows - b * BLOCK).min(BLOCK);
+            if K::scan(seg.block(b, dp), valid, lut, self.cuts(), &mut self.scratch) != 0 {
+                // Runs of blocks are left to the hardware's prefetcher.
+                if self.scanned.back().is_none_or(|(last, _)| *last + 1 != b) {
+                    prefetch::<K, _>(seg.low_block(b, dp));
+                    prefetch::<K, _>(&seg.gain[b * BLOCK..(b + 1) * BLOCK]);
+                    prefetch::<K, _>(&seg.spread[b * BLOCK..(b + 1) * BLOCK]);
+                }
+                prefetch::<K, _>(&seg.scale[b * BLOCK..b * BLOCK + valid]);
+                self.scanned.push_back((b, self.scratch.clone()));
+            }
+        }
+        while self.scanned.front().is_some_and(|(sb, _)| sb + AHEAD <= b) {
+            let Some((sb, mut hits)) = self.scanned.pop_front() else { break };
+            let at = sb * BLOCK;
+            let (gain, spread) = (&seg.gain[at..at + BLOCK], &seg.spread[at..at + BLOCK]);
+            K::refine(seg.low_block(sb, dp), gain, spread, lut, self.cuts(), &mut hits);
+            let mut mask = hits.need | hits.show;
+            if mask == 0 {
+                continue;
+            }
+            while mask != 0 {
+                let r = at + slot_to_lane(mask.trailing_zeros() as usize);
+                mask &= mask - 1;
+                prefetch::<K, _>(&seg.sq[r * dp..(r + 1) * dp]);
+            }
+            self.refined.push_back((sb, hits));
+        }
+        while self.refined.front().is_some_and(|(rb, _)| rb + 2 * AHEAD <= b) {
+            let Some((rb, hits)) = self.refined.pop_front() else { break };
+            self.score::<K>(seg, si, rb, &hits, dp);
+        }
+    }
+
+    /// The int8 stage for the vectors of block `rb` still in.
+    #[inline(always)]
+    fn score<K: Kernels>(&mut self, seg: &Segment, si: usize, rb: usize, hits: &BlockHits, dp: usize) {
+        let query = self.query;
+        let mut mask = hits.need | hits.show;
+        while mask != 0 {
+            let slot = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let r = rb * BLOCK + slot_to_lane(slot);
+            if !query.allow.is_all() && !query.allow.allows(seg.ids[r]) {
+                continue;
+            }
+            let row = si * SEGMENT_ROWS + r;
+            let show = hits.show >> slot & 1 == 1;
+            if let (true, Some(s)) = (show, self.shown.as_mut()) {
+                s.push(row as u64, hits.estimate[slot]);
+            }
+            let scale = seg.scale[r];
+            let score = scale * K::dot_sq(&query.sq.q, &seg.sq[r * dp..(r + 1) * dp]) as f32 * query.sq.unit;
+            let bound = scale * query.sq.bound + SQ_SLACK;
+            if show || score + bound >= query.floor.max(self.lower.floor()) {
+                self.lower.push(row as u64, score - bound);
+                self.candidates.push((row, score + bound));
+            }
+        }
+    }
+
+    /// The exact re-rank of the candidates that can still reach the top `k`.
+    fn finish(self, data: &Data, dim: usize) -> Vec<Hit> {
+        let cut = self.lower.floor();
+        let mut top = TopK::new(self.query.k);
+        for (row, upper) in self.candidates {
+            if upper >= cut {
+                let (s, r) = split(row);
+                top.push(data.segments[s].ids[r], dot(self.query.q, data.vector(row, dim)));
+            }
+        }
+        top.into_hits()
+    }
+}
+
+/// Prefetches every cache line of `data`.
+#[inline(always)]
+fn prefetch<K: Kernels, T>(data: &[T]) {
+    let bytes = std::mem::size_of_val(data);
+    let p = data.as_ptr() as *const i8;
+    for offset in (0..bytes).step_by(64) {
+        // SAFETY: `offset` lies within `data`.
+        K::prefetch(unsafe { p.add(offset) });
+    }
+}
+
+/// The inner loops, portable or with AVX2.
+trait Kernels {
+    /// Scans a block into `out`; returns the slots needed or shown.
+    fn scan(block: &[u8], valid: usize, lut: &Lut, cuts: Cuts, out: &mut BlockHits) -> u32;
+    fn refine(low: &[u8], gain: &[f32], spread: &[u8], lut: &Lut, cuts: Cuts, hits: &mut BlockHits);
+    fn dot_sq(q: &[i16], code: &[i8]) -> i32;
+    /// A hint that `p`'s cache line will be read soon.
+    fn prefetch(_p: *const i8) {}
+}
+
+struct Portable;
+
+impl Kernels for Portable {
+    #[inline(always)]
+    fn scan(block: &[u8], valid: usize, lut: &Lut, cuts: Cuts, out: &mut BlockHits) -> u32 {
+        scan_block(block, valid, lut, cuts, out)
+    }
+
+    #[inline(always)]
+    fn refine(low: &[u8], gain: &[f32], spread: &[u8], lut: &Lut, cuts: Cuts, hits: &mut BlockHits) {
+        refine_block(low, gain, spread, lut, cuts, hits)
+    }
+
+    #[inline(always)]
+    fn dot_sq(q: &[i16], code: &[i8]) -> i32 {
+        dot_sq(q, code)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+impl Kernels for Avx2 {
+    #[inline(always)]
+    fn scan(block: &[u8], valid: usize, lut: &Lut, cuts: Cuts, out: &mut BlockHits) -> u32 {
+        // SAFETY: only used from `run_avx2`, which runs where AVX2 and FMA exist.
+        unsafe { fastscan::scan_block_avx2(block, valid, lut, cuts, out) }
+    }
+
+    #[inline(always)]
+    fn refine(low: &[u8], gain: &[f32], spread: &[u8], lut: &Lut, cuts: Cuts, hits: &mut BlockHits) {
+        // SAFETY: as above; the slices are a whole block's.
+        unsafe { fastscan::refine_block_avx2(low, gain, spread, lut, cuts, hits) }
+    }
+
+    #[inline(always)]
+    fn dot_sq(q: &[i16], code: &[i8]) -> i32 {
+        // SAFETY: as above.
+        unsafe { encode::dot_sq_avx2(q, code) }
+    }
+
+    #[inline(always)]
+    fn prefetch(p: *const i8) {
+        // SAFETY: a prefetch never faults, whatever the address.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) }
+    }
+}
