@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{Result, VisageError};
+use crate::error::{Code, Result, VisageError};
 use crate::pipeline::detect::{BBox, Detection, Landmarks};
 use crate::pipeline::quality::Quality;
 
@@ -87,6 +87,34 @@ pub struct NewFace<'a> {
     pub quality: Option<Quality>,
     /// PNG of the aligned crop, kept only when the gallery is configured to.
     pub crop: Option<&'a [u8]>,
+}
+
+impl<'a> NewFace<'a> {
+    /// A face the pipeline found in the photo hashed `image_sha256` (see [`photo_sha256`]),
+    /// with the PNG of its crop when the gallery keeps crops.
+    pub fn detected(
+        face: &'a crate::pipeline::Face,
+        image_sha256: &'a str,
+        external_id: Option<&'a str>,
+        crop: Option<&'a [u8]>,
+    ) -> Self {
+        Self {
+            model: &face.embedding.model,
+            vector: &face.embedding.vector,
+            detection: &face.detection,
+            image_sha256,
+            external_id,
+            quality: Some(face.quality),
+            crop,
+        }
+    }
+}
+
+/// The hash a photo is known by in the gallery (hex SHA-256 of its bytes): enrolling the same
+/// photo for a subject twice adds nothing.
+pub fn photo_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// One entry of the change log: a face added to or removed from the gallery.
@@ -221,7 +249,7 @@ impl Store {
             params![id, name, metadata.to_string(), now()],
         )?;
         if inserted == 0 {
-            return Err(VisageError::conflict("subject_exists", format!("subject {id:?} already exists")));
+            return Err(VisageError::conflict(Code::SubjectExists, format!("subject {id:?} already exists")));
         }
         self.subject(id)
     }
@@ -415,7 +443,7 @@ pub(super) fn insert_face_in(tx: &Connection, subject_id: &str, face: &NewFace) 
     if let Some((id, owner)) = existing {
         if owner != pk {
             return Err(VisageError::conflict(
-                "external_id_taken",
+                Code::ExternalIdTaken,
                 format!("external id {:?} belongs to a face of another subject", face.external_id.unwrap_or_default()),
             ));
         }
