@@ -15,7 +15,7 @@ pub use crate::pipeline::detect::{DetectorFamilySetting, DetectorSettings, FaceO
 pub use crate::pipeline::embed::{EmbedderSettings, NormalizationSetting};
 pub use crate::pipeline::runtime::RuntimeSettings;
 use crate::pipeline::PipelineSettings;
-pub use crate::service::ServerSettings;
+pub use crate::service::{CompatSettings, ServerSettings};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -30,6 +30,7 @@ pub struct Settings {
     pub identify: IdentifySettings,
     pub index: IndexSettings,
     pub server: ServerSettings,
+    pub compat: CompatSettings,
     pub gallery: GallerySettings,
     pub enroll: EnrollSettings,
 }

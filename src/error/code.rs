@@ -81,6 +81,7 @@ codes! {
     InvalidArgument = ("invalid_argument", 422, "An index argument is out of range.");
     // The gallery's state.
     NotFound = ("not_found", 404, "The subject, face, job or crop does not exist.");
+    CropNotKept = ("crop_not_kept", 404, "The face exists but no crop of it was kept (gallery.keep_crops is off).");
     SubjectExists = ("subject_exists", 409, "A subject with this id exists already.");
     ExternalIdTaken = ("external_id_taken", 409, "The external id belongs to a face of another subject.");
     JobExists = ("job_exists", 409, "A job with this id exists with another source or options.");

@@ -4,6 +4,7 @@
 
 mod identify;
 pub mod jobs;
+mod manage;
 mod sample;
 pub mod store;
 
@@ -21,6 +22,7 @@ use crate::index::{create_index, dot, open_index, IndexKind, IndexParams, Search
 use crate::pipeline::embed::Embedding;
 pub use identify::{Candidate, Identification};
 pub use jobs::{ItemRecord, ItemWrite, JobRecord, JobState, Recorded};
+pub use manage::{DeletedFace, FacePage};
 pub use store::{photo_sha256, ExportedFace, FaceRecord, NewFace, Subject};
 use store::{Change, Store};
 

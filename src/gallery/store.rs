@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS faces (
     crop BLOB
 );
 CREATE INDEX IF NOT EXISTS faces_by_subject ON faces(subject_pk);
+CREATE INDEX IF NOT EXISTS subjects_by_name ON subjects(name);
 CREATE INDEX IF NOT EXISTS faces_by_image ON faces(subject_pk, image_sha256);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -143,10 +144,11 @@ pub fn blob_to_vector(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
-const FACE_COLUMNS: &str = "f.id, s.id, f.model, f.detection, f.image_sha256, f.external_id, f.created_at, f.quality, \
+pub(super) const FACE_COLUMNS: &str =
+    "f.id, s.id, f.model, f.detection, f.image_sha256, f.external_id, f.created_at, f.quality, \
      f.crop IS NOT NULL FROM faces f JOIN subjects s ON s.pk = f.subject_pk";
 
-fn face_from_row(row: &Row) -> rusqlite::Result<FaceRecord> {
+pub(super) fn face_from_row(row: &Row) -> rusqlite::Result<FaceRecord> {
     let detection: String = row.get(3)?;
     let d: Detection = serde_json::from_str(&detection)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))?;
@@ -165,10 +167,10 @@ fn face_from_row(row: &Row) -> rusqlite::Result<FaceRecord> {
     })
 }
 
-const SUBJECT_COLUMNS: &str =
+pub(super) const SUBJECT_COLUMNS: &str =
     "s.id, s.name, s.metadata, s.created_at, (SELECT COUNT(*) FROM faces f WHERE f.subject_pk = s.pk) FROM subjects s";
 
-fn subject_from_row(row: &Row) -> rusqlite::Result<Subject> {
+pub(super) fn subject_from_row(row: &Row) -> rusqlite::Result<Subject> {
     let metadata: String = row.get(2)?;
     Ok(Subject {
         id: row.get(0)?,

@@ -26,11 +26,21 @@ pub struct Form {
 
 impl Form {
     /// Reads the body according to its content type; `limit` bounds the whole body.
-    pub async fn read(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Self, ApiError> {
+    pub async fn read(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Self, ApiError> {
+        Self::read_with(req, payload, limit, &IMAGE_FIELDS).await
+    }
+
+    /// [`Form::read`] with other names for the image fields; a raw image body is the first.
+    pub async fn read_with(
+        req: &HttpRequest,
+        mut payload: web::Payload,
+        limit: usize,
+        image_fields: &[&str],
+    ) -> Result<Self, ApiError> {
         let content_type =
             req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         if content_type.starts_with("multipart/form-data") {
-            return Self::multipart(req, payload, limit).await;
+            return Self::multipart(req, payload, limit, image_fields).await;
         }
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
@@ -47,14 +57,15 @@ impl Form {
             let fields: Map<String, Value> = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::new(Code::InvalidJson, format!("the body is not a JSON object: {e}")))?;
             let mut form = Self { images: HashMap::new(), fields };
-            for name in IMAGE_FIELDS {
+            for &name in image_fields {
                 if let Some(v) = form.fields.remove(name) {
                     form.images.insert(name.to_string(), decode_base64(name, &v)?);
                 }
             }
             Ok(form)
         } else if content_type.starts_with("image/") || content_type.starts_with("application/octet-stream") {
-            Ok(Self { images: HashMap::from([("image".to_string(), body.to_vec())]), fields: Map::new() })
+            let name = image_fields.first().copied().unwrap_or("image").to_string();
+            Ok(Self { images: HashMap::from([(name, body.to_vec())]), fields: Map::new() })
         } else {
             Err(ApiError::new(
                 Code::UnsupportedMediaType,
@@ -65,7 +76,12 @@ impl Form {
         }
     }
 
-    async fn multipart(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Self, ApiError> {
+    async fn multipart(
+        req: &HttpRequest,
+        payload: web::Payload,
+        limit: usize,
+        image_fields: &[&str],
+    ) -> Result<Self, ApiError> {
         let mut form = Self::default();
         let mut multipart = Multipart::new(req.headers(), payload);
         let mut total = 0usize;
@@ -81,7 +97,7 @@ impl Form {
                 }
                 data.extend_from_slice(&chunk);
             }
-            if IMAGE_FIELDS.contains(&name.as_str()) {
+            if image_fields.contains(&name.as_str()) {
                 form.images.insert(name, data);
             } else {
                 let text = String::from_utf8(data)

@@ -3,6 +3,7 @@
 //! with Retry-After here.
 
 pub mod api;
+mod compreface;
 pub mod doc;
 pub mod error;
 mod input;
@@ -47,7 +48,10 @@ async fn authenticate(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let engine = req.app_data::<web::Data<Engine>>().cloned();
     let keys: &[String] = engine.as_ref().map_or(&[], |e| &e.settings().server.api_keys);
+    // The CompreFace door checks its own keys (per service) and answers in its own shape.
+    let compat = engine.as_ref().is_some_and(|e| e.settings().compat.compreface) && req.path().starts_with("/api/");
     let open = keys.is_empty()
+        || compat
         || matches!(req.path(), "/healthz" | "/readyz" | "/metrics" | "/openapi.json")
         || req.path().starts_with("/docs");
     if !open {
@@ -79,6 +83,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     });
     let app_engine = engine.clone();
+    let compreface = engine.settings().compat.compreface;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_engine.clone())
@@ -97,6 +102,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .wrap(from_fn(authenticate))
             .wrap(from_fn(metrics::track))
             .wrap(Logger::new("%r %s %b %Dms").log_target("visage::http"))
+            .configure(|cfg| {
+                if compreface {
+                    compreface::configure(cfg)
+                }
+            })
             .configure(routes::configure)
     })
     .bind(&address)?;

@@ -43,10 +43,32 @@ impl Work {
         keep_crops: bool,
     ) -> Result<(FaceRecord, bool)> {
         self.gallery.subject(subject_id)?; // 404 before spending a model run
+        self.enrol_as(bytes, opts, keep_crops, || Ok(subject_id.to_string()))
+    }
+
+    /// Enrols the chosen face of `bytes` for the subject named `name`, created only once the
+    /// photo has given a face.
+    pub fn enrol_face_named(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        opts: &EnrolOptions,
+        keep_crops: bool,
+    ) -> Result<(FaceRecord, bool)> {
+        self.enrol_as(bytes, opts, keep_crops, || Ok(self.gallery.subject_named_or_create(name)?.0.id))
+    }
+
+    fn enrol_as(
+        &self,
+        bytes: &[u8],
+        opts: &EnrolOptions,
+        keep_crops: bool,
+        subject: impl FnOnce() -> Result<String>,
+    ) -> Result<(FaceRecord, bool)> {
         let face = choose(self.analyze(bytes, opts.aligned)?.1, opts.face)?;
         let hash = photo_sha256(bytes);
         let crop = if keep_crops { Some(crate::pipeline::draw::png(&face.crop)?) } else { None };
         let new = NewFace::detected(&face, &hash, opts.external_id.as_deref(), crop.as_deref());
-        self.gallery.add_face(subject_id, &face.embedding, new)
+        self.gallery.add_face(&subject()?, &face.embedding, new)
     }
 }

@@ -8,6 +8,8 @@ pub mod admission;
 mod analyze;
 pub mod assemble;
 mod calibration;
+mod collection;
+mod compare;
 mod enrol;
 mod jobs;
 mod recognize;
@@ -23,18 +25,19 @@ use crate::config::Settings;
 use crate::enroll::{manager::Manager, Gate, Options};
 use crate::error::{Code, Result, VisageError};
 use crate::eval::{EvalOptions, EvalReport};
-use crate::gallery::{FaceRecord, Gallery, ItemRecord, Subject};
+use crate::gallery::{DeletedFace, FaceRecord, Gallery, ItemRecord, Subject};
 use crate::pipeline::Pipeline;
 use admission::{Admission, Permit};
 pub use analyze::{Detected, Embedded, Work};
 pub use calibration::{calibrate_gallery, Calibrated};
+pub use compare::{Compared, Matched};
 pub use enrol::EnrolOptions;
 pub use jobs::{gate_with, job_id, JobSource, JobStatus, NewJob};
 pub use recognize::{
     Identified, IdentifiedFace, IdentifyOptions, Reference, SearchBy, SearchOptions, SearchQuery, SearchResults,
     Searched, Verification, VerifyQuery,
 };
-pub use settings::ServerSettings;
+pub use settings::{CompatSettings, ServerSettings};
 use stages::{StageHook, Stages};
 
 /// The engine: everything a use case needs, assembled once and shared by every door.
@@ -235,16 +238,22 @@ impl Engine {
         self.blocking(move |g| g.faces(&subject_id)).await
     }
 
-    /// Deletes one face (record and embedding).
-    pub async fn delete_face(&self, face_id: u64) -> Result<()> {
-        self.blocking(move |g| g.delete_face(face_id)).await
+    /// Deletes one face (record and embedding); returns it with its subject.
+    pub async fn delete_face(&self, face_id: u64) -> Result<DeletedFace> {
+        self.blocking(move |g| {
+            g.delete_faces(&[face_id])?.pop().ok_or_else(|| VisageError::NotFound(format!("face {face_id}")))
+        })
+        .await
     }
 
     /// The aligned crop of an enrolled face (PNG), when `gallery.keep_crops` is on.
     pub async fn face_crop(&self, face_id: u64) -> Result<Vec<u8>> {
-        self.blocking(move |g| g.crop(face_id))
-            .await?
-            .ok_or_else(|| VisageError::NotFound(format!("crop of face {face_id} (gallery.keep_crops is off)")))
+        self.blocking(move |g| g.crop(face_id)).await?.ok_or_else(|| {
+            VisageError::unprocessable(
+                Code::CropNotKept,
+                format!("face {face_id} has no crop: this gallery keeps none (gallery.keep_crops is off)"),
+            )
+        })
     }
 
     // Bulk enrolment jobs.

@@ -157,6 +157,18 @@ pub(super) fn check_threshold(t: Option<f32>, default: f32) -> Result<f32> {
 }
 
 impl Work {
+    /// A caller's vector as an embedding of the gallery's model (normalised).
+    pub fn query_embedding(&self, v: &[f32]) -> Result<Embedding> {
+        let dim = self.pipeline.embedder.dim();
+        let vector = crate::index::normalize(v).filter(|_| v.len() == dim).ok_or_else(|| {
+            VisageError::unprocessable(
+                Code::InvalidEmbedding,
+                format!("embedding must be {dim} finite numbers, not all zero"),
+            )
+        })?;
+        Ok(Embedding { model: Arc::from(self.gallery.model()), vector })
+    }
+
     /// Verifies `query` at `threshold`; `aligned` says the images are aligned faces already.
     pub fn verify(&self, query: VerifyQuery, threshold: f32, aligned: bool) -> Result<Verification> {
         let (probe, reference, similarity) = match query {
@@ -206,16 +218,7 @@ impl Work {
     pub fn search(&self, query: SearchQuery, k: usize, opts: &SearchOptions) -> Result<Searched> {
         let g = &self.gallery;
         let (query, face) = match query {
-            SearchQuery::Embedding(v) => {
-                let dim = self.pipeline.embedder.dim();
-                let vector = crate::index::normalize(&v).filter(|_| v.len() == dim).ok_or_else(|| {
-                    VisageError::unprocessable(
-                        Code::InvalidEmbedding,
-                        format!("embedding must be {dim} finite numbers, not all zero"),
-                    )
-                })?;
-                (Embedding { model: Arc::from(g.model()), vector }, None)
-            }
+            SearchQuery::Embedding(v) => (self.query_embedding(&v)?, None),
             SearchQuery::Image { bytes, aligned } => {
                 let face = self.main_face(&bytes, aligned, "image")?;
                 (face.embedding.clone(), Some(face))

@@ -27,3 +27,20 @@ pub struct ServerSettings {
     /// Seconds between background saves of the index (it is also saved at shutdown).
     pub persist_interval_s: u64,
 }
+
+/// Compatible APIs served beside the native one (`[compat]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CompatSettings {
+    /// Serve CompreFace's REST API under `/api/v1/`.
+    pub compreface: bool,
+    /// Keys accepted by CompreFace's recognition service only, besides `server.api_keys`. From
+    /// the environment as a comma-separated list (likewise the two below).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub recognition_keys: Vec<String>,
+    /// Keys accepted by CompreFace's detection service only.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub detection_keys: Vec<String>,
+    /// Keys accepted by CompreFace's verification service only.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub verification_keys: Vec<String>,
+}
