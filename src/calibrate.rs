@@ -12,10 +12,32 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::config::Settings;
-use crate::error::{Result, VisageError};
+use crate::error::{Code, Result, VisageError};
 use crate::eval::{Calibration, Sample};
 use crate::gallery::Gallery;
+
+/// Decision threshold for 1:1 comparison.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct CompareSettings {
+    pub threshold: f32,
+    /// When set (with `identify.target_fpir`), the thresholds are calibrated on the gallery at
+    /// start-up for this false-accept rate, if it holds enough pairs to measure it.
+    pub target_far: Option<f64>,
+}
+
+/// 1:N identification and search defaults.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct IdentifySettings {
+    /// Cosine at or above which the best subject is the answer; below it the face is unknown.
+    pub threshold: f32,
+    /// With `compare.target_far`: calibrate the identify threshold for this false-positive
+    /// identification rate (unknown faces wrongly matched) on the gallery at start-up.
+    pub target_fpir: Option<f64>,
+    /// Candidates returned per face when the request does not say.
+    pub k: usize,
+    /// Largest `k` a request may ask for.
+    pub max_k: usize,
+}
 
 const META_KEY: &str = "thresholds";
 /// Impostor pairs scored at most (a uniform sample beyond).
@@ -55,10 +77,10 @@ pub struct Thresholds {
 
 impl Thresholds {
     /// The configured cosines.
-    pub fn configured(settings: &Settings) -> Self {
+    pub fn configured(compare: &CompareSettings, identify: &IdentifySettings) -> Self {
         Self {
-            compare: settings.compare.threshold,
-            identify: settings.identify.threshold,
+            compare: compare.threshold,
+            identify: identify.threshold,
             source: "config".into(),
             target_far: None,
             target_fpir: None,
@@ -77,7 +99,7 @@ pub fn gallery_samples(gallery: &Gallery, max_faces: usize) -> Result<Vec<Sample
     gallery.for_each_face(|face_id, subject, vector| {
         if samples.len() >= max_faces {
             return Err(VisageError::unprocessable(
-                "gallery_too_large",
+                Code::GalleryTooLarge,
                 format!("more than {max_faces} faces; evaluate a labelled folder with `visage eval` instead"),
             ));
         }
@@ -98,12 +120,12 @@ pub fn calibrate(gallery: &Gallery, target_far: f64, target_fpir: f64) -> Result
     let subjects = samples.iter().map(|s| s.label.as_str()).collect::<std::collections::HashSet<_>>().len();
     if subjects < 2 {
         return Err(VisageError::unprocessable(
-            "insufficient_data",
+            Code::InsufficientData,
             format!("calibration needs at least 2 subjects with faces; the gallery has {subjects}"),
         ));
     }
     let mut c = crate::eval::calibration::calibrate_compare(&samples, &[target_far], MAX_PAIRS)
-        .map_err(|e| VisageError::unprocessable("insufficient_data", e.to_string()))?;
+        .map_err(|e| VisageError::unprocessable(Code::InsufficientData, e.to_string()))?;
     // The 1:N threshold from the whole gallery, through the index.
     let (non_mated, method) = non_mated_scores(gallery)?;
     c.identify = crate::eval::calibration::identify(&non_mated, target_fpir, method, &mut c.warnings);
@@ -187,12 +209,12 @@ pub fn apply(gallery: &Gallery, thresholds: &Thresholds) -> Result<()> {
 /// The thresholds in force at start-up: with `compare.target_far` / `identify.target_fpir`
 /// configured, a fresh calibration on the gallery when its data suffices; else the last applied
 /// calibration; else the configured cosines.
-pub fn in_force(settings: &Settings, gallery: &Gallery) -> Result<Thresholds> {
+pub fn in_force(compare: &CompareSettings, identify: &IdentifySettings, gallery: &Gallery) -> Result<Thresholds> {
     let stored: Option<Thresholds> = gallery
         .meta(META_KEY)?
         .and_then(|t| serde_json::from_str::<Thresholds>(&t).ok())
         .filter(|t| t.model.as_deref() == Some(gallery.model()));
-    if let (Some(far), Some(fpir)) = (settings.compare.target_far, settings.identify.target_fpir) {
+    if let (Some(far), Some(fpir)) = (compare.target_far, identify.target_fpir) {
         match calibrate(gallery, far, fpir) {
             Ok((_, Some(t))) => {
                 tracing::info!(
@@ -211,7 +233,7 @@ pub fn in_force(settings: &Settings, gallery: &Gallery) -> Result<Thresholds> {
             Err(e) => tracing::warn!("cannot calibrate on the gallery ({e}); keeping the thresholds in force"),
         }
     }
-    Ok(stored.unwrap_or_else(|| Thresholds::configured(settings)))
+    Ok(stored.unwrap_or_else(|| Thresholds::configured(compare, identify)))
 }
 
 #[cfg(test)]

@@ -113,6 +113,9 @@ pub struct EnrollArgs {
     /// Keep the aligned crops of enrolled faces.
     #[arg(long)]
     pub keep_crops: bool,
+    /// Every photo already is an aligned face crop (LFW-aligned, 112×112): no detection.
+    #[arg(long)]
+    pub aligned: bool,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -215,7 +218,7 @@ pub fn run(cli: Cli) -> Result<()> {
             settings.enroll.batch = batch.unwrap_or(settings.enroll.batch);
             let workers = workers.unwrap_or(settings.enroll.workers);
             let gate = settings.enroll.gate;
-            let opts = enroll::batch_setup(&mut settings, workers, gate);
+            let opts = crate::service::assemble::size_for_batch(&mut settings, workers, gate);
             return crate::bench::enroll(&settings, &source, &opts, samples);
         }
         Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {

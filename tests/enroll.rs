@@ -49,6 +49,21 @@ fn outcome_set(dir: &Path) -> HashMap<&'static str, &'static str> {
     ])
 }
 
+/// A labelled folder of symbolic links (photos linked one by one, and a subject folder that is
+/// itself a link) enrols every photo, as its copy would.
+#[cfg(unix)]
+#[test]
+fn cli_enroll_follows_a_labelled_folder_of_symbolic_links() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, linked, data) = (tmp.path().join("store"), tmp.path().join("linked"), tmp.path().join("data"));
+    let n = common::repeated_set(&store, 3);
+    common::link_set(&store, &linked, "s001");
+    let out = enroll(&[s(&linked), "--data-dir", s(&data), "-q"]);
+    assert_eq!(out["state"], "completed");
+    let c = &out["counts"];
+    assert_eq!((c["processed"].as_u64(), c["enrolled"].as_u64()), (Some(n as u64), Some(n as u64)), "{out:#}");
+}
+
 #[test]
 fn cli_enroll_reports_every_outcome_and_reruns_enrol_nothing_twice() {
     let tmp = tempfile::tempdir().unwrap();

@@ -130,6 +130,27 @@ fn eval_on_a_labelled_folder_reports_every_figure_and_an_html_report() {
     assert_eq!(summary["unresolved_pairs"], 0);
 }
 
+/// A labelled folder made of symbolic links (each photo a link, one subject folder a link to a
+/// folder elsewhere) evaluates exactly as the folder it links to.
+#[cfg(unix)]
+#[test]
+fn eval_follows_a_labelled_folder_of_symbolic_links() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, root, out) = (tmp.path().join("store"), tmp.path().join("linked"), tmp.path().join("report"));
+    let counts = labelled_set(&store);
+    common::link_set(&store, &root, "Grace_Hopper");
+    assert!(std::fs::symlink_metadata(root.join("Grace_Hopper")).unwrap().file_type().is_symlink());
+    let photos: usize = counts.values().sum();
+    let (code, summary, err) = visage(&["eval", s(&root), "--out", s(&out), "-q"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (summary["photos"].as_u64(), summary["embedded"].as_u64()),
+        (Some(photos as u64 + 1), Some(photos as u64))
+    );
+    assert_eq!(summary["subjects"], counts.len());
+    assert!(summary["top1"].as_f64().unwrap() >= 0.9, "{summary:#}");
+}
+
 #[test]
 fn calibration_on_the_gallery_sets_the_thresholds_the_service_decides_with() {
     let tmp = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use serde_json::json;
 use visage::gallery::{Gallery, NewFace};
 use visage::index::{IndexKind, IndexParams};
 use visage::pipeline::detect::{BBox, Detection};
-use visage::pipeline::embed::{l2_normalised, Embedding};
+use visage::pipeline::embed::Embedding;
 use visage::pipeline::quality::Quality;
 
 const DIM: usize = 8;
@@ -15,7 +15,7 @@ const DIM: usize = 8;
 fn embedding(model: &str, seed: usize) -> Embedding {
     let v: Vec<f32> =
         (0..DIM).map(|i| ((seed * 31 + i * 7) % 13) as f32 - 6.0 + if i == seed % DIM { 9.0 } else { 0.0 }).collect();
-    Embedding { model: Arc::from(model), vector: l2_normalised(&v) }
+    Embedding { model: Arc::from(model), vector: visage::index::normalize(&v).unwrap_or(v) }
 }
 
 fn detection() -> Detection {

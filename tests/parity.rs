@@ -67,7 +67,7 @@ fn matches_opencv_yunet_and_sface() {
                 .iter()
                 .zip(&e.landmarks)
                 .fold(0f32, |m, (p, q)| m.max((p[0] - q[0]).abs()).max((p[1] - q[1]).abs()));
-            let cos = visage::pipeline::embed::dot(&f.embedding.vector, &e.embedding);
+            let cos = visage::index::dot(&f.embedding.vector, &e.embedding);
             assert!(box_err <= 1.0, "{name}: box off by {box_err} px ({b:?} vs {:?})", e.bbox);
             assert!(lm_err <= 1.0, "{name}: landmark off by {lm_err} px");
             assert!(cos >= 0.999, "{name}: embedding cosine {cos} to OpenCV's");

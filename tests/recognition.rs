@@ -58,3 +58,18 @@ fn all_faces_of_a_group_photo_embed_in_one_batch_like_one_by_one() {
         }
     }
 }
+
+/// A photo that already is an aligned crop (as LFW-aligned ships them) is embedded without
+/// detection: the crop the pipeline made, given back as the whole image, and the same crop
+/// upscaled to 224×224, embed as the face it came from.
+#[test]
+fn an_aligned_crop_embeds_as_the_face_it_came_from() {
+    let face = one_face("obama.jpg");
+    let p = common::pipeline();
+    let up = image::imageops::resize(&face.crop, 224, 224, image::imageops::FilterType::CatmullRom);
+    for crop in [face.crop.clone(), up] {
+        let aligned = p.embed(&crop, vec![visage::pipeline::whole_image_face(&crop)]).unwrap().remove(0);
+        let c = cosine(&face, &aligned);
+        assert!(c >= 0.95, "{}px crop: cosine {c} to the detected face", crop.width());
+    }
+}

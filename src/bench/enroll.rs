@@ -8,8 +8,7 @@ use std::time::Instant;
 
 use crate::config::Settings;
 use crate::enroll::{self, Gate, JobSpec, MultiFace, Options, Source};
-use crate::error::{Result, VisageError};
-use crate::gallery::Gallery;
+use crate::error::{Code, Result, VisageError};
 use crate::pipeline::{align, Pipeline};
 
 use super::median_ms;
@@ -33,7 +32,7 @@ pub fn enroll(settings: &Settings, source: &Path, opts: &Options, samples: usize
         }
     })?;
     if photos.is_empty() {
-        return Err(VisageError::unprocessable("invalid_source", "no readable photo in the source"));
+        return Err(VisageError::unprocessable(Code::InvalidSource, "no readable photo in the source"));
     }
     let mut model_ms = Vec::new();
     for image in &photos {
@@ -50,11 +49,9 @@ pub fn enroll(settings: &Settings, source: &Path, opts: &Options, samples: usize
     // The job: a fresh gallery, every photo, the gate taking the largest face.
     let pipeline = Pipeline::load(settings)?;
     let dir = tempfile_dir()?;
-    let embedder = &pipeline.embedder;
-    let gallery =
-        Gallery::open(&dir, embedder.model_id(), embedder.dim(), settings.index.kind, &settings.index.params)?;
+    let gallery = crate::service::assemble::open_gallery(settings, &pipeline, &dir)?;
     let gate = Gate { multi_face: MultiFace::Largest, ..opts.gate };
-    let spec = JobSpec { source, gate, keep_crops: false, uploaded: false };
+    let spec = JobSpec { source, gate, keep_crops: false, uploaded: false, aligned: false };
     enroll::create(&gallery, "bench", &spec, "bench")?;
     let started = Instant::now();
     let mut times = enroll::StageTimes::default();

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use super::median_ms;
 use crate::config::Settings;
-use crate::error::{Result, VisageError};
+use crate::error::{Code, Result, VisageError};
 use crate::pipeline::Pipeline;
 
 /// What `visage bench service` was asked to do.
@@ -69,12 +69,10 @@ pub fn service(settings: &Settings, opts: &ServiceOptions) -> Result<()> {
     validate(opts)?;
     let photo =
         std::fs::read(&opts.image).map_err(|e| VisageError::CorruptImage(format!("{}: {e}", opts.image.display())))?;
-    // The same arithmetic as `AppState::load`: `workers` model runs at once, each with
-    // `cores / workers` ORT threads unless `runtime.intra_threads` says otherwise.
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let workers = if settings.server.workers == 0 { cores } else { settings.server.workers };
-    let threads =
-        if settings.runtime.intra_threads == 0 { (cores / workers).max(1) } else { settings.runtime.intra_threads };
+    // The server's sizing: `workers` model runs at once, each with `threads` ORT threads.
+    let mut sized = settings.clone();
+    let workers = crate::service::assemble::size_for_serving(&mut sized);
+    let threads = sized.runtime.intra_threads;
     let api_key = opts.api_key.clone().or_else(|| settings.server.api_keys.first().cloned());
 
     // The server: started here (killed and its data removed when `_own` drops) or given.
@@ -208,7 +206,7 @@ fn measure(
 }
 
 fn validate(opts: &ServiceOptions) -> Result<()> {
-    let bad = |m: String| Err(VisageError::unprocessable("invalid_parameter", m));
+    let bad = |m: String| Err(VisageError::unprocessable(Code::InvalidParameter, m));
     if opts.concurrency.is_empty() || opts.concurrency.iter().any(|&c| c == 0 || c > MAX_CLIENTS) {
         return bad(format!("--concurrency takes numbers 1..={MAX_CLIENTS}, e.g. 1,4,16"));
     }
@@ -398,7 +396,7 @@ struct Target {
 impl Target {
     /// Parses `http://HOST[:PORT][/PREFIX]`, refusing any host that is not loopback.
     fn parse(url: &str, api_key: Option<String>) -> Result<Self> {
-        let bad = |m: String| VisageError::unprocessable("invalid_parameter", m);
+        let bad = |m: String| VisageError::unprocessable(Code::InvalidParameter, m);
         let rest = url.strip_prefix("http://").ok_or_else(|| {
             bad(format!("--url {url:?}: only http:// URLs of a server on this machine (loopback) are accepted"))
         })?;

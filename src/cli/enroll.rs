@@ -2,8 +2,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,30 +10,11 @@ use sha2::{Digest, Sha256};
 
 use super::EnrollArgs;
 use crate::config::Settings;
-use crate::enroll::{self, Gate, JobSpec, MultiFace, Options, Source};
-use crate::error::{Result, VisageError};
+use crate::enroll::{self, Gate, JobSpec, MultiFace, Source};
+use crate::error::{Code, Result, VisageError};
 use crate::gallery::{Gallery, JobState};
 use crate::pipeline::Pipeline;
-
-/// Settings and engine options for a batch run on `workers` threads (0 = one per core): one
-/// model session per worker, each single-threaded unless `--threads` said otherwise.
-pub(super) fn batch_setup(settings: &mut Settings, workers: usize, gate: Gate) -> Options {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let workers = if workers == 0 { cores } else { workers };
-    settings.runtime.sessions = workers;
-    if settings.runtime.intra_threads == 0 {
-        settings.runtime.intra_threads = 1;
-    }
-    Options {
-        workers,
-        batch: settings.enroll.batch,
-        gate,
-        roots: None,
-        cancel: Arc::new(AtomicBool::new(false)),
-        stop: Arc::new(AtomicBool::new(false)),
-        throttle: None,
-    }
-}
+use crate::service::assemble;
 
 /// A progress bar on stderr counting `unit`s (hidden when stderr is not a terminal or `quiet`).
 pub(super) fn progress_bar(quiet: bool, unit: &str) -> ProgressBar {
@@ -68,24 +47,23 @@ pub(super) fn run(mut settings: Settings, args: &EnrollArgs) -> Result<()> {
     let path = args
         .source
         .canonicalize()
-        .map_err(|e| VisageError::unprocessable("invalid_source", format!("{}: {e}", args.source.display())))?;
+        .map_err(|e| VisageError::unprocessable(Code::InvalidSource, format!("{}: {e}", args.source.display())))?;
     let spec = JobSpec {
         source: Source::infer(&path)?,
         gate: {
             let gate = gate_from(args, settings.enroll.gate);
-            gate.validate().map_err(|e| VisageError::unprocessable("invalid_parameter", e))?;
+            gate.validate().map_err(|e| VisageError::unprocessable(Code::InvalidParameter, e))?;
             gate
         },
         keep_crops: args.keep_crops || settings.gallery.keep_crops,
         uploaded: false,
+        aligned: args.aligned,
     };
     let workers = args.workers.unwrap_or(settings.enroll.workers);
-    let opts = batch_setup(&mut settings, workers, spec.gate);
+    let opts = assemble::size_for_batch(&mut settings, workers, spec.gate);
     let data_dir = args.data_dir.clone().unwrap_or_else(|| settings.server.data_dir.clone());
     let pipeline = Pipeline::load(&settings)?;
-    let embedder = &pipeline.embedder;
-    let gallery =
-        Gallery::open(&data_dir, embedder.model_id(), embedder.dim(), settings.index.kind, &settings.index.params)?;
+    let gallery = assemble::open_gallery(&settings, &pipeline, &data_dir)?;
     let id = args.job.clone().unwrap_or_else(|| {
         let key = serde_json::to_string(&spec).unwrap_or_default();
         format!("cli-{}", &hex::encode(Sha256::digest(key.as_bytes()))[..16])

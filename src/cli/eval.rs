@@ -5,14 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::enroll::{batch_setup, progress_bar};
-use crate::calibrate;
+use super::enroll::progress_bar;
 use crate::config::Settings;
-use crate::enroll::{process, Gate, MultiFace, Source};
-use crate::error::{Result, VisageError};
+use crate::enroll::{process, Gate, MultiFace, Options, Source};
+use crate::error::{Code, Result, VisageError};
 use crate::eval::{self, EvalOptions, Sample};
-use crate::gallery::Gallery;
 use crate::pipeline::Pipeline;
+use crate::service::{assemble, calibrate_gallery};
 
 /// `visage eval` options.
 #[derive(Debug, clap::Args)]
@@ -50,6 +49,9 @@ pub struct EvalArgs {
     /// Worker threads (overrides enroll.workers).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Every photo already is an aligned face crop (LFW-aligned, 112×112): no detection.
+    #[arg(long)]
+    pub aligned: bool,
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -80,7 +82,7 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
         Gate { min_eye_distance: 0.0, min_score: 0.0, min_sharpness: 0.0, multi_face: MultiFace::Largest }
     };
     let workers = args.workers.unwrap_or(settings.enroll.workers);
-    let opts = batch_setup(&mut settings, workers, gate);
+    let opts = Options { aligned: args.aligned, ..assemble::size_for_batch(&mut settings, workers, gate) };
     let pipeline = Pipeline::load(&settings)?;
     let bar = progress_bar(args.quiet, "photos");
     bar.set_length(source.count(None, &|| false)?.unwrap_or(0));
@@ -116,11 +118,11 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
         .as_deref()
         .map(|p| super::import::read_vectors(p, embedder.dim(), embedder.model_id()))
         .transpose()?;
-    let invalid = |e: eval::EvalError| VisageError::unprocessable("invalid_evaluation", e.to_string());
+    let invalid = |e: eval::EvalError| VisageError::unprocessable(Code::InvalidEvaluation, e.to_string());
     let (report, unresolved) = match &args.pairs {
         Some(path) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| VisageError::unprocessable("invalid_pairs", format!("{}: {e}", path.display())))?;
+                .map_err(|e| VisageError::unprocessable(Code::InvalidPairs, format!("{}: {e}", path.display())))?;
             let pairs = eval::pairs::parse(&text).map_err(invalid)?;
             let (found, missing) = eval::pairs::resolve(&pairs, &samples);
             (
@@ -164,22 +166,9 @@ fn write_error(path: &Path, e: std::io::Error) -> VisageError {
 pub(super) fn calibrate(settings: Settings, args: &CalibrateArgs) -> Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(|| settings.server.data_dir.clone());
     let pipeline = Pipeline::load(&settings)?;
-    let e = &pipeline.embedder;
-    let gallery = Gallery::open(&data_dir, e.model_id(), e.dim(), settings.index.kind, &settings.index.params)?;
-    let (calibration, thresholds) = calibrate::calibrate(&gallery, args.far, args.fpir)?;
-    let applied = match (&thresholds, args.apply) {
-        (Some(t), true) => {
-            calibrate::apply(&gallery, t)?;
-            true
-        }
-        (None, true) => {
-            return Err(VisageError::unprocessable(
-                "insufficient_data",
-                format!("the gallery is too small to measure these targets: {}", calibration.warnings.join("; ")),
-            ))
-        }
-        _ => false,
-    };
+    let gallery = assemble::open_gallery(&settings, &pipeline, &data_dir)?;
+    let (calibration, thresholds) = calibrate_gallery(&gallery, args.far, args.fpir, args.apply)?;
+    let applied = args.apply;
     let out = json!({ "data_dir": data_dir, "calibration": calibration, "thresholds": thresholds, "applied": applied });
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     Ok(())

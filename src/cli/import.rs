@@ -15,7 +15,7 @@ use super::enroll::progress_bar;
 use crate::config::Settings;
 use crate::enroll::embeddings::{Reader, Record, Writer};
 use crate::enroll::{self, import, Counts, EmbeddingsFile, Gate, JobSpec, Options, Source};
-use crate::error::{Result, VisageError};
+use crate::error::{Code, Result, VisageError};
 use crate::gallery::{Binding, Gallery, JobState};
 
 /// Bad rows listed in the report (all are in the job's report in the gallery).
@@ -63,7 +63,7 @@ pub struct ExportArgs {
 }
 
 fn canonical(path: &Path) -> Result<PathBuf> {
-    path.canonicalize().map_err(|e| VisageError::unprocessable("invalid_source", format!("{}: {e}", path.display())))
+    path.canonicalize().map_err(|e| VisageError::unprocessable(Code::InvalidSource, format!("{}: {e}", path.display())))
 }
 
 /// The model the embeddings are taken to be of, and the length of its vectors when known.
@@ -76,7 +76,7 @@ fn resolve_model(settings: &Settings, args: &ImportArgs, binding: Option<&Bindin
         (None, Err(_), Some(m)) => m.clone(),
         (None, Err(e), None) => {
             return Err(VisageError::unprocessable(
-                "model_required",
+                Code::ModelRequired,
                 format!("{e}; or name the embeddings' model with --model (a new gallery is bound to it)"),
             ))
         }
@@ -85,7 +85,7 @@ fn resolve_model(settings: &Settings, args: &ImportArgs, binding: Option<&Bindin
         let held = b.model.as_deref().unwrap_or_default();
         if held != model {
             return Err(VisageError::conflict(
-                "incompatible_model",
+                Code::IncompatibleEmbeddings,
                 format!(
                     "the gallery holds embeddings of model {held}, these are of {model}; embeddings of different models cannot be compared"
                 ),
@@ -111,14 +111,19 @@ pub(super) fn run_import(settings: Settings, args: &ImportArgs) -> Result<()> {
         (Some(d), _) | (None, Some(d)) => d,
         (None, None) => {
             return Err(VisageError::unprocessable(
-                "invalid_source",
+                Code::InvalidSource,
                 format!("{}: no readable row tells the vectors' length", file.file.display()),
             ))
         }
     };
     let gallery = Gallery::open(&data_dir, &model, dim, settings.index.kind, &settings.index.params)?;
-    let spec =
-        JobSpec { source: Source::Embeddings(file.clone()), gate: Gate::default(), keep_crops: false, uploaded: false };
+    let spec = JobSpec {
+        source: Source::Embeddings(file.clone()),
+        gate: Gate::default(),
+        keep_crops: false,
+        uploaded: false,
+        aligned: false,
+    };
     let id = match &args.job {
         Some(id) => crate::gallery::validate_id(id)?.to_string(),
         None => {
@@ -144,6 +149,7 @@ pub(super) fn run_import(settings: Settings, args: &ImportArgs) -> Result<()> {
         cancel: Arc::new(AtomicBool::new(false)),
         stop: Arc::new(AtomicBool::new(false)),
         throttle: None,
+        aligned: false,
     };
     let bar = progress_bar(args.quiet, "rows");
     bar.set_message(id.clone());
@@ -196,7 +202,7 @@ pub(super) fn run_export(settings: Settings, args: &ExportArgs) -> Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(|| settings.server.data_dir.clone());
     let started = Instant::now();
     let binding = Gallery::binding(&data_dir)?
-        .ok_or_else(|| VisageError::unprocessable("no_gallery", format!("no gallery in {}", data_dir.display())))?;
+        .ok_or_else(|| VisageError::unprocessable(Code::NoGallery, format!("no gallery in {}", data_dir.display())))?;
     let dim = binding.dim.unwrap_or(0);
     let model = binding.model.clone().unwrap_or_default();
     let bar = progress_bar(args.quiet, "faces");

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use npyz::WriterBuilder;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, VisageError};
+use crate::error::{Code, Result, VisageError};
 
 /// The file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ impl Format {
 }
 
 fn invalid(path: &Path, message: impl std::fmt::Display) -> VisageError {
-    VisageError::unprocessable("invalid_source", format!("{}: {message}", path.display()))
+    VisageError::unprocessable(Code::InvalidSource, format!("{}: {message}", path.display()))
 }
 
 /// The subjects CSV expected beside `FILE.npy` when none is named: `FILE.subjects.csv`.
@@ -304,7 +304,7 @@ impl Reader {
                 if let (Some(theirs), Some(ours)) = (row.model.as_deref(), model) {
                     if theirs != ours {
                         return Err(VisageError::conflict(
-                            "incompatible_model",
+                            Code::IncompatibleEmbeddings,
                             format!("{}: {unit_name} {at} is of model {theirs}, not {ours}", self.path.display()),
                         ));
                     }

@@ -12,12 +12,10 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use super::embeddings::{self, Numbered, Reader};
 use super::source::{subject_id, EmbeddingsFile};
 use super::{Counts, Options, Outcome, Progress};
-use crate::error::{Result, VisageError};
+use crate::error::{Code, Result, VisageError};
 use crate::gallery::{Gallery, ItemWrite, JobRecord, NewFace};
 use crate::pipeline::detect::{BBox, Detection};
 
@@ -31,7 +29,7 @@ const NO_DETECTION: Detection =
     Detection { bbox: BBox { x1: 0.0, y1: 0.0, x2: 0.0, y2: 0.0 }, score: 0.0, landmarks: [[0.0; 2]; 5] };
 
 fn incompatible(message: String) -> VisageError {
-    VisageError::conflict("incompatible_model", message)
+    VisageError::conflict(Code::IncompatibleEmbeddings, message)
 }
 
 /// Checks, before anything is written, what can be told of the whole file: a `.npy` has labels
@@ -42,7 +40,7 @@ pub fn check_file(file: &EmbeddingsFile, model: &str, dim: Option<usize>) -> Res
     let mut reader = Reader::open(&file.file, file.subjects.as_deref())?;
     if !reader.labelled() {
         return Err(VisageError::unprocessable(
-            "invalid_source",
+            Code::InvalidSource,
             format!(
                 "{}: a .npy needs its subjects: a CSV with header subject[,external_id][,name] (--subjects, or {} beside it)",
                 file.file.display(),
@@ -112,7 +110,7 @@ fn prepare(n: Numbered, unit: &str, model: &str, dim: usize) -> Prepared {
         (_, Err(reason)) => Some(reason),
         (_, Ok(vector)) => {
             let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
-            p.sha256 = hex::encode(Sha256::digest(&bytes));
+            p.sha256 = crate::gallery::photo_sha256(&bytes);
             p.vector = vector;
             None
         }

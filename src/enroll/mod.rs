@@ -12,18 +12,37 @@ pub mod process;
 pub mod source;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::{Result, VisageError};
+use crate::error::{Code, Result, VisageError};
 use crate::gallery::{Gallery, ItemWrite, JobRecord, JobState, NewFace};
 use crate::pipeline::Pipeline;
 pub use gate::{Gate, MultiFace, Outcome};
 pub use process::{Options, StageTimes};
 pub use source::{EmbeddingsFile, Source};
+
+/// Bulk enrolment jobs: parallelism, the default quality gate and what a server may read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnrollSettings {
+    /// Worker threads of a job (0 = one per core); each runs the models single-threaded.
+    pub workers: usize,
+    /// Photos per worker batch (their faces are embedded in one model run).
+    pub batch: usize,
+    /// Folders a server-side job may read (a folder, or a manifest's files); empty = none, only
+    /// uploaded archives. The CLI reads anything its user can.
+    #[serde(deserialize_with = "crate::config_list::list_or_csv_paths")]
+    pub allowed_roots: Vec<PathBuf>,
+    /// Largest archive accepted by `POST /v1/jobs/enroll`, bytes.
+    pub max_upload_bytes: u64,
+    /// The default enrolment quality gate.
+    #[serde(flatten)]
+    pub gate: Gate,
+}
 
 /// What a job does: its source and its quality gate. Stored with the job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -36,6 +55,10 @@ pub struct JobSpec {
     /// The source is an archive uploaded to the service, deleted when the job ends.
     #[serde(default)]
     pub uploaded: bool,
+    /// Each photo already is an aligned face crop (LFW-aligned, MegaFace-style 112×112):
+    /// no detection, the whole photo is the face.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aligned: bool,
 }
 
 /// Deletes a finished job's uploaded archive (its report stays in the gallery).
@@ -113,7 +136,10 @@ pub fn create(gallery: &Gallery, id: &str, spec: &JobSpec, origin: &str) -> Resu
     let created = gallery.create_job(id, &text, origin)?;
     let job = gallery.job(id)?;
     if !created && spec_of(&job)? != *spec {
-        return Err(VisageError::conflict("job_exists", format!("job {id:?} exists with another source or options")));
+        return Err(VisageError::conflict(
+            Code::JobExists,
+            format!("job {id:?} exists with another source or options"),
+        ));
     }
     Ok((job, created))
 }
@@ -189,7 +215,7 @@ fn run_items(
     let done = gallery.job_done(&job.id)?;
     let mut counts = Counts::from_outcomes(gallery.job_counts(&job.id)?);
     let resumed_at = counts.processed;
-    let opts = Options { gate: spec.gate, ..opts.clone() };
+    let opts = Options { gate: spec.gate, aligned: spec.aligned, ..opts.clone() };
     let started = Instant::now();
     let mut pending: Vec<process::Processed> = Vec::new();
     let mut last_flush = Instant::now();
@@ -255,15 +281,7 @@ fn record(
                 (Err(err), _) => (None, Outcome::Invalid, Some(err.to_string())),
                 (Ok(_), Err((outcome, reason))) => (None, *outcome, Some(reason.clone())),
                 (Ok(_), Ok(face)) => {
-                    let new = NewFace {
-                        model: &face.embedding.model,
-                        vector: &face.embedding.vector,
-                        detection: &face.detection,
-                        image_sha256: &p.sha256,
-                        external_id: e.external_id.as_deref(),
-                        quality: Some(face.quality),
-                        crop: crop.as_deref(),
-                    };
+                    let new = NewFace::detected(face, &p.sha256, e.external_id.as_deref(), crop.as_deref());
                     (Some(new), Outcome::Enrolled, None)
                 }
             };

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use sha2::{Digest, Sha256};
 
 use super::gate::{Gate, Outcome, Refusal};
 use super::source::{Entry, ReadResult, Source};
 use crate::error::{Result, VisageError};
-use crate::pipeline::{align, quality, Face, Pipeline};
+use crate::gallery::photo_sha256;
+use crate::pipeline::{align, quality, whole_image_face, Face, Pipeline};
 
 /// Something held while a worker runs the models (a server hands out its model permits so a
 /// bulk job shares the cores fairly with online requests).
@@ -38,6 +38,8 @@ pub struct Options {
     /// Set to pause (shutdown): in-flight items are finished, the rest is left for a later run.
     pub stop: Arc<AtomicBool>,
     pub throttle: Option<Throttle>,
+    /// Every photo already is an aligned face: no detection, the whole photo is the face.
+    pub aligned: bool,
 }
 
 /// One processed item: its entry, the photo's SHA-256 and the chosen face or why none.
@@ -132,7 +134,7 @@ pub fn process(
                     let names: Vec<Entry> = items.iter().map(|(e, _)| e.clone()).collect();
                     let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         let _permit = opts.throttle.as_ref().map(|t| t());
-                        run_batch(pipeline, &opts.gate, items, &mut local)
+                        run_batch(pipeline, opts, items, &mut local)
                     }))
                     .unwrap_or_else(|_| {
                         // A bug must cost its batch, not the job: each photo says so.
@@ -194,7 +196,7 @@ fn next_batch(rx: &Mutex<Receiver<(Entry, ReadResult)>>, batch: usize) -> Option
 /// Decodes, detects, gates and aligns each photo, then embeds the survivors in one run.
 fn run_batch(
     pipeline: &Pipeline,
-    gate: &Gate,
+    opts: &Options,
     items: Vec<(Entry, ReadResult)>,
     times: &mut StageTimes,
 ) -> Vec<Processed> {
@@ -203,7 +205,7 @@ fn run_batch(
     for (entry, bytes) in items {
         times.items += 1;
         let (sha256, chosen) = match bytes {
-            Ok(bytes) => (hex::encode(Sha256::digest(&bytes)), prepare(pipeline, gate, &bytes, times)),
+            Ok(bytes) => (photo_sha256(&bytes), prepare(pipeline, opts, &bytes, times)),
             Err(e) => (String::new(), Err((Outcome::Unreadable, e))),
         };
         match chosen {
@@ -242,17 +244,23 @@ type Prepared = (crate::pipeline::detect::Detection, image::RgbImage, quality::Q
 
 fn prepare(
     pipeline: &Pipeline,
-    gate: &Gate,
+    opts: &Options,
     bytes: &[u8],
     times: &mut StageTimes,
 ) -> std::result::Result<Prepared, Refusal> {
+    let gate = &opts.gate;
     let t = Instant::now();
     let image = pipeline.decode(bytes).map_err(|e| (Outcome::Unreadable, format!("{}: {e}", e.code())))?;
     times.decode_ms += ms(t);
-    let t = Instant::now();
-    let detections = pipeline.detect(&image).map_err(|e| (Outcome::Unreadable, format!("detection failed: {e}")))?;
-    times.detect_ms += ms(t);
-    let detection = gate.choose(detections)?;
+    let detection = if opts.aligned {
+        whole_image_face(&image)
+    } else {
+        let t = Instant::now();
+        let detections =
+            pipeline.detect(&image).map_err(|e| (Outcome::Unreadable, format!("detection failed: {e}")))?;
+        times.detect_ms += ms(t);
+        gate.choose(detections)?
+    };
     let crop = align::align(&image, &detection.landmarks);
     let quality = quality::assess(&detection, &crop);
     gate.check_sharpness(quality.sharpness)?;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use utoipa::ToSchema;
 
-use crate::error::{Result, VisageError};
+use crate::error::{Code, Result, VisageError};
 
 /// A job's source, as stored with the job and given in `POST /v1/jobs/enroll`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -130,7 +130,7 @@ impl Source {
             Ok(Self::Manifest(path.to_path_buf()))
         } else {
             Err(VisageError::unprocessable(
-                "invalid_source",
+                Code::InvalidSource,
                 format!(
                     "{}: not a folder, an archive (.zip/.tar/.tar.gz) or a manifest (.csv/.json/.jsonl)",
                     path.display()
@@ -185,10 +185,11 @@ impl Source {
     /// `roots`, when given, confines a manifest's paths. Entries larger than `max_bytes` are
     /// reported as unreadable without being read.
     pub fn walk(&self, roots: Option<&[PathBuf]>, max_bytes: usize, visit: &mut Visit) -> Result<()> {
-        let fail =
-            |e: std::io::Error| VisageError::unprocessable("invalid_source", format!("{}: {e}", self.path().display()));
+        let fail = |e: std::io::Error| {
+            VisageError::unprocessable(Code::InvalidSource, format!("{}: {e}", self.path().display()))
+        };
         match self {
-            Self::Folder(root) => walk_folder(root, max_bytes, visit),
+            Self::Folder(root) => walk_folder(root, roots, max_bytes, visit),
             Self::Archive(path) => {
                 let mut file = File::open(path).map_err(fail)?;
                 let mut magic = [0u8; 4];
@@ -199,11 +200,11 @@ impl Source {
                     [0x1f, 0x8b, ..] => walk_tar(flate2::read::GzDecoder::new(BufReader::new(file)), max_bytes, visit),
                     _ => walk_tar(BufReader::new(file), max_bytes, visit),
                 }
-                .map_err(|e| VisageError::unprocessable("invalid_source", format!("{}: {e}", path.display())))
+                .map_err(|e| VisageError::unprocessable(Code::InvalidSource, format!("{}: {e}", path.display())))
             }
             Self::Manifest(path) => walk_manifest(path, roots, max_bytes, visit),
             Self::Embeddings(e) => Err(VisageError::unprocessable(
-                "invalid_source",
+                Code::InvalidSource,
                 format!("{} holds embeddings, not photos (visage import)", e.file.display()),
             )),
         }
@@ -214,12 +215,12 @@ impl Source {
 fn within(path: &Path, roots: &[PathBuf]) -> Result<PathBuf> {
     let real = path
         .canonicalize()
-        .map_err(|e| VisageError::unprocessable("invalid_source", format!("{}: {e}", path.display())))?;
+        .map_err(|e| VisageError::unprocessable(Code::InvalidSource, format!("{}: {e}", path.display())))?;
     if roots.iter().filter_map(|r| r.canonicalize().ok()).any(|r| real.starts_with(r)) {
         Ok(real)
     } else {
         Err(VisageError::Unprocessable {
-            code: "path_not_allowed",
+            code: Code::PathNotAllowed,
             message: format!(
                 "{} is outside enroll.allowed_roots; the server reads only folders it is configured to (or upload an archive)",
                 path.display()
@@ -228,12 +229,15 @@ fn within(path: &Path, roots: &[PathBuf]) -> Result<PathBuf> {
     }
 }
 
-fn walk_folder(root: &Path, max_bytes: usize, visit: &mut Visit) -> Result<()> {
+fn walk_folder(root: &Path, roots: Option<&[PathBuf]>, max_bytes: usize, visit: &mut Visit) -> Result<()> {
     if !root.is_dir() {
-        return Err(VisageError::unprocessable("invalid_source", format!("{} is not a folder", root.display())));
+        return Err(VisageError::unprocessable(Code::InvalidSource, format!("{} is not a folder", root.display())));
     }
-    // Symbolic links are not followed: a job reads only what lies inside its folder.
-    for item in walkdir::WalkDir::new(root).sort_by_file_name() {
+    // Symbolic links (to photos or to subject folders) are followed, as datasets are often
+    // assembled from links; with `roots` (a server job) each photo must still resolve inside
+    // them, so a link cannot lead a job outside the folders it may read. Link loops are
+    // reported as items.
+    for item in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
         let item = match item {
             Ok(item) => item,
             Err(e) => {
@@ -251,7 +255,20 @@ fn walk_folder(root: &Path, max_bytes: usize, visit: &mut Visit) -> Result<()> {
         }
         let rel = item.path().strip_prefix(root).unwrap_or(item.path());
         let path = item.path().to_path_buf();
-        let mut read = || File::open(&path).map_err(|e| e.to_string()).and_then(|f| read_limited(f, max_bytes));
+        let mut read = || {
+            let real = match roots {
+                Some(roots) => within(&path, roots).map_err(|_| {
+                    let target = path.canonicalize().unwrap_or_else(|_| path.clone());
+                    format!(
+                        "{} is a link to {}, outside enroll.allowed_roots (links are followed only within them)",
+                        rel.display(),
+                        target.display()
+                    )
+                })?,
+                None => path.clone(),
+            };
+            File::open(&real).map_err(|e| e.to_string()).and_then(|f| read_limited(f, max_bytes))
+        };
         if visit(layout_entry(rel), &mut read).is_break() {
             break;
         }
@@ -329,7 +346,7 @@ struct Row {
 }
 
 fn walk_manifest(path: &Path, roots: Option<&[PathBuf]>, max_bytes: usize, visit: &mut Visit) -> Result<()> {
-    let invalid = |m: String| VisageError::unprocessable("invalid_manifest", format!("{}: {m}", path.display()));
+    let invalid = |m: String| VisageError::unprocessable(Code::InvalidManifest, format!("{}: {m}", path.display()));
     let base = path.parent().unwrap_or(Path::new("."));
     let file = File::open(path).map_err(|e| invalid(e.to_string()))?;
     let lower = path.to_string_lossy().to_ascii_lowercase();
@@ -470,6 +487,33 @@ mod tests {
         std::fs::write(&bad, "who,where\nx,y\n").unwrap();
         let err = Source::infer(&bad).unwrap().walk(None, 10, &mut |_, _| ControlFlow::Continue(())).unwrap_err();
         assert_eq!(err.code(), "invalid_manifest");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn folder_links_are_followed_within_the_roots_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, set, outside) = (dir.path().join("store"), dir.path().join("set"), dir.path().join("outside"));
+        layout(&store);
+        std::fs::create_dir_all(set.join("b")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret.jpg"), b"s").unwrap();
+        std::os::unix::fs::symlink(store.join("b/2.jpg"), set.join("b/2.jpg")).unwrap();
+        std::os::unix::fs::symlink(store.join("a b"), set.join("a b")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.jpg"), set.join("b/secret.jpg")).unwrap();
+        let source = Source::Folder(set.clone());
+        let names = |got: &[(Entry, ReadResult)]| got.iter().map(|(e, _)| e.name.clone()).collect::<Vec<_>>();
+        // The CLI reads anything its user can.
+        let got = collect(&source, None);
+        assert_eq!(names(&got), ["a b/1.PNG", "b/2.jpg", "b/secret.jpg"]);
+        assert!(got.iter().all(|(_, r)| r.is_ok()));
+        // A server job: links are followed within the allowed roots only.
+        let roots = [set.clone(), store.clone()];
+        let got = collect(&source, Some(&roots));
+        assert_eq!(got[0].1.as_deref(), Ok(&b"one"[..]));
+        assert_eq!(got[1].1.as_deref(), Ok(&b"two"[..]));
+        let refused = got[2].1.as_ref().unwrap_err();
+        assert!(refused.contains("outside enroll.allowed_roots") && refused.contains("secret.jpg"), "{refused}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod identify;
 pub mod jobs;
+mod manage;
 mod sample;
 pub mod store;
 
@@ -13,16 +14,33 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::{Result, VisageError};
-use crate::index::{create_index, open_index, IndexKind, IndexParams, SearchParams, VectorIndex};
-use crate::pipeline::embed::{dot, Embedding};
+use crate::error::{Code, Result, VisageError};
+use crate::index::{create_index, dot, open_index, IndexKind, IndexParams, SearchParams, VectorIndex};
+use crate::pipeline::embed::Embedding;
 pub use identify::{Candidate, Identification};
 pub use jobs::{ItemRecord, ItemWrite, JobRecord, JobState, Recorded};
+pub use manage::{DeletedFace, FacePage};
+pub use store::{photo_sha256, ExportedFace, FaceRecord, NewFace, Subject};
 use store::{Change, Store};
-pub use store::{ExportedFace, FaceRecord, NewFace, Subject};
+
+/// What the gallery keeps besides embeddings.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct GallerySettings {
+    /// Keep each enrolled face's aligned 112×112 crop (PNG, erased with the face). Off by
+    /// default: only the embedding, box and image hash are stored.
+    pub keep_crops: bool,
+}
+
+/// Vector index choice and parameters.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct IndexSettings {
+    pub kind: IndexKind,
+    #[serde(flatten)]
+    pub params: IndexParams,
+}
 
 /// A face found by similarity search.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -70,7 +88,7 @@ impl Gallery {
         match writer.meta("model")? {
             Some(bound) if bound != model && writer.face_count()? > 0 => {
                 return Err(VisageError::conflict(
-                    "model_mismatch",
+                    Code::ModelMismatch,
                     format!(
                         "the gallery in {} holds embeddings of model {bound}, but the configured embedder is {model}; \
                          embeddings of different models cannot be compared (use another data directory or re-enrol)",
@@ -123,7 +141,7 @@ impl Gallery {
     ) -> Result<u64> {
         let path = dir.join(DB_FILE);
         if !path.is_file() {
-            return Err(VisageError::unprocessable("no_gallery", format!("no gallery in {}", dir.display())));
+            return Err(VisageError::unprocessable(Code::NoGallery, format!("no gallery in {}", dir.display())));
         }
         Store::open(&path)?.export(batch, start, f)
     }
@@ -210,7 +228,7 @@ impl Gallery {
     fn check_model(&self, e: &Embedding) -> Result<()> {
         if *e.model != self.model || e.vector.len() != self.dim {
             return Err(VisageError::conflict(
-                "model_mismatch",
+                Code::ModelMismatch,
                 format!("embedding of model {} cannot be compared with this gallery's model {}", e.model, self.model),
             ));
         }
@@ -424,7 +442,7 @@ impl Gallery {
         for item in &mut items {
             let Some(face) = &item.face else { continue };
             if face.model != self.model {
-                return Err(VisageError::conflict("model_mismatch", format!("embedding of model {}", face.model)));
+                return Err(VisageError::conflict(Code::ModelMismatch, format!("embedding of model {}", face.model)));
             }
             if let Err(e) = crate::index::check_stored(self.dim, 0, face.vector) {
                 (item.face, item.outcome, item.reason) = (None, "unreadable", Some(format!("invalid embedding: {e}")));
@@ -491,7 +509,7 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(VisageError::conflict(
-            "gallery_locked",
+            Code::GalleryLocked,
             format!(
                 "the gallery in {} is open in another process (a server or visage enroll); stop it first",
                 dir.display()
@@ -510,7 +528,7 @@ pub fn validate_id(id: &str) -> Result<&str> {
         Ok(id)
     } else {
         Err(VisageError::unprocessable(
-            "invalid_id",
+            Code::InvalidId,
             format!("id {id:?} must be 1-128 characters of letters, digits, '.', '_', '-', ':', '@'"),
         ))
     }

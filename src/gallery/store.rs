@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{Result, VisageError};
+use crate::error::{Code, Result, VisageError};
 use crate::pipeline::detect::{BBox, Detection, Landmarks};
 use crate::pipeline::quality::Quality;
 
@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS faces (
     crop BLOB
 );
 CREATE INDEX IF NOT EXISTS faces_by_subject ON faces(subject_pk);
+CREATE INDEX IF NOT EXISTS subjects_by_name ON subjects(name);
 CREATE INDEX IF NOT EXISTS faces_by_image ON faces(subject_pk, image_sha256);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -89,6 +90,34 @@ pub struct NewFace<'a> {
     pub crop: Option<&'a [u8]>,
 }
 
+impl<'a> NewFace<'a> {
+    /// A face the pipeline found in the photo hashed `image_sha256` (see [`photo_sha256`]),
+    /// with the PNG of its crop when the gallery keeps crops.
+    pub fn detected(
+        face: &'a crate::pipeline::Face,
+        image_sha256: &'a str,
+        external_id: Option<&'a str>,
+        crop: Option<&'a [u8]>,
+    ) -> Self {
+        Self {
+            model: &face.embedding.model,
+            vector: &face.embedding.vector,
+            detection: &face.detection,
+            image_sha256,
+            external_id,
+            quality: Some(face.quality),
+            crop,
+        }
+    }
+}
+
+/// The hash a photo is known by in the gallery (hex SHA-256 of its bytes): enrolling the same
+/// photo for a subject twice adds nothing.
+pub fn photo_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 /// One entry of the change log: a face added to or removed from the gallery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
@@ -115,10 +144,11 @@ pub fn blob_to_vector(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
-const FACE_COLUMNS: &str = "f.id, s.id, f.model, f.detection, f.image_sha256, f.external_id, f.created_at, f.quality, \
+pub(super) const FACE_COLUMNS: &str =
+    "f.id, s.id, f.model, f.detection, f.image_sha256, f.external_id, f.created_at, f.quality, \
      f.crop IS NOT NULL FROM faces f JOIN subjects s ON s.pk = f.subject_pk";
 
-fn face_from_row(row: &Row) -> rusqlite::Result<FaceRecord> {
+pub(super) fn face_from_row(row: &Row) -> rusqlite::Result<FaceRecord> {
     let detection: String = row.get(3)?;
     let d: Detection = serde_json::from_str(&detection)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))?;
@@ -137,10 +167,10 @@ fn face_from_row(row: &Row) -> rusqlite::Result<FaceRecord> {
     })
 }
 
-const SUBJECT_COLUMNS: &str =
+pub(super) const SUBJECT_COLUMNS: &str =
     "s.id, s.name, s.metadata, s.created_at, (SELECT COUNT(*) FROM faces f WHERE f.subject_pk = s.pk) FROM subjects s";
 
-fn subject_from_row(row: &Row) -> rusqlite::Result<Subject> {
+pub(super) fn subject_from_row(row: &Row) -> rusqlite::Result<Subject> {
     let metadata: String = row.get(2)?;
     Ok(Subject {
         id: row.get(0)?,
@@ -221,7 +251,7 @@ impl Store {
             params![id, name, metadata.to_string(), now()],
         )?;
         if inserted == 0 {
-            return Err(VisageError::conflict("subject_exists", format!("subject {id:?} already exists")));
+            return Err(VisageError::conflict(Code::SubjectExists, format!("subject {id:?} already exists")));
         }
         self.subject(id)
     }
@@ -415,7 +445,7 @@ pub(super) fn insert_face_in(tx: &Connection, subject_id: &str, face: &NewFace) 
     if let Some((id, owner)) = existing {
         if owner != pk {
             return Err(VisageError::conflict(
-                "external_id_taken",
+                Code::ExternalIdTaken,
                 format!("external id {:?} belongs to a face of another subject", face.external_id.unwrap_or_default()),
             ));
         }

@@ -2,12 +2,13 @@
 //! (served at `/openapi.json`, browsable at `/docs/`) cannot drift apart.
 
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::gallery::{Candidate, FaceHit, FaceRecord, Subject};
-use crate::pipeline::detect::{BBox, Detection};
-use crate::pipeline::embed::Embedding;
+use crate::gallery::{Candidate, FaceRecord, Subject};
+use crate::pipeline::detect::Detection;
 use crate::pipeline::Face;
+use crate::service::{Identified, Reference, Searched, Verification};
+pub use crate::service::{JobStatus, SearchResults};
 
 /// `POST /v1/jobs/enroll` (JSON): a server-side source under `enroll.allowed_roots`. To
 /// upload an archive instead, send it as the body (`application/zip`, `application/x-tar`,
@@ -17,6 +18,9 @@ pub struct JobRequest {
     /// Caller's job id: a second POST with it returns the same job (idempotent).
     pub id: Option<String>,
     pub source: crate::enroll::Source,
+    /// Every photo already is an aligned face crop (no detection).
+    #[serde(default)]
+    pub aligned: bool,
     /// Quality-gate overrides (`min_eye_distance`, `min_score`, `min_sharpness`, `multi_face`);
     /// unset ones come from `[enroll]`.
     #[serde(default)]
@@ -35,26 +39,9 @@ pub struct JobUploadQuery {
     /// `reject` or `largest`.
     pub multi_face: Option<String>,
     pub keep_crops: Option<bool>,
-}
-
-/// A job's state and progress.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobStatus {
-    pub id: String,
-    pub state: crate::gallery::JobState,
-    pub source: crate::enroll::Source,
-    pub gate: crate::enroll::Gate,
-    /// Photos in the source (known once the job has started).
-    pub total: Option<u64>,
-    pub counts: crate::enroll::Counts,
-    /// Photos per second in this run of the job (while it runs).
-    pub rate: Option<f64>,
-    /// Seconds left at that rate.
-    pub eta_s: Option<f64>,
-    pub error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub finished_at: Option<i64>,
+    /// Every photo already is an aligned face crop (no detection).
+    #[serde(default)]
+    pub aligned: bool,
 }
 
 /// Paging of a job's report.
@@ -128,6 +115,12 @@ pub struct CalibrateResponse {
     pub in_force: crate::calibrate::Thresholds,
 }
 
+impl From<crate::service::Calibrated> for CalibrateResponse {
+    fn from(c: crate::service::Calibrated) -> Self {
+        Self { calibration: c.calibration, thresholds: c.thresholds, applied: c.applied, in_force: c.in_force }
+    }
+}
+
 /// The thresholds in force, and the false-positive identification rate the identify threshold
 /// gives on the gallery at its current size (it grows with the gallery).
 #[derive(Debug, Serialize, ToSchema)]
@@ -151,6 +144,8 @@ pub struct ErrorBody {
 pub struct ImageForm {
     #[schema(value_type = String, format = Binary)]
     image: Vec<u8>,
+    /// The image already is an aligned face crop (LFW-aligned, 112×112): no detection.
+    aligned: Option<bool>,
 }
 
 /// `POST /v1/identify` fields.
@@ -165,6 +160,8 @@ pub struct IdentifyForm {
     threshold: Option<f32>,
     /// HNSW search breadth (accuracy/speed knob).
     ef: Option<u32>,
+    /// The image already is an aligned face crop (LFW-aligned, 112×112): no detection.
+    aligned: Option<bool>,
 }
 
 /// `POST /v1/verify` fields: `image_a` + `image_b`, or `image` + `subject_id`.
@@ -180,6 +177,8 @@ pub struct VerifyForm {
     subject_id: Option<String>,
     /// Decision threshold (default `compare.threshold`).
     threshold: Option<f32>,
+    /// The image already is an aligned face crop (LFW-aligned, 112×112): no detection.
+    aligned: Option<bool>,
 }
 
 /// `POST /v1/search` fields: an `image` (its main face) or an `embedding`.
@@ -194,6 +193,8 @@ pub struct SearchForm {
     /// `face` (default) or `subject`.
     by: Option<String>,
     ef: Option<u32>,
+    /// The image already is an aligned face crop (LFW-aligned, 112×112): no detection.
+    aligned: Option<bool>,
 }
 
 /// `POST /v1/subjects/{id}/faces` fields.
@@ -206,6 +207,8 @@ pub struct EnrolForm {
     face: Option<u32>,
     /// Caller's id for this face: enrolling it again returns the existing face.
     external_id: Option<String>,
+    /// The image already is an aligned face crop (LFW-aligned, 112×112): no detection.
+    aligned: Option<bool>,
 }
 
 /// `POST /v1/subjects`.
@@ -298,14 +301,6 @@ pub struct IdentifyResponse {
     pub faces: Vec<IdentifiedFace>,
 }
 
-/// Faces (`by=face`) or subjects (`by=subject`), best first.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum SearchResults {
-    Faces(Vec<FaceHit>),
-    Subjects(Vec<Candidate>),
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct SearchResponse {
     pub k: usize,
@@ -352,38 +347,58 @@ pub struct Ready {
     pub gallery_faces: usize,
 }
 
-/// The OpenAPI document.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Visage",
-        description = "Face recognition search: detect, embed, verify (1:1), identify (1:N, open set), search (top-k), gallery."
-    ),
-    paths(
-        super::routes::health::healthz,
-        super::routes::health::readyz,
-        super::routes::analyze::detect,
-        super::routes::analyze::embed,
-        super::routes::recognize::verify,
-        super::routes::recognize::identify,
-        super::routes::recognize::search,
-        super::routes::gallery::create_subject,
-        super::routes::gallery::list_subjects,
-        super::routes::gallery::get_subject,
-        super::routes::gallery::update_subject,
-        super::routes::gallery::delete_subject,
-        super::routes::gallery::add_face,
-        super::routes::gallery::list_faces,
-        super::routes::gallery::delete_face,
-        super::routes::gallery::face_crop,
-        super::routes::jobs::create_job,
-        super::routes::jobs::get_job,
-        super::routes::jobs::job_report,
-        super::routes::jobs::cancel_job,
-        super::routes::evaluate::evaluate,
-        super::routes::evaluate::thresholds,
-        super::routes::evaluate::calibrate,
-    ),
-    components(schemas(BBox, Embedding, ErrorBody))
-)]
-pub struct ApiDoc;
+impl From<Verification> for VerifyResponse {
+    fn from(v: Verification) -> Self {
+        let (face_a, face_b, subject_id, face_id, face) = match v.reference {
+            Reference::Face(b) => (Some(v.probe.detection), Some(b.detection), None, None, None),
+            Reference::Enrolled { subject_id, face_id } => {
+                (None, None, Some(subject_id), Some(face_id), Some(v.probe.detection))
+            }
+        };
+        Self {
+            similarity: v.similarity,
+            same: v.same,
+            threshold: v.threshold,
+            model: v.model,
+            face_a,
+            face_b,
+            subject_id,
+            face_id,
+            face,
+        }
+    }
+}
+
+impl From<Identified> for IdentifyResponse {
+    fn from(r: Identified) -> Self {
+        let faces = r
+            .faces
+            .into_iter()
+            .map(|f| IdentifiedFace {
+                detection: f.face.detection,
+                unknown: f.matched.is_none(),
+                matched: f.matched,
+                candidates: f.candidates,
+            })
+            .collect();
+        Self { threshold: r.threshold, k: r.k, model: r.model, faces }
+    }
+}
+
+impl From<Searched> for SearchResponse {
+    fn from(r: Searched) -> Self {
+        Self { k: r.k, by: r.by.as_str().into(), face: r.face.map(|f| f.detection), results: r.results }
+    }
+}
+
+impl From<crate::service::Detected> for DetectResponse {
+    fn from(d: crate::service::Detected) -> Self {
+        Self { width: d.width, height: d.height, detector: d.detector, faces: d.faces }
+    }
+}
+
+impl From<crate::service::Embedded> for EmbedResponse {
+    fn from(e: crate::service::Embedded) -> Self {
+        Self { width: e.width, height: e.height, embedder: e.embedder, faces: e.faces }
+    }
+}

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
+use crate::error::Code;
 
 /// Field names that carry images.
 const IMAGE_FIELDS: [&str; 3] = ["image", "image_a", "image_b"];
@@ -25,39 +26,49 @@ pub struct Form {
 
 impl Form {
     /// Reads the body according to its content type; `limit` bounds the whole body.
-    pub async fn read(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Self, ApiError> {
+    pub async fn read(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Self, ApiError> {
+        Self::read_with(req, payload, limit, &IMAGE_FIELDS).await
+    }
+
+    /// [`Form::read`] with other names for the image fields; a raw image body is the first.
+    pub async fn read_with(
+        req: &HttpRequest,
+        mut payload: web::Payload,
+        limit: usize,
+        image_fields: &[&str],
+    ) -> Result<Self, ApiError> {
         let content_type =
             req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         if content_type.starts_with("multipart/form-data") {
-            return Self::multipart(req, payload, limit).await;
+            return Self::multipart(req, payload, limit, image_fields).await;
         }
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+            let chunk = chunk.map_err(|e| ApiError::new(Code::InvalidBody, e.to_string()))?;
             if body.len() + chunk.len() > limit {
                 return Err(too_large(limit));
             }
             body.extend_from_slice(&chunk);
         }
         if body.is_empty() {
-            return Err(ApiError::bad_request("empty_body", "the request has no body; send an image"));
+            return Err(ApiError::new(Code::EmptyBody, "the request has no body; send an image"));
         }
         if content_type.starts_with("application/json") {
             let fields: Map<String, Value> = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not a JSON object: {e}")))?;
+                .map_err(|e| ApiError::new(Code::InvalidJson, format!("the body is not a JSON object: {e}")))?;
             let mut form = Self { images: HashMap::new(), fields };
-            for name in IMAGE_FIELDS {
+            for &name in image_fields {
                 if let Some(v) = form.fields.remove(name) {
                     form.images.insert(name.to_string(), decode_base64(name, &v)?);
                 }
             }
             Ok(form)
         } else if content_type.starts_with("image/") || content_type.starts_with("application/octet-stream") {
-            Ok(Self { images: HashMap::from([("image".to_string(), body.to_vec())]), fields: Map::new() })
+            let name = image_fields.first().copied().unwrap_or("image").to_string();
+            Ok(Self { images: HashMap::from([(name, body.to_vec())]), fields: Map::new() })
         } else {
             Err(ApiError::new(
-                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 format!(
                     "content type {content_type:?} is not accepted: use multipart/form-data, application/json (images as base64) or image/*"
                 ),
@@ -65,27 +76,32 @@ impl Form {
         }
     }
 
-    async fn multipart(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Self, ApiError> {
+    async fn multipart(
+        req: &HttpRequest,
+        payload: web::Payload,
+        limit: usize,
+        image_fields: &[&str],
+    ) -> Result<Self, ApiError> {
         let mut form = Self::default();
         let mut multipart = Multipart::new(req.headers(), payload);
         let mut total = 0usize;
         while let Some(field) = multipart.next().await {
-            let mut field = field.map_err(|e| ApiError::bad_request("invalid_multipart", e.to_string()))?;
+            let mut field = field.map_err(|e| ApiError::new(Code::InvalidMultipart, e.to_string()))?;
             let name = field.name().unwrap_or_default().to_string();
             let mut data = Vec::new();
             while let Some(chunk) = field.next().await {
-                let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_multipart", e.to_string()))?;
+                let chunk = chunk.map_err(|e| ApiError::new(Code::InvalidMultipart, e.to_string()))?;
                 total += chunk.len();
                 if total > limit {
                     return Err(too_large(limit));
                 }
                 data.extend_from_slice(&chunk);
             }
-            if IMAGE_FIELDS.contains(&name.as_str()) {
+            if image_fields.contains(&name.as_str()) {
                 form.images.insert(name, data);
             } else {
                 let text = String::from_utf8(data)
-                    .map_err(|_| ApiError::bad_request("invalid_field", format!("field {name:?} is not UTF-8 text")))?;
+                    .map_err(|_| ApiError::new(Code::InvalidField, format!("field {name:?} is not UTF-8 text")))?;
                 // Text fields hold JSON values (numbers, objects) or plain strings.
                 let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
                 form.fields.insert(name, value);
@@ -98,7 +114,7 @@ impl Form {
     pub fn image(&mut self, name: &str) -> Result<Vec<u8>, ApiError> {
         self.images
             .remove(name)
-            .ok_or_else(|| ApiError::bad_request("missing_field", format!("the request has no {name:?} image")))
+            .ok_or_else(|| ApiError::new(Code::MissingField, format!("the request has no {name:?} image")))
     }
 
     /// An optional field converted to `T` (400 when it has the wrong type).
@@ -111,27 +127,23 @@ impl Form {
                     Value::String(s) => serde_json::from_str(s).map_err(|_| e),
                     _ => Err(e),
                 });
-                parsed.map(Some).map_err(|e| ApiError::bad_request("invalid_field", format!("field {name:?}: {e}")))
+                parsed.map(Some).map_err(|e| ApiError::new(Code::InvalidField, format!("field {name:?}: {e}")))
             }
         }
     }
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
-        format!("the body exceeds {limit} bytes"),
-    )
+    ApiError::new(Code::BodyTooLarge, format!("the body exceeds {limit} bytes"))
 }
 
 fn decode_base64(name: &str, v: &Value) -> Result<Vec<u8>, ApiError> {
     let Value::String(s) = v else {
-        return Err(ApiError::bad_request("invalid_field", format!("field {name:?} must be a base64 string")));
+        return Err(ApiError::new(Code::InvalidField, format!("field {name:?} must be a base64 string")));
     };
     // Accept data URLs ("data:image/jpeg;base64,...") as browsers produce them.
     let data = s.split_once(";base64,").map_or(s.as_str(), |(_, d)| d);
     base64::engine::general_purpose::STANDARD
         .decode(data.trim())
-        .map_err(|e| ApiError::bad_request("invalid_base64", format!("field {name:?} is not valid base64: {e}")))
+        .map_err(|e| ApiError::new(Code::InvalidBase64, format!("field {name:?} is not valid base64: {e}")))
 }

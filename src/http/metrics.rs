@@ -2,7 +2,7 @@
 //! pipeline stage, gallery size.
 
 use std::sync::LazyLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -10,7 +10,8 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
-use super::AppState;
+use crate::service::stages::Stage;
+use crate::service::Engine;
 
 struct Metrics {
     registry: Registry,
@@ -54,12 +55,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     Metrics { registry, requests, latency, stages, gallery_faces }
 });
 
-/// Runs `f`, recording its duration under `stage`.
-pub fn stage<T>(stage: &'static str, f: impl FnOnce() -> T) -> T {
-    let start = Instant::now();
-    let out = f();
-    METRICS.stages.with_label_values(&[stage]).observe(start.elapsed().as_secs_f64());
-    out
+/// The engine's stage hook: records a stage's duration.
+pub fn observe_stage(stage: Stage, elapsed: Duration) {
+    METRICS.stages.with_label_values(&[stage.as_str()]).observe(elapsed.as_secs_f64());
 }
 
 /// Middleware: counts and times every request under its route pattern (not its raw path, so
@@ -82,8 +80,8 @@ pub async fn track(
 }
 
 /// `GET /metrics` in the Prometheus text format.
-pub async fn render(state: web::Data<AppState>) -> HttpResponse {
-    METRICS.gallery_faces.set(state.gallery.len() as i64);
+pub async fn render(engine: web::Data<Engine>) -> HttpResponse {
+    METRICS.gallery_faces.set(engine.gallery().len() as i64);
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&METRICS.registry.gather(), &mut out) {
         return HttpResponse::InternalServerError().body(e.to_string());

@@ -5,8 +5,16 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
-use crate::config::ImageLimits;
 use crate::error::{Result, VisageError};
+use serde::Deserialize;
+
+/// Limits applied to every image before and while it is decoded.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct ImageLimits {
+    pub max_image_bytes: usize,
+    pub max_image_pixels: u64,
+    pub max_image_side: u32,
+}
 
 /// Decodes an encoded image (JPEG, PNG, WebP, BMP, TIFF, GIF; first frame) into RGB8,
 /// honouring EXIF orientation. Oversized inputs fail before their pixels are allocated.

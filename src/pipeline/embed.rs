@@ -8,10 +8,31 @@ use ort::value::TensorRef;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::config::{EmbedderSettings, NormalizationSetting, RuntimeSettings};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
 use crate::error::{Result, VisageError};
+use crate::index::{dot, normalize};
 use crate::pipeline::align::CROP_SIZE;
 use crate::pipeline::runtime::ModelSessions;
+use crate::pipeline::runtime::RuntimeSettings;
+
+/// How an embedder's input pixels are scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NormalizationSetting {
+    Auto,
+    Raw,
+    Symmetric,
+}
+
+/// Face embedder model.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmbedderSettings {
+    pub model: PathBuf,
+    pub normalization: NormalizationSetting,
+}
 
 /// A unit-length face embedding and the model that produced it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -27,11 +48,6 @@ impl Embedding {
     pub fn cosine(&self, other: &Embedding) -> Option<f32> {
         (self.model == other.model && self.vector.len() == other.vector.len()).then(|| dot(&self.vector, &other.vector))
     }
-}
-
-/// Dot product (cosine for unit vectors).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Turns aligned face crops into embeddings.
@@ -116,7 +132,7 @@ impl OnnxEmbedder {
             }
             Ok(values
                 .chunks_exact(self.dim)
-                .map(|v| Embedding { model: self.id.clone(), vector: l2_normalised(v) })
+                .map(|v| Embedding { model: self.id.clone(), vector: normalize(v).unwrap_or_else(|| v.to_vec()) })
                 .collect())
         })
     }
@@ -140,15 +156,5 @@ impl Embedder for OnnxEmbedder {
 
     fn dim(&self) -> usize {
         self.dim
-    }
-}
-
-/// `v / |v|` (a zero vector stays zero).
-pub fn l2_normalised(v: &[f32]) -> Vec<f32> {
-    let norm = dot(v, v).sqrt();
-    if norm > 0.0 {
-        v.iter().map(|x| x / norm).collect()
-    } else {
-        v.to_vec()
     }
 }

@@ -13,11 +13,12 @@ use image::RgbImage;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::config::{ImageLimits, Settings};
 use crate::error::Result;
-use detect::{Detection, Detector, OnnxDetector};
-use embed::{Embedder, Embedding, OnnxEmbedder};
+use decode::ImageLimits;
+use detect::{Detection, Detector, DetectorSettings, OnnxDetector};
+use embed::{Embedder, EmbedderSettings, Embedding, OnnxEmbedder};
 use quality::Quality;
+use runtime::RuntimeSettings;
 
 /// A face found in an image, with its embedding.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -39,13 +40,22 @@ pub struct Pipeline {
     pub limits: ImageLimits,
 }
 
+/// What the pipeline is built from (borrowed from the whole settings: `Pipeline::load(&settings)`).
+pub struct PipelineSettings<'a> {
+    pub runtime: &'a RuntimeSettings,
+    pub detector: &'a DetectorSettings,
+    pub embedder: &'a EmbedderSettings,
+    pub limits: ImageLimits,
+}
+
 impl Pipeline {
     /// Loads the configured models (ONNX Runtime first).
-    pub fn load(settings: &Settings) -> Result<Self> {
+    pub fn load<'a>(settings: impl Into<PipelineSettings<'a>>) -> Result<Self> {
+        let s = settings.into();
         Ok(Self {
-            detector: Box::new(OnnxDetector::load(&settings.detector, &settings.runtime)?),
-            embedder: Box::new(OnnxEmbedder::load(&settings.embedder, &settings.runtime)?),
-            limits: settings.limits,
+            detector: Box::new(OnnxDetector::load(s.detector, s.runtime)?),
+            embedder: Box::new(OnnxEmbedder::load(s.embedder, s.runtime)?),
+            limits: s.limits,
         })
     }
 
@@ -80,5 +90,18 @@ impl Pipeline {
     pub fn faces(&self, image: &RgbImage) -> Result<Vec<Face>> {
         let detections = self.detect(image)?;
         self.embed(image, detections)
+    }
+}
+
+/// The detection of an image that already is an aligned face crop (LFW-aligned, MegaFace-style
+/// 112×112): the whole image, score 1, the alignment template's landmarks scaled to its size,
+/// so that aligning it is a plain resize to the crop size.
+pub fn whole_image_face(image: &RgbImage) -> Detection {
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    let (sx, sy) = (w / align::CROP_SIZE as f32, h / align::CROP_SIZE as f32);
+    Detection {
+        bbox: detect::BBox { x1: 0.0, y1: 0.0, x2: w, y2: h },
+        score: 1.0,
+        landmarks: align::TEMPLATE.map(|[x, y]| [x * sx, y * sy]),
     }
 }

@@ -12,8 +12,17 @@ use ort::value::ValueType;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
-use crate::config::RuntimeSettings;
 use crate::error::{Result, VisageError};
+use serde::Deserialize;
+
+/// ONNX Runtime library and session options.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RuntimeSettings {
+    pub ort_library: PathBuf,
+    pub intra_threads: usize,
+    pub optimization_level: u8,
+    pub sessions: usize,
+}
 
 static ENVIRONMENT: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
 

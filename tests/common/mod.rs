@@ -88,3 +88,23 @@ pub fn repeated_set(dir: &std::path::Path, subjects: usize) -> usize {
     }
     subjects * 3
 }
+
+/// Mirrors the photos of `store` into `linked` as symbolic links, file by file, except the
+/// subject folder `linked_folder`, which becomes one link to its folder in `store`.
+#[cfg(unix)]
+pub fn link_set(store: &std::path::Path, linked: &std::path::Path, linked_folder: &str) {
+    for entry in walkdir::WalkDir::new(store).min_depth(1).max_depth(1) {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_str().unwrap().to_string();
+        std::fs::create_dir_all(linked).unwrap();
+        if name == linked_folder || !entry.file_type().is_dir() {
+            std::os::unix::fs::symlink(entry.path(), linked.join(&name)).unwrap();
+            continue;
+        }
+        for photo in std::fs::read_dir(entry.path()).unwrap() {
+            let photo = photo.unwrap();
+            std::fs::create_dir_all(linked.join(&name)).unwrap();
+            std::os::unix::fs::symlink(photo.path(), linked.join(&name).join(photo.file_name())).unwrap();
+        }
+    }
+}

@@ -164,6 +164,11 @@ impl Server {
 
     /// POST a multipart/form-data body.
     pub fn multipart(&self, path: &str, parts: &[(&str, Part)]) -> Reply {
+        self.multipart_with(path, parts, &[])
+    }
+
+    /// POST a multipart/form-data body with extra headers.
+    pub fn multipart_with(&self, path: &str, parts: &[(&str, Part)], headers: &[(&str, &str)]) -> Reply {
         let boundary = "visage-test-boundary-7MA4YWxkTrZu0gW";
         let mut body = Vec::new();
         for (name, part) in parts {
@@ -184,7 +189,7 @@ impl Server {
             body.extend_from_slice(b"\r\n");
         }
         body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        self.raw("POST", path, &format!("multipart/form-data; boundary={boundary}"), &body, &[])
+        self.raw("POST", path, &format!("multipart/form-data; boundary={boundary}"), &body, headers)
     }
 }
 

@@ -2,56 +2,28 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::analyze;
+use super::aligned;
 use crate::http::api::{DetectResponse, EmbedResponse, ErrorBody, ImageForm};
 use crate::http::error::ApiError;
 use crate::http::input::Form;
-use crate::http::metrics::stage;
-use crate::http::AppState;
+use crate::service::Engine;
 
 /// Boxes, scores and landmarks of every face.
 #[utoipa::path(post, path = "/v1/detect", tag = "faces",
     request_body(content = ImageForm, content_type = "multipart/form-data"),
     responses((status = 200, body = DetectResponse), (status = "4XX", body = ErrorBody)))]
-pub async fn detect(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let mut form = Form::read(&req, body, state.body_limit()).await?;
-    let bytes = form.image("image")?;
-    let out = state
-        .run(move |p, _| {
-            let image = stage("decode", || p.decode(&bytes))?;
-            let faces = stage("detect", || p.detect(&image))?;
-            Ok(DetectResponse {
-                width: image.width(),
-                height: image.height(),
-                detector: p.detector.model_id().into(),
-                faces,
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(out))
+pub async fn detect(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    let mut form = Form::read(&req, body, crate::http::body_limit(&engine)).await?;
+    let out = engine.detect(form.image("image")?, aligned(&form)?).await?;
+    Ok(HttpResponse::Ok().json(DetectResponse::from(out)))
 }
 
 /// Every face with its embedding.
 #[utoipa::path(post, path = "/v1/embed", tag = "faces",
     request_body(content = ImageForm, content_type = "multipart/form-data"),
     responses((status = 200, body = EmbedResponse), (status = "4XX", body = ErrorBody)))]
-pub async fn embed(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let mut form = Form::read(&req, body, state.body_limit()).await?;
-    let bytes = form.image("image")?;
-    let out = state
-        .run(move |p, _| {
-            let (image, faces) = analyze(p, &bytes)?;
-            Ok(EmbedResponse {
-                width: image.width(),
-                height: image.height(),
-                embedder: p.embedder.model_id().into(),
-                faces,
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(out))
+pub async fn embed(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    let mut form = Form::read(&req, body, crate::http::body_limit(&engine)).await?;
+    let out = engine.embed(form.image("image")?, aligned(&form)?).await?;
+    Ok(HttpResponse::Ok().json(EmbedResponse::from(out)))
 }

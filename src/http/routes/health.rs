@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 
 use crate::http::api::{Health, Ready};
-use crate::http::AppState;
+use crate::service::Engine;
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
@@ -11,13 +11,14 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok".into() })
 }
 
-/// Models are loaded and the index is ready (the state only exists once both are).
+/// Models are loaded and the index is ready (the engine only exists once both are).
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Ready)))]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(engine: web::Data<Engine>) -> HttpResponse {
+    let pipeline = engine.pipeline();
     HttpResponse::Ok().json(Ready {
         status: "ready".into(),
-        detector: state.pipeline.detector.model_id().into(),
-        embedder: state.pipeline.embedder.model_id().into(),
-        gallery_faces: state.gallery.len(),
+        detector: pipeline.detector.model_id().into(),
+        embedder: pipeline.embedder.model_id().into(),
+        gallery_faces: engine.gallery().len(),
     })
 }

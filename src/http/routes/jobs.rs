@@ -1,62 +1,15 @@
 //! Bulk enrolment jobs: create (a server-side folder/manifest, or an uploaded archive), follow,
-//! read the report, cancel. The work itself is `crate::enroll`'s.
+//! read the report, cancel. The use cases are the engine's; this reads bodies and streams uploads.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::enroll::{self, manager, Gate, JobSpec, Source};
-use crate::error::VisageError;
-use crate::gallery::{validate_id, Gallery};
+use crate::error::Code;
 use crate::http::api::{ErrorBody, JobReport, JobRequest, JobStatus, JobUploadQuery, ReportQuery};
 use crate::http::error::ApiError;
-use crate::http::AppState;
-
-/// A job's status: stored state and counts, plus live rate and ETA while it runs here.
-fn status(g: &Gallery, jobs: &manager::Manager, id: &str) -> crate::Result<JobStatus> {
-    let job = g.job(id)?;
-    let spec = enroll::spec_of(&job)?;
-    let counts = enroll::Counts::from_outcomes(g.job_counts(id)?);
-    let live = jobs.progress(id);
-    Ok(JobStatus {
-        id: job.id,
-        state: job.state,
-        source: spec.source,
-        gate: spec.gate,
-        total: job.total,
-        counts,
-        rate: live.as_ref().map(|p| p.rate),
-        eta_s: live.and_then(|p| p.eta_s),
-        error: job.error,
-        created_at: job.created_at,
-        updated_at: job.updated_at,
-        finished_at: job.finished_at,
-    })
-}
-
-/// The configured gate with a request's overrides.
-fn gate_with(base: Gate, overrides: &serde_json::Value) -> Result<Gate, ApiError> {
-    let mut merged = serde_json::to_value(base).unwrap_or_default();
-    match (overrides, merged.as_object_mut()) {
-        (serde_json::Value::Null, _) => {}
-        (serde_json::Value::Object(o), Some(m)) => {
-            for (k, v) in o {
-                if !m.contains_key(k) {
-                    return Err(ApiError::bad_request("invalid_parameter", format!("unknown gate option {k:?}")));
-                }
-                if !v.is_null() {
-                    m.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        _ => return Err(ApiError::bad_request("invalid_parameter", "gate must be an object")),
-    }
-    let gate: Gate =
-        serde_json::from_value(merged).map_err(|e| ApiError::bad_request("invalid_parameter", format!("gate: {e}")))?;
-    gate.validate().map_err(|e| ApiError::bad_request("invalid_parameter", format!("gate: {e}")))?;
-    Ok(gate)
-}
+use crate::service::{job_id, Engine, JobSource, NewJob};
 
 /// `POST /v1/jobs/enroll`: JSON naming a server-side source (under `enroll.allowed_roots`), or
 /// an archive as the body. 202 with the new job, 200 when the caller's `id` exists already.
@@ -64,81 +17,49 @@ fn gate_with(base: Gate, overrides: &serde_json::Value) -> Result<Gate, ApiError
     request_body(content = JobRequest, description = "JSON, or a zip/tar/tar.gz archive as the body"),
     responses((status = 202, body = JobStatus), (status = 200, body = JobStatus), (status = "4XX", body = ErrorBody)))]
 pub async fn create_job(
-    state: web::Data<AppState>,
+    engine: web::Data<Engine>,
     req: HttpRequest,
     query: web::Query<JobUploadQuery>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let settings = &state.settings;
     let content_type = req.mime_type().ok().flatten().map(|m| m.essence_str().to_string()).unwrap_or_default();
-    let (id, spec) = if content_type == "application/json" {
+    let request = if content_type == "application/json" {
         let bytes = body
             .to_bytes_limited(1 << 20)
             .await
-            .map_err(|_| {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "a job request is at most 1 MiB of JSON")
-            })?
-            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-        let request: JobRequest =
-            serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
-        let roots = settings.enroll.allowed_roots.clone();
-        let requested = request.source;
-        let source = web::block(move || requested.check_allowed(&roots))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-            .map_err(forbidden)?;
-        let gate = gate_with(settings.enroll.gate, &request.gate)?;
-        let keep_crops = request.keep_crops.unwrap_or(settings.gallery.keep_crops);
-        (job_id(request.id)?, JobSpec { source, gate, keep_crops, uploaded: false })
+            .map_err(|_| ApiError::new(Code::BodyTooLarge, "a job request is at most 1 MiB of JSON"))?
+            .map_err(|e| ApiError::new(Code::InvalidBody, e.to_string()))?;
+        let r: JobRequest =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::new(Code::InvalidJson, e.to_string()))?;
+        NewJob {
+            id: r.id,
+            source: JobSource::Server(r.source),
+            gate: r.gate,
+            keep_crops: r.keep_crops,
+            aligned: r.aligned,
+        }
     } else if let Some(ext) = archive_extension(&content_type) {
         let q = query.into_inner();
         let id = job_id(q.id)?;
-        let existing = id.clone();
-        if let Ok(job) = state.blocking(move |g| g.job(&existing)).await {
-            return respond(&state, &job.id, StatusCode::OK).await;
+        if let Ok(job) = engine.job(id.clone()).await {
+            return respond(job, StatusCode::OK);
         }
-        let overrides = serde_json::json!({
+        let gate = serde_json::json!({
             "min_eye_distance": q.min_eye_distance, "min_score": q.min_score,
             "min_sharpness": q.min_sharpness, "multi_face": q.multi_face,
         });
-        let gate = gate_with(settings.enroll.gate, &overrides)?;
-        let path = settings.server.data_dir.join("uploads").join(format!("{id}.{ext}"));
-        save_upload(body, &path, settings.enroll.max_upload_bytes).await?;
-        let keep_crops = q.keep_crops.unwrap_or(settings.gallery.keep_crops);
-        (id, JobSpec { source: Source::Archive(path), gate, keep_crops, uploaded: true })
+        engine.gate_with(&gate)?; // refused before the upload is stored
+        let path = engine.upload_path(&id, ext);
+        save_upload(body, &path, engine.settings().enroll.max_upload_bytes).await?;
+        NewJob { id: Some(id), source: JobSource::Upload(path), gate, keep_crops: q.keep_crops, aligned: q.aligned }
     } else {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "send JSON naming a source, or an archive as application/zip, application/x-tar or application/gzip",
         ));
     };
-    let job_key = id.clone();
-    let upload = spec.uploaded.then(|| spec.source.path().to_path_buf());
-    let created = state.blocking(move |g| enroll::create(g, &job_key, &spec, manager::ORIGIN)).await;
-    if let (Some(path), Err(_) | Ok((_, false))) = (&upload, &created) {
-        let _ = tokio::fs::remove_file(path).await; // this request's archive, not the job's
-    }
-    let (job, created) = created?;
-    if created {
-        state.jobs.submit(&job.id);
-        tracing::info!(job = %job.id, "enrolment job queued");
-    }
-    respond(&state, &job.id, if created { StatusCode::ACCEPTED } else { StatusCode::OK }).await
-}
-
-fn forbidden(e: VisageError) -> ApiError {
-    match e.code() {
-        "path_not_allowed" => ApiError::new(StatusCode::FORBIDDEN, "path_not_allowed", e.to_string()),
-        _ => e.into(),
-    }
-}
-
-fn job_id(id: Option<String>) -> Result<String, ApiError> {
-    match id {
-        Some(id) => Ok(validate_id(&id)?.to_string()),
-        None => Ok(uuid::Uuid::new_v4().to_string()),
-    }
+    let (job, created) = engine.create_job(request).await?;
+    respond(job, if created { StatusCode::ACCEPTED } else { StatusCode::OK })
 }
 
 fn archive_extension(content_type: &str) -> Option<&'static str> {
@@ -154,7 +75,7 @@ fn archive_extension(content_type: &str) -> Option<&'static str> {
 /// without replacing anything (a concurrent upload with the same id loses cleanly) and the
 /// folder synced, so an acknowledged job's archive survives a power cut. At most `max` bytes.
 async fn save_upload(mut body: web::Payload, path: &std::path::Path, max: u64) -> Result<(), ApiError> {
-    let io = |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", e.to_string());
+    let io = |e: std::io::Error| ApiError::new(Code::StoreError, e.to_string());
     let dir = path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
     tokio::fs::create_dir_all(&dir).await.map_err(io)?;
     let part = dir.join(format!(".{}.part", uuid::Uuid::new_v4()));
@@ -162,31 +83,30 @@ async fn save_upload(mut body: web::Payload, path: &std::path::Path, max: u64) -
     let mut written = 0u64;
     let result = async {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+            let chunk = chunk.map_err(|e| ApiError::new(Code::InvalidBody, e.to_string()))?;
             written += chunk.len() as u64;
             if written > max {
                 return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "upload_too_large",
+                    Code::UploadTooLarge,
                     format!("archives are limited to {max} bytes (enroll.max_upload_bytes)"),
                 ));
             }
             file.write_all(&chunk).await.map_err(io)?;
         }
         if written == 0 {
-            return Err(ApiError::bad_request("empty_body", "the archive is empty"));
+            return Err(ApiError::new(Code::EmptyBody, "the archive is empty"));
         }
         file.sync_all().await.map_err(io)?;
         match tokio::fs::hard_link(&part, path).await {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(VisageError::conflict("job_exists", "an upload with this job id exists already").into())
+                return Err(ApiError::new(Code::JobExists, "an upload with this job id exists already"))
             }
             other => other.map_err(io)?,
         }
         let dir = dir.clone();
         web::block(move || std::fs::File::open(&dir).and_then(|d| d.sync_all()))
             .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+            .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?
             .map_err(io)
     }
     .await;
@@ -194,40 +114,28 @@ async fn save_upload(mut body: web::Payload, path: &std::path::Path, max: u64) -
     result
 }
 
-async fn respond(state: &web::Data<AppState>, id: &str, code: StatusCode) -> Result<HttpResponse, ApiError> {
-    let (id, jobs) = (id.to_string(), state.jobs.clone());
-    let location = format!("/v1/jobs/{id}");
-    let body = state.blocking(move |g| status(g, &jobs, &id)).await?;
-    Ok(HttpResponse::build(code).insert_header(("Location", location)).json(body))
+fn respond(job: JobStatus, code: StatusCode) -> Result<HttpResponse, ApiError> {
+    let location = format!("/v1/jobs/{}", job.id);
+    Ok(HttpResponse::build(code).insert_header(("Location", location)).json(job))
 }
 
 /// A job's state, counts (processed, enrolled, skipped, rejected, failed), rate and ETA.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
     responses((status = 200, body = JobStatus), (status = 404, body = ErrorBody)))]
-pub async fn get_job(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    respond(&state, &id, StatusCode::OK).await
+pub async fn get_job(engine: web::Data<Engine>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    respond(engine.job(id.into_inner()).await?, StatusCode::OK)
 }
 
 /// A page of a job's report: one line per processed photo, in processing order.
 #[utoipa::path(get, path = "/v1/jobs/{id}/report", tag = "jobs", params(ReportQuery),
     responses((status = 200, body = JobReport), (status = 404, body = ErrorBody)))]
 pub async fn job_report(
-    state: web::Data<AppState>,
+    engine: web::Data<Engine>,
     id: web::Path<String>,
     query: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(1000);
-    if limit == 0 || limit > 10_000 {
-        return Err(VisageError::unprocessable("invalid_parameter", "limit must be 1..=10000").into());
-    }
-    let (job, offset, problems) = (id.into_inner(), query.offset, query.problems);
-    let key = job.clone();
-    let items = state
-        .blocking(move |g| {
-            g.job(&key)?;
-            g.job_items(&key, problems, offset, limit)
-        })
-        .await?;
+    let (job, offset, limit) = (id.into_inner(), query.offset, query.limit.unwrap_or(1000));
+    let items = engine.job_report(job.clone(), query.problems, offset, limit).await?;
     Ok(HttpResponse::Ok().json(JobReport { job, offset, limit, items }))
 }
 
@@ -235,8 +143,6 @@ pub async fn job_report(
 /// job is left as it is. Its report stays.
 #[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs",
     responses((status = 200, body = JobStatus), (status = 404, body = ErrorBody)))]
-pub async fn cancel_job(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (key, jobs) = (id.clone(), state.jobs.clone());
-    state.blocking(move |_| jobs.cancel(&key)).await?;
-    respond(&state, &id, StatusCode::OK).await
+pub async fn cancel_job(engine: web::Data<Engine>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    respond(engine.cancel_job(id.into_inner()).await?, StatusCode::OK)
 }

@@ -9,14 +9,9 @@ pub mod recognize;
 
 use actix_web::{web, HttpResponse};
 
-use image::RgbImage;
-
 use super::error::ApiError;
 use super::input::Form;
-use super::metrics::stage;
-use crate::config::Settings;
-use crate::error::VisageError;
-use crate::pipeline::{Face, Pipeline};
+use crate::error::Code;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,7 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(super::metrics::render))
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-                .url("/openapi.json", <super::api::ApiDoc as utoipa::OpenApi>::openapi()),
+                .url("/openapi.json", <super::doc::ApiDoc as utoipa::OpenApi>::openapi()),
         )
         .service(
             web::scope("/v1")
@@ -53,41 +48,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/calibrate", web::post().to(evaluate::calibrate)),
         )
         .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::new(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such route"))
+            Err::<HttpResponse, _>(ApiError::new(Code::RouteNotFound, "no such route"))
         }));
 }
 
-/// `k` from the request (default from settings), checked against the configured maximum.
-fn k_of(form: &Form, settings: &Settings) -> Result<usize, ApiError> {
-    let k = form.get::<usize>("k")?.unwrap_or(settings.identify.k);
-    if k == 0 || k > settings.identify.max_k {
-        return Err(VisageError::unprocessable(
-            "invalid_parameter",
-            format!("k must be 1..={}", settings.identify.max_k),
-        )
-        .into());
-    }
-    Ok(k)
-}
-
-/// A threshold from the request, else `default`; must be a cosine.
-fn threshold_of(form: &Form, default: f32) -> Result<f32, ApiError> {
-    let t = form.get::<f32>("threshold")?.unwrap_or(default);
-    if !(-1.0..=1.0).contains(&t) {
-        return Err(VisageError::unprocessable("invalid_parameter", "threshold must lie in [-1, 1]").into());
-    }
-    Ok(t)
-}
-
-/// Decodes an image and finds its faces with embeddings, timing each stage for `/metrics`.
-fn analyze(p: &Pipeline, bytes: &[u8]) -> crate::Result<(RgbImage, Vec<Face>)> {
-    let image = stage("decode", || p.decode(bytes))?;
-    let detections = stage("detect", || p.detect(&image))?;
-    let faces = stage("embed", || p.embed(&image, detections))?;
-    Ok((image, faces))
-}
-
-/// The face a one-face operation uses: the first in the configured order (largest by default).
-fn main_face(faces: Vec<Face>, which: &str) -> crate::Result<Face> {
-    faces.into_iter().next().ok_or_else(|| VisageError::unprocessable("no_face", format!("no face found in {which}")))
+/// The `aligned` field: the image already is an aligned face crop.
+fn aligned(form: &Form) -> Result<bool, ApiError> {
+    Ok(form.get::<bool>("aligned")?.unwrap_or(false))
 }

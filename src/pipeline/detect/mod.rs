@@ -13,11 +13,45 @@ use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::config::{DetectorFamilySetting, DetectorSettings, FaceOrder, RuntimeSettings};
+use std::path::PathBuf;
+
 use crate::error::{Result, VisageError};
 use crate::pipeline::runtime::ModelSessions;
+use crate::pipeline::runtime::RuntimeSettings;
 
 pub use letterbox::Letterbox;
+
+/// Which detector family decodes a model's outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectorFamilySetting {
+    Auto,
+    Yunet,
+    Scrfd,
+}
+
+/// Order of the faces found in one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaceOrder {
+    /// Largest box first.
+    Size,
+    /// Highest detector score first.
+    Score,
+}
+
+/// Face detector model and decoding parameters.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DetectorSettings {
+    pub model: PathBuf,
+    pub family: DetectorFamilySetting,
+    pub score_threshold: f32,
+    pub nms_iou: f32,
+    pub input_size: u32,
+    pub min_face_size: f32,
+    pub max_faces: usize,
+    pub sort: FaceOrder,
+}
 
 /// Five facial landmarks in image pixels: image-left eye, image-right eye, nose tip,
 /// left mouth corner, right mouth corner.

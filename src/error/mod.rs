@@ -1,7 +1,11 @@
-//! The engine's error type. Every variant has a stable machine-readable `code`, which the CLI
-//! prints and the HTTP layer maps to a status.
+//! The engine's error type. Every error has a stable machine-readable [`Code`] from one table
+//! (`code.rs`), which the CLI prints and every HTTP door answers with the code's status.
+
+mod code;
 
 use std::path::PathBuf;
+
+pub use code::Code;
 
 /// Errors the engine reports to callers. Input problems are distinguished from set-up problems
 /// so that front ends can answer 4xx for the former and a clear operator message for the latter.
@@ -32,64 +36,67 @@ pub enum VisageError {
     #[error("inference failed: {0}")]
     Inference(String),
     /// A request that is well-formed but cannot be carried out as asked (no face, several faces,
-    /// bad parameter values).
+    /// bad parameter values), or is refused (a path outside the allowed roots); the code says
+    /// which and its status.
     #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
+    Unprocessable { code: Code, message: String },
     /// A subject or face that does not exist.
     #[error("{0} not found")]
     NotFound(String),
     /// The request conflicts with the gallery's state (duplicate id, other model's embeddings).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: Code, message: String },
     /// The embedded database failed.
     #[error("gallery store: {0}")]
     Store(String),
     /// The vector index failed or refused the input.
     #[error(transparent)]
     Index(#[from] crate::index::IndexError),
+    /// Every model worker is busy and the queue is full or the wait timed out.
+    #[error("all workers are busy; retry shortly")]
+    Busy {
+        /// Seconds after which a retry may succeed.
+        retry_after_s: u64,
+    },
+    /// A failure of the machinery around the work (a worker thread that died).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl VisageError {
-    /// Stable identifier of the error kind, part of the public API (JSON `code`).
-    pub fn code(&self) -> &'static str {
+    /// Stable identifier of the error kind, part of the public API (JSON `code`); the table in
+    /// `code.rs` gives its HTTP status.
+    pub fn code(&self) -> Code {
         match self {
-            Self::EmptyImage => "empty_image",
-            Self::UnsupportedFormat(_) => "unsupported_format",
-            Self::CorruptImage(_) => "corrupt_image",
-            Self::ImageTooLarge(_) => "image_too_large",
-            Self::SetupRequired { .. } => "setup_required",
-            Self::IncompatibleModel { .. } => "incompatible_model",
-            Self::Config(_) => "invalid_config",
-            Self::Inference(_) => "inference_failed",
-            Self::Unprocessable { code, .. } | Self::Conflict { code, .. } => code,
-            Self::NotFound(_) => "not_found",
-            Self::Store(_) => "store_error",
-            Self::Index(e) => e.code(),
+            Self::EmptyImage => Code::EmptyImage,
+            Self::UnsupportedFormat(_) => Code::UnsupportedFormat,
+            Self::CorruptImage(_) => Code::CorruptImage,
+            Self::ImageTooLarge(_) => Code::ImageTooLarge,
+            Self::SetupRequired { .. } => Code::SetupRequired,
+            Self::IncompatibleModel { .. } => Code::IncompatibleModel,
+            Self::Config(_) => Code::InvalidConfig,
+            Self::Inference(_) => Code::InferenceFailed,
+            Self::Unprocessable { code, .. } | Self::Conflict { code, .. } => *code,
+            Self::NotFound(_) => Code::NotFound,
+            Self::Store(_) => Code::StoreError,
+            Self::Index(e) => Code::of_index(e),
+            Self::Busy { .. } => Code::Busy,
+            Self::Internal(_) => Code::Internal,
         }
     }
 
     /// True when the caller's input, not the service, is at fault.
     pub fn is_client_error(&self) -> bool {
-        match self {
-            Self::EmptyImage
-            | Self::UnsupportedFormat(_)
-            | Self::CorruptImage(_)
-            | Self::ImageTooLarge(_)
-            | Self::Unprocessable { .. }
-            | Self::NotFound(_)
-            | Self::Conflict { .. } => true,
-            Self::Index(e) => e.is_client_error(),
-            _ => false,
-        }
+        self.code().is_client_error()
     }
 
     /// An [`VisageError::Unprocessable`] with its code.
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unprocessable(code: Code, message: impl Into<String>) -> Self {
         Self::Unprocessable { code, message: message.into() }
     }
 
     /// A [`VisageError::Conflict`] with its code.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: Code, message: impl Into<String>) -> Self {
         Self::Conflict { code, message: message.into() }
     }
 }

@@ -1,0 +1,89 @@
+//! The face analysis every use case starts from: bytes → image → faces with embeddings, each
+//! stage timed; `aligned` images skip detection (they are one face already). Runs on a model
+//! permit, inside [`super::Engine`].
+
+use std::sync::Arc;
+
+use image::RgbImage;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::stages::{Stage, Stages};
+use crate::error::{Code, Result, VisageError};
+use crate::gallery::Gallery;
+use crate::pipeline::detect::Detection;
+use crate::pipeline::{whole_image_face, Face, Pipeline};
+
+/// Faces of one image, without the gallery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Detected {
+    pub width: u32,
+    pub height: u32,
+    pub detector: String,
+    pub faces: Vec<Detection>,
+}
+
+/// Every face of one image with its embedding.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Embedded {
+    pub width: u32,
+    pub height: u32,
+    pub embedder: String,
+    pub faces: Vec<Face>,
+}
+
+/// What a use case runs with once admitted: the models, the gallery and the stage timer.
+#[derive(Clone)]
+pub struct Work {
+    pub pipeline: Arc<Pipeline>,
+    pub gallery: Arc<Gallery>,
+    pub stages: Stages,
+}
+
+impl Work {
+    /// Decodes an image under the configured limits.
+    pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage> {
+        self.stages.time(Stage::Decode, || self.pipeline.decode(bytes))
+    }
+
+    /// The faces of a decoded image: detected, or the whole image when it is `aligned` already.
+    pub fn detect(&self, image: &RgbImage, aligned: bool) -> Result<Vec<Detection>> {
+        if aligned {
+            return Ok(vec![whole_image_face(image)]);
+        }
+        self.stages.time(Stage::Detect, || self.pipeline.detect(image))
+    }
+
+    /// Decodes an image and finds its faces with embeddings.
+    pub fn analyze(&self, bytes: &[u8], aligned: bool) -> Result<(RgbImage, Vec<Face>)> {
+        let image = self.decode(bytes)?;
+        let detections = self.detect(&image, aligned)?;
+        let faces = self.stages.time(Stage::Embed, || self.pipeline.embed(&image, detections))?;
+        Ok((image, faces))
+    }
+
+    /// The face a one-face operation uses: the first in the configured order (largest by
+    /// default); `which` names the image in the error.
+    pub fn main_face(&self, bytes: &[u8], aligned: bool, which: &str) -> Result<Face> {
+        let faces = self.analyze(bytes, aligned)?.1;
+        faces
+            .into_iter()
+            .next()
+            .ok_or_else(|| VisageError::unprocessable(Code::NoFace, format!("no face found in {which}")))
+    }
+
+    /// Boxes, scores and landmarks of every face.
+    pub fn detected(&self, bytes: &[u8], aligned: bool) -> Result<Detected> {
+        let image = self.decode(bytes)?;
+        let faces = self.detect(&image, aligned)?;
+        let detector = if aligned { "aligned" } else { self.pipeline.detector.model_id() };
+        Ok(Detected { width: image.width(), height: image.height(), detector: detector.into(), faces })
+    }
+
+    /// Every face with its embedding.
+    pub fn embedded(&self, bytes: &[u8], aligned: bool) -> Result<Embedded> {
+        let (image, faces) = self.analyze(bytes, aligned)?;
+        let embedder = self.pipeline.embedder.model_id().into();
+        Ok(Embedded { width: image.width(), height: image.height(), embedder, faces })
+    }
+}

@@ -1,0 +1,417 @@
+//! The engine's use-case layer: [`Engine::open`] assembles the pipeline, gallery, index,
+//! thresholds and job manager once, and one method per use case holds its logic (checking
+//! options, running the models on an admitted worker, timing each stage). Every door (the
+//! native HTTP API, the CLI, the benches, a second API later) only translates its own requests
+//! into these calls and the answers back; nothing here knows HTTP.
+
+pub mod admission;
+mod analyze;
+pub mod assemble;
+mod calibration;
+mod collection;
+mod compare;
+mod enrol;
+mod jobs;
+mod recognize;
+mod settings;
+pub mod stages;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::calibrate::{self, FpirEstimate, Thresholds};
+use crate::config::Settings;
+use crate::enroll::{manager::Manager, Gate, Options};
+use crate::error::{Code, Result, VisageError};
+use crate::eval::{EvalOptions, EvalReport};
+use crate::gallery::{DeletedFace, FaceRecord, Gallery, ItemRecord, Subject};
+use crate::pipeline::Pipeline;
+use admission::{Admission, Permit};
+pub use analyze::{Detected, Embedded, Work};
+pub use calibration::{calibrate_gallery, Calibrated};
+pub use compare::{Compared, Matched};
+pub use enrol::EnrolOptions;
+pub use jobs::{gate_with, job_id, JobSource, JobStatus, NewJob};
+pub use recognize::{
+    Identified, IdentifiedFace, IdentifyOptions, Reference, SearchBy, SearchOptions, SearchQuery, SearchResults,
+    Searched, Verification, VerifyQuery,
+};
+pub use settings::{CompatSettings, ServerSettings};
+use stages::{StageHook, Stages};
+
+/// The engine: everything a use case needs, assembled once and shared by every door.
+pub struct Engine {
+    settings: Settings,
+    work: Work,
+    jobs: Arc<Manager>,
+    admission: Admission,
+    thresholds: calibration::ThresholdState,
+}
+
+/// Runs blocking work off the async executor.
+async fn spawn<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| VisageError::Internal(e.to_string()))?
+}
+
+impl Engine {
+    /// Loads the models and opens the gallery. `server.workers` sessions per model are created,
+    /// each with `cores / workers` threads unless `runtime.intra_threads` says otherwise;
+    /// unfinished jobs resume.
+    pub fn open(mut settings: Settings) -> Result<Self> {
+        let workers = assemble::size_for_serving(&mut settings);
+        let pipeline = Pipeline::load(&settings)?;
+        let gallery = assemble::open_gallery(&settings, &pipeline, &settings.server.data_dir)?;
+        tracing::info!(
+            workers,
+            threads_per_worker = settings.runtime.intra_threads,
+            detector = pipeline.detector.model_id(),
+            embedder = pipeline.embedder.model_id(),
+            faces = gallery.len(),
+            data_dir = %settings.server.data_dir.display(),
+            "visage ready"
+        );
+        let thresholds = calibrate::in_force(&settings.compare, &settings.identify, &gallery)?;
+        tracing::info!(compare = thresholds.compare, identify = thresholds.identify, source = %thresholds.source, "thresholds");
+        let (pipeline, gallery) = (Arc::new(pipeline), Arc::new(gallery));
+        let admission =
+            Admission::new(workers, settings.server.max_queue, Duration::from_millis(settings.server.queue_timeout_ms));
+        let base = Options {
+            workers: if settings.enroll.workers == 0 { workers } else { settings.enroll.workers },
+            batch: settings.enroll.batch,
+            gate: settings.enroll.gate,
+            roots: Some(settings.enroll.allowed_roots.clone()),
+            cancel: Default::default(),
+            stop: Default::default(),
+            // Job workers take the same model permits as requests.
+            throttle: Some(admission.throttle()),
+            aligned: false,
+        };
+        let jobs = Manager::start(pipeline.clone(), gallery.clone(), base)?;
+        Ok(Self {
+            thresholds: calibration::ThresholdState::new(thresholds, gallery.len()),
+            work: Work { pipeline, gallery, stages: Stages::default() },
+            jobs,
+            admission,
+            settings,
+        })
+    }
+
+    /// Reports every stage's duration to `hook` (besides `tracing`).
+    pub fn with_stage_hook(mut self, hook: StageHook) -> Self {
+        self.work.stages = Stages::with_hook(hook);
+        self
+    }
+
+    /// The settings in force (sized for serving).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The loaded models.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.work.pipeline
+    }
+
+    /// The gallery.
+    pub fn gallery(&self) -> &Gallery {
+        &self.work.gallery
+    }
+
+    /// Admits one request for as long as the permit is held (bounds the requests whose bodies
+    /// are held); [`VisageError::Busy`] after the queue timeout.
+    pub async fn admit(&self) -> Result<Permit> {
+        self.admission.request().await
+    }
+
+    /// Runs model work on an admitted worker, off the async executor.
+    pub async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Work) -> Result<T> + Send + 'static) -> Result<T> {
+        let permit = self.admission.model().await?;
+        let work = self.work.clone();
+        spawn(move || {
+            let _permit = permit;
+            f(&work)
+        })
+        .await
+    }
+
+    /// Runs gallery-only work (database i/o) off the async executor, without a model worker.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Gallery) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let gallery = self.work.gallery.clone();
+        spawn(move || f(&gallery)).await
+    }
+
+    // Faces of one image.
+
+    /// Boxes, scores and landmarks of every face of an image.
+    pub async fn detect(&self, image: Vec<u8>, aligned: bool) -> Result<Detected> {
+        self.run(move |w| w.detected(&image, aligned)).await
+    }
+
+    /// Every face of an image with its embedding.
+    pub async fn embed(&self, image: Vec<u8>, aligned: bool) -> Result<Embedded> {
+        self.run(move |w| w.embedded(&image, aligned)).await
+    }
+
+    // Recognition.
+
+    /// Same person? At `threshold`, else the 1:1 threshold in force.
+    pub async fn verify(&self, query: VerifyQuery, threshold: Option<f32>, aligned: bool) -> Result<Verification> {
+        let threshold = recognize::check_threshold(threshold, self.thresholds().compare)?;
+        self.run(move |w| w.verify(query, threshold, aligned)).await
+    }
+
+    /// Who is each face of `image`? Top-k subjects per face, the best one when it reaches the
+    /// threshold (else unknown); two faces of one photo are never given the same subject.
+    pub async fn identify(&self, image: Vec<u8>, opts: IdentifyOptions) -> Result<Identified> {
+        let s = &self.settings.identify;
+        let k = recognize::check_k(opts.k, s.k, s.max_k)?;
+        let threshold = recognize::check_threshold(opts.threshold, self.thresholds().identify)?;
+        self.run(move |w| w.identify(&image, k, threshold, &opts)).await
+    }
+
+    /// The k most similar gallery faces or subjects for a query face or embedding.
+    pub async fn search(&self, query: SearchQuery, opts: SearchOptions) -> Result<Searched> {
+        let s = &self.settings.identify;
+        let k = recognize::check_k(opts.k, s.k, s.max_k)?;
+        self.run(move |w| w.search(query, k, &opts)).await
+    }
+
+    // The gallery.
+
+    /// Creates a subject (`id` generated when absent).
+    pub async fn create_subject(
+        &self,
+        id: Option<String>,
+        name: String,
+        metadata: serde_json::Value,
+    ) -> Result<Subject> {
+        let metadata = if metadata.is_null() { serde_json::json!({}) } else { metadata };
+        self.blocking(move |g| g.create_subject(id.as_deref(), &name, &metadata)).await
+    }
+
+    /// A page of subjects, oldest first, and the total (`limit` 1..=1000).
+    pub async fn subjects(&self, offset: u64, limit: u64) -> Result<(Vec<Subject>, u64)> {
+        if limit == 0 || limit > 1000 {
+            return Err(VisageError::unprocessable(Code::InvalidParameter, "limit must be 1..=1000"));
+        }
+        self.blocking(move |g| g.subjects(offset, limit)).await
+    }
+
+    /// One subject.
+    pub async fn subject(&self, id: String) -> Result<Subject> {
+        self.blocking(move |g| g.subject(&id)).await
+    }
+
+    /// Renames a subject and/or replaces its metadata.
+    pub async fn update_subject(
+        &self,
+        id: String,
+        name: Option<String>,
+        metadata: Option<serde_json::Value>,
+    ) -> Result<Subject> {
+        self.blocking(move |g| g.update_subject(&id, name.as_deref(), metadata.as_ref())).await
+    }
+
+    /// Deletes a subject with its faces; returns how many faces were erased.
+    pub async fn delete_subject(&self, id: String) -> Result<usize> {
+        self.blocking(move |g| g.delete_subject(&id)).await
+    }
+
+    /// Enrols the face of `image` for a subject: one face expected, or the one `opts.face`
+    /// names. True when new, false when the same face was there already.
+    pub async fn enrol_face(
+        &self,
+        subject_id: String,
+        image: Vec<u8>,
+        opts: EnrolOptions,
+    ) -> Result<(FaceRecord, bool)> {
+        let keep_crops = self.settings.gallery.keep_crops;
+        self.run(move |w| w.enrol_face(&subject_id, &image, &opts, keep_crops)).await
+    }
+
+    /// The faces enrolled for a subject.
+    pub async fn faces(&self, subject_id: String) -> Result<Vec<FaceRecord>> {
+        self.blocking(move |g| g.faces(&subject_id)).await
+    }
+
+    /// Deletes one face (record and embedding); returns it with its subject.
+    pub async fn delete_face(&self, face_id: u64) -> Result<DeletedFace> {
+        self.blocking(move |g| {
+            g.delete_faces(&[face_id])?.pop().ok_or_else(|| VisageError::NotFound(format!("face {face_id}")))
+        })
+        .await
+    }
+
+    /// The aligned crop of an enrolled face (PNG), when `gallery.keep_crops` is on.
+    pub async fn face_crop(&self, face_id: u64) -> Result<Vec<u8>> {
+        self.blocking(move |g| g.crop(face_id)).await?.ok_or_else(|| {
+            VisageError::unprocessable(
+                Code::CropNotKept,
+                format!("face {face_id} has no crop: this gallery keeps none (gallery.keep_crops is off)"),
+            )
+        })
+    }
+
+    // Bulk enrolment jobs.
+
+    /// Where a door saves an uploaded archive for job `id` (`ext`: zip, tar or tar.gz).
+    pub fn upload_path(&self, id: &str, ext: &str) -> PathBuf {
+        self.settings.server.data_dir.join("uploads").join(format!("{id}.{ext}"))
+    }
+
+    /// The configured gate with a request's overrides.
+    pub fn gate_with(&self, overrides: &serde_json::Value) -> Result<Gate> {
+        gate_with(self.settings.enroll.gate, overrides)
+    }
+
+    /// Creates a job and queues it, unless the caller's id exists already with the same spec
+    /// (a conflict with another). Returns its status and whether it was created.
+    pub async fn create_job(&self, request: NewJob) -> Result<(JobStatus, bool)> {
+        let (roots, gate, keep) =
+            (self.settings.enroll.allowed_roots.clone(), self.settings.enroll.gate, self.settings.gallery.keep_crops);
+        let jobs = self.jobs.clone();
+        self.blocking(move |g| {
+            let upload = match &request.source {
+                JobSource::Upload(path) => Some(path.clone()),
+                JobSource::Server(_) => None,
+            };
+            let (id, spec) = jobs::spec_of(request, &roots, gate, keep).inspect_err(|_| {
+                if let Some(path) = &upload {
+                    let _ = std::fs::remove_file(path);
+                }
+            })?;
+            let created = jobs::create(g, &jobs, &id, &spec)?;
+            Ok((jobs::status(g, &jobs, &id)?, created))
+        })
+        .await
+    }
+
+    /// A job's state, counts, rate and ETA.
+    pub async fn job(&self, id: String) -> Result<JobStatus> {
+        let jobs = self.jobs.clone();
+        self.blocking(move |g| jobs::status(g, &jobs, &id)).await
+    }
+
+    /// A page of a job's report (`limit` 1..=10000), in processing order; `problems`: only the
+    /// items not enrolled.
+    pub async fn job_report(&self, id: String, problems: bool, offset: u64, limit: u64) -> Result<Vec<ItemRecord>> {
+        if limit == 0 || limit > 10_000 {
+            return Err(VisageError::unprocessable(Code::InvalidParameter, "limit must be 1..=10000"));
+        }
+        self.blocking(move |g| {
+            g.job(&id)?;
+            g.job_items(&id, problems, offset, limit)
+        })
+        .await
+    }
+
+    /// Cancels a queued or running job (photos in flight are finished); a finished job is
+    /// left as it is.
+    pub async fn cancel_job(&self, id: String) -> Result<JobStatus> {
+        let jobs = self.jobs.clone();
+        self.blocking(move |g| {
+            jobs.cancel(&id)?;
+            jobs::status(g, &jobs, &id)
+        })
+        .await
+    }
+
+    // Thresholds and evaluation.
+
+    /// The decision thresholds in force.
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds.get()
+    }
+
+    /// The FPIR of the identify threshold in force on the gallery as it is now (measured again
+    /// only when the gallery or the threshold changed).
+    pub async fn fpir_estimate(&self) -> Result<FpirEstimate> {
+        let threshold = self.thresholds().identify;
+        let version = self.gallery().version();
+        if let Some(e) = self.thresholds.cached_fpir(version, threshold) {
+            return Ok(e);
+        }
+        let estimate = self.blocking(move |g| calibrate::estimate_fpir(g, threshold)).await?;
+        self.thresholds.cache_fpir(version, estimate.clone());
+        Ok(estimate)
+    }
+
+    /// Calibrates the thresholds on the gallery's pairs for a target FAR (1:1) and FPIR (1:N),
+    /// by default the configured ones, else 1e-3 and 1e-2; `apply` puts them in force.
+    pub async fn calibrate(&self, far: Option<f64>, fpir: Option<f64>, apply: bool) -> Result<Calibrated> {
+        let far = far.or(self.settings.compare.target_far).unwrap_or(1e-3);
+        let fpir = fpir.or(self.settings.identify.target_fpir).unwrap_or(1e-2);
+        calibration::check_rates(far, fpir)?;
+        let (calibration, thresholds) = self.blocking(move |g| calibrate_gallery(g, far, fpir, apply)).await?;
+        if let (Some(t), true) = (&thresholds, apply) {
+            tracing::info!(compare = t.compare, identify = t.identify, far, fpir, "calibrated thresholds in force");
+            self.thresholds.set(t.clone());
+        }
+        Ok(Calibrated { calibration, thresholds, applied: apply, in_force: self.thresholds() })
+    }
+
+    /// With calibration targets configured (`compare.target_far`, `identify.target_fpir`),
+    /// calibrates again once the gallery has grown or shrunk by a quarter since the last time: a
+    /// stranger's chance of passing the 1:N threshold grows with the gallery.
+    pub async fn follow_gallery_size(&self) {
+        let (Some(far), Some(fpir)) = (self.settings.compare.target_far, self.settings.identify.target_fpir) else {
+            return;
+        };
+        let now = self.gallery().len();
+        let Some(last) = self.thresholds.size_step(now) else { return };
+        match self
+            .blocking(move |g| {
+                calibrate_gallery(g, far, fpir, false).and_then(|(c, t)| {
+                    if let Some(t) = &t {
+                        calibrate::apply(g, t)?;
+                    }
+                    Ok((c, t))
+                })
+            })
+            .await
+        {
+            Ok((_, Some(t))) => {
+                tracing::info!(
+                    faces = now,
+                    was = last,
+                    identify = t.identify,
+                    compare = t.compare,
+                    "gallery size changed: thresholds calibrated again"
+                );
+                self.thresholds.set(t);
+            }
+            Ok((c, None)) => {
+                tracing::warn!(warnings = ?c.warnings, "gallery size changed, but too few pairs to calibrate")
+            }
+            Err(e) => tracing::warn!("gallery size changed, but calibration failed: {e}"),
+        }
+    }
+
+    /// Evaluates the gallery: subjects' first faces are the gallery, the rest probes (at most
+    /// 20000 faces; larger sets: `visage eval`).
+    pub async fn evaluate(&self, options: EvalOptions) -> Result<EvalReport> {
+        calibration::check_eval(&options)?;
+        self.blocking(move |g| calibration::evaluate_gallery(g, &options)).await
+    }
+
+    // Lifecycle.
+
+    /// Saves the index.
+    pub async fn persist(&self) -> Result<()> {
+        self.blocking(|g| g.persist()).await
+    }
+
+    /// Stops the job manager (unfinished jobs resume at the next start) and saves the index.
+    pub async fn shutdown(&self) -> Result<()> {
+        let jobs = self.jobs.clone();
+        self.blocking(move |g| {
+            jobs.shutdown();
+            g.persist()
+        })
+        .await
+    }
+}
