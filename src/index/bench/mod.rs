@@ -86,6 +86,9 @@ pub struct Figures {
     /// Per-query latency and wall time per query with two concurrent clients.
     pub p50_2t_ms: f64,
     pub ms_per_query_2t: f64,
+    /// Wall time per query of one `search_batch` of every query on two threads: top-k, then
+    /// identification (0 where not measured).
+    pub batch_ms: [f64; 2],
     /// Enrolled, then strangers.
     pub recall: [f64; 2],
     pub top1: [f64; 2],
@@ -182,9 +185,10 @@ fn run_gallery(opts: &IndexBenchOptions, shape: Shape, n: usize) -> Result<Galle
          reopen {open_s:.2} s",
         n as f64 / build_s
     );
-    rows.push(bench.measure(&format!("scan (lambda {})", opts.scan.lambda), |q, k, floor| {
-        scan.search(q, k, &with_floor(floor))
-    })?);
+    let mut row = bench
+        .measure(&format!("scan (lambda {})", opts.scan.lambda), |q, k, floor| scan.search(q, k, &with_floor(floor)))?;
+    row.batch_ms = bench.batched(&scan)?;
+    rows.push(row);
     let (idle_p99, busy_p99) = bench.while_inserting(&scan, &identities, per)?;
     println!(
         "  scan while another thread inserts: identification p99 {busy_p99:.3} ms against {idle_p99:.3} ms idle \
@@ -280,6 +284,29 @@ impl Bench<'_> {
         Ok(Figures { decision, ..f })
     }
 
+    /// Wall time per query of one batch of every query on two threads, top-k and identification,
+    /// checking that the answers are those of single searches.
+    fn batched(&self, index: &dyn VectorIndex) -> Result<[f64; 2]> {
+        let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a thread pool");
+        let refs: Vec<&[f32]> = self.qs.iter().map(|q| q.as_slice()).collect();
+        let mut out = [0.0; 2];
+        for (i, (k, floor)) in
+            [(self.opts.k, None), (self.opts.identify_k, Some(self.opts.threshold))].into_iter().enumerate()
+        {
+            let t = Instant::now();
+            let answers = two.install(|| index.search_batch(&refs, k, &with_floor(floor)))?;
+            out[i] = t.elapsed().as_secs_f64() * 1e3 / refs.len().max(1) as f64;
+            let same =
+                refs.iter().zip(&answers).all(|(q, a)| index.search(q, k, &with_floor(floor)).is_ok_and(|s| &s == a));
+            assert!(same, "a batch answered differently from single searches");
+        }
+        println!(
+            "  batched, 2 threads: top-{} {:.3} ms/query, identification {:.3} ms/query (answers identical to single searches)",
+            self.opts.k, out[0], out[1]
+        );
+        Ok(out)
+    }
+
     /// Times brute force on `baseline_queries` of each class (its answers are the truth).
     fn baseline(&mut self, search: impl Fn(&[f32], usize) -> Result<Vec<Hit>> + Sync) -> Result<Figures> {
         let m = self.opts.baseline_queries.min(self.opts.queries);
@@ -292,6 +319,7 @@ impl Bench<'_> {
         let (p50, p99) = percentiles(times);
         let (p50_2t, per_query_2t) = two.install(|| concurrent(&qs, |q| search(q, k)))?;
         self.exact_p50 = p50;
+        let batch_ms = [per_query_2t, 0.0];
         println!(
             "  exact (brute force, {} queries): p50 {p50:.3} ms, p99 {p99:.3} ms, 2 clients p50 {p50_2t:.3} ms, \
              {per_query_2t:.3} ms/query",
@@ -303,6 +331,7 @@ impl Bench<'_> {
             p99_ms: p99,
             p50_2t_ms: p50_2t,
             ms_per_query_2t: per_query_2t,
+            batch_ms,
             recall: [1.0; 2],
             top1: [1.0; 2],
             decision: [1.0; 2],
@@ -376,6 +405,7 @@ impl Bench<'_> {
             p99_ms: p99,
             p50_2t_ms: p50_2t,
             ms_per_query_2t: per_query_2t,
+            batch_ms: [0.0; 2],
             recall,
             top1,
             decision,
@@ -394,12 +424,12 @@ impl Bench<'_> {
 }
 
 fn print_summary(all: &[GalleryFigures]) {
-    println!("\n| shape | n | engine | p50 1 thread | p99 | p50 2 clients | ms/query 2 threads | recall@10 enrolled / strangers | same top-1 | decision equivalence |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("\n| shape | n | engine | p50 1 thread | p99 | p50 2 clients | ms/query 2 threads | batched ms/query top-k / identify | recall@10 enrolled / strangers | same top-1 | decision equivalence |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for g in all {
         for r in &g.rows {
             println!(
-                "| {} | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} | {:.4} / {:.4} | {:.4} / {:.4} | {:.4} / {:.4} |",
+                "| {} | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} | {} | {:.4} / {:.4} | {:.4} / {:.4} | {:.4} / {:.4} |",
                 g.shape.name(),
                 g.n,
                 r.engine,
@@ -407,6 +437,11 @@ fn print_summary(all: &[GalleryFigures]) {
                 r.p99_ms,
                 r.p50_2t_ms,
                 r.ms_per_query_2t,
+                match r.batch_ms {
+                    [0.0, 0.0] => "-".to_string(),
+                    [t, 0.0] => format!("{t:.2} / -"),
+                    [t, i] => format!("{t:.2} / {i:.2}"),
+                },
                 r.recall[0],
                 r.recall[1],
                 r.top1[0],

@@ -98,16 +98,19 @@ pub struct ScanIndex {
     params: ScanParams,
     /// Where [`VectorIndex::persist`] writes; `None` for an in-memory index.
     file: Option<PathBuf>,
+    /// id → global row. Apart from `data`, so that the map's growth (a rehash of every id)
+    /// never holds up a search; taken before `data` wherever both are.
+    pos: RwLock<Positions>,
     data: RwLock<Data>,
     dirty: AtomicBool,
 }
+
+type Positions = HashMap<u64, usize>;
 
 #[derive(Default)]
 struct Data {
     segments: Vec<Segment>,
     len: usize,
-    /// id → global row.
-    pos: HashMap<u64, usize>,
     checkpoint: u64,
 }
 
@@ -242,14 +245,15 @@ fn split(row: usize) -> (usize, usize) {
 }
 
 impl Data {
-    fn push(&mut self, id: u64, v: &[f32], e: &Encoded, dim: usize, dp: usize) {
+    /// Appends a row; returns its number.
+    fn push(&mut self, id: u64, v: &[f32], e: &Encoded, dim: usize, dp: usize) -> usize {
         if self.segments.last().is_none_or(|s| s.rows() == SEGMENT_ROWS) {
             self.segments.push(Segment::new(dim, dp));
         }
         let row = self.len;
         self.segments.last_mut().expect("a segment with room").push(id, v, e, dp);
-        self.pos.insert(id, row);
         self.len += 1;
+        row
     }
 
     fn vector(&self, row: usize, dim: usize) -> &[f32] {
@@ -257,7 +261,8 @@ impl Data {
         &self.segments[s].vectors[r * dim..(r + 1) * dim]
     }
 
-    fn remove_row(&mut self, row: usize, dim: usize, dp: usize) {
+    /// Removes a row by moving the last one into it (`pos` follows the move).
+    fn remove_row(&mut self, row: usize, dim: usize, dp: usize, pos: &mut Positions) {
         let last = self.len - 1;
         if row != last {
             let (ls, lr) = split(last);
@@ -266,7 +271,7 @@ impl Data {
             let seg = &mut self.segments[s];
             seg.ids[r] = id;
             seg.overwrite(r, &v, &e, dim, dp);
-            self.pos.insert(id, row);
+            pos.insert(id, row);
         }
         let (ls, _) = split(last);
         self.segments[ls].pop(dim, dp);
@@ -280,21 +285,21 @@ impl Data {
 impl ScanIndex {
     /// An empty in-memory index (its `persist` does nothing).
     pub fn new(dim: usize, params: ScanParams) -> Result<Self> {
-        Self::with(dim, None, params, None, Data::default(), false)
+        Self::with(dim, None, params, None, (Positions::new(), Data::default()), false)
     }
 
     /// An empty index persisting to `dir/scan.idx` (`dir` is created).
     pub fn create(dir: &Path, dim: usize, params: ScanParams) -> Result<Self> {
         ensure_dir(dir)?;
-        Self::with(dim, Some(Self::file_path(dir)), params, None, Data::default(), true)
+        Self::with(dim, Some(Self::file_path(dir)), params, None, (Positions::new(), Data::default()), true)
     }
 
     /// Reloads `dir/scan.idx`. Missing file: [`IndexError::Missing`]; failed checks:
     /// [`IndexError::Corrupt`]; another dimension or format version: [`IndexError::Stale`].
     pub fn open(dir: &Path, dim: usize, params: ScanParams) -> Result<Self> {
         let path = Self::file_path(dir);
-        let (rotation, data) = read_file(&path, dim)?;
-        Self::with(dim, Some(path), params, Some(rotation), data, false)
+        let (rotation, pos, data) = read_file(&path, dim)?;
+        Self::with(dim, Some(path), params, Some(rotation), (pos, data), false)
     }
 
     pub(crate) fn file_path(dir: &Path) -> PathBuf {
@@ -306,7 +311,7 @@ impl ScanIndex {
         file: Option<PathBuf>,
         params: ScanParams,
         rotation: Option<Vec<f32>>,
-        data: Data,
+        (pos, data): (Positions, Data),
         dirty: bool,
     ) -> Result<Self> {
         params.check()?;
@@ -315,14 +320,23 @@ impl ScanIndex {
         }
         let dp = padded_dim(dim);
         let rotation = rotation.unwrap_or_else(|| random_rotation(dp, ROTATION_SEED));
-        Ok(Self { dim, dp, rotation, params, file, data: RwLock::new(data), dirty: AtomicBool::new(dirty) })
+        Ok(Self {
+            dim,
+            dp,
+            rotation,
+            params,
+            file,
+            pos: RwLock::new(pos),
+            data: RwLock::new(data),
+            dirty: AtomicBool::new(dirty),
+        })
     }
 
     /// The exact top-k of a short list of ids (a filter that names few faces).
-    fn search_ids(&self, data: &Data, q: &[f32], k: usize, ids: &[u64]) -> Vec<Hit> {
+    fn search_ids(&self, pos: &Positions, data: &Data, q: &[f32], k: usize, ids: &[u64]) -> Vec<Hit> {
         let mut top = TopK::new(k);
         for id in ids {
-            if let Some(&row) = data.pos.get(id) {
+            if let Some(&row) = pos.get(id) {
                 top.push(*id, dot(q, data.vector(row, self.dim)));
             }
         }
@@ -346,14 +360,20 @@ impl VectorIndex for ScanIndex {
         // lock, so that no search waits long.
         let encoded: Vec<Encoded> = batch.iter().map(|(_, v)| encode(&self.rotation, self.dp, v)).collect();
         for (part, codes) in batch.chunks(APPEND_BATCH).zip(encoded.chunks(APPEND_BATCH)) {
+            let mut pos = self.pos.write();
+            // Any growth of the map happens here, before searches are held up.
+            pos.reserve(part.len());
             let mut data = self.data.write();
             for ((id, v), e) in part.iter().zip(codes) {
-                match data.pos.get(id) {
+                match pos.get(id) {
                     Some(&row) => {
                         let (s, r) = split(row);
                         data.segments[s].overwrite(r, v, e, self.dim, self.dp);
                     }
-                    None => data.push(*id, v, e, self.dim, self.dp),
+                    None => {
+                        let row = data.push(*id, v, e, self.dim, self.dp);
+                        pos.insert(*id, row);
+                    }
                 }
             }
         }
@@ -362,11 +382,12 @@ impl VectorIndex for ScanIndex {
     }
 
     fn remove(&self, ids: &[u64]) -> Result<usize> {
+        let mut pos = self.pos.write();
         let mut data = self.data.write();
         let mut removed = 0;
         for id in ids {
-            let Some(row) = data.pos.remove(id) else { continue };
-            data.remove_row(row, self.dim, self.dp);
+            let Some(row) = pos.remove(id) else { continue };
+            data.remove_row(row, self.dim, self.dp, &mut pos);
             removed += 1;
         }
         if removed > 0 {
@@ -384,16 +405,18 @@ impl VectorIndex for ScanIndex {
     /// of a group while it is in cache, the groups spread over the worker threads.
     fn search_batch(&self, queries: &[&[f32]], k: usize, params: &SearchParams<'_>) -> Result<Vec<Vec<Hit>>> {
         let prepared: Vec<_> = queries.iter().map(|q| prepare_query(self.dim, q)).collect::<Result<_>>()?;
+        let allow = Allow::new(params.filter);
+        // A short id list is looked up, not scanned (the map first, as in `add`).
+        let pos = matches!(allow, Allow::Ids(_)).then(|| self.pos.read());
         let data = self.data.read();
         let n = data.len;
         if k == 0 || n == 0 {
             return Ok(vec![Vec::new(); queries.len()]);
         }
         let k = k.min(n);
-        let allow = Allow::new(params.filter);
-        if let Allow::Ids(ids) = &allow {
+        if let (Allow::Ids(ids), Some(pos)) = (&allow, &pos) {
             if ids.len() <= n / 8 {
-                return Ok(prepared.iter().map(|q| self.search_ids(&data, q, k, ids)).collect());
+                return Ok(prepared.iter().map(|q| self.search_ids(pos, &data, q, k, ids)).collect());
             }
         }
         let floor = params.floor.filter(|f| f.is_finite()).unwrap_or(f32::NEG_INFINITY);
@@ -468,7 +491,7 @@ impl VectorIndex for ScanIndex {
     }
 }
 
-fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Data)> {
+fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Positions, Data)> {
     let mut r = Reader::open(path)?;
     r.header(MAGIC, VERSION, dim, "a scan index file")?;
     let dp = r.u32()? as usize;
@@ -483,7 +506,8 @@ fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Data)> {
         return Err(r.corrupt(format!("{count} vectors announced, file size does not match")));
     }
     let count = count as usize;
-    let mut data = Data { checkpoint, pos: HashMap::with_capacity(count), ..Data::default() };
+    let mut pos = Positions::with_capacity(count);
+    let mut data = Data { checkpoint, ..Data::default() };
     let mut left = count;
     while left > 0 {
         let rows = left.min(SEGMENT_ROWS);
@@ -513,7 +537,7 @@ fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Data)> {
             seg.set_codes(row, dp, &e);
         }
         for (row, id) in seg.ids.iter().enumerate() {
-            if data.pos.insert(*id, data.len + row).is_some() {
+            if pos.insert(*id, data.len + row).is_some() {
                 return Err(IndexError::corrupt(path, format!("id {id} appears twice")));
             }
         }
@@ -525,7 +549,7 @@ fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Data)> {
         left -= rows;
     }
     r.finish()?;
-    Ok((rotation, data))
+    Ok((rotation, pos, data))
 }
 
 #[cfg(test)]
