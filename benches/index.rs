@@ -1,4 +1,4 @@
-//! `cargo bench --bench index [-- SIZE... --shape=clustered|isotropic --dim=N --queries=N
+//! `cargo bench --features testing --bench index [-- SIZE... --shape=clustered|isotropic --dim=N --queries=N
 //! --lambda=X --lambdas=X,Y --hnsw-max=N --faiss=PYTHON --faiss-kinds=hnsw,ivf,sq8,flat
 //! --faiss-hnsw-max=N]`: every engine on synthetic galleries of both shapes against exact search
 //! and, with `--faiss`, FAISS on the same vectors; see `visage::index::bench`.

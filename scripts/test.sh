@@ -10,5 +10,5 @@ export VISAGE_TESTDATA="$VISAGE_CACHE/testdata"
 venv_python >/dev/null
 export VISAGE_SDK_REQUIRED=1
 cargo fmt --all -- --check
-cargo clippy --release --all-targets --locked -- -D warnings
-cargo test --release --locked "$@"
+cargo clippy --release --all-targets --features testing --locked -- -D warnings
+cargo test --release --features testing --locked "$@"

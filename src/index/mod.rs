@@ -15,6 +15,7 @@
 //! so the caller then rebuilds with [`create_index`] and re-adds its vectors.
 
 mod auto;
+#[cfg(any(test, feature = "testing"))]
 pub mod bench;
 mod exact;
 mod hnsw;
@@ -22,6 +23,8 @@ mod kernel;
 pub(crate) use kernel::check_stored;
 mod persist;
 mod scan;
+mod rng;
+#[cfg(any(test, feature = "testing"))]
 pub mod synth;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +36,7 @@ pub use auto::AutoIndex;
 pub use exact::ExactIndex;
 pub use hnsw::{HnswIndex, HnswParams};
 pub use kernel::{dot, normalize};
+pub use rng::Rng;
 pub use scan::{ScanIndex, ScanParams};
 
 /// Result type of the index module.

@@ -1,4 +1,4 @@
-//! Index benchmark (`cargo bench --bench index`, `visage bench index`): every engine on the same
+//! Index benchmark (`cargo bench --features testing --bench index`): every engine on the same
 //! synthetic galleries of both data shapes ([`Shape`]), against the exact answer, and FAISS
 //! (PyPI `faiss-cpu`, `scripts/faiss_reference.py`) on the same vectors in the same run.
 //!
