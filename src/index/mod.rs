@@ -22,8 +22,8 @@ mod hnsw;
 mod kernel;
 pub(crate) use kernel::check_stored;
 mod persist;
-mod scan;
 mod rng;
+mod scan;
 #[cfg(any(test, feature = "testing"))]
 pub mod synth;
 
