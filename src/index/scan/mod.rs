@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use rayon::prelude::*;
@@ -102,6 +102,9 @@ pub struct ScanIndex {
     /// never holds up a search; taken before `data` wherever both are.
     pos: RwLock<Positions>,
     data: RwLock<Data>,
+    /// Segments allocated and faulted in ahead of the appends that will fill them (see
+    /// [`ScanIndex::prepare_room`]); taken after `pos`, never while `data` is held.
+    spare: Mutex<Vec<Segment>>,
     dirty: AtomicBool,
 }
 
@@ -148,6 +151,27 @@ impl Segment {
         huge_pages(&seg.blocks);
         huge_pages(&seg.low);
         seg
+    }
+
+    /// A segment whose memory is all written once already, so that appends into it never
+    /// fault a fresh page in (zeroing a huge page, or compacting memory for one, takes
+    /// milliseconds, and appends run under the write lock).
+    fn faulted(dim: usize, dp: usize) -> Self {
+        let mut seg = Self::new(dim, dp);
+        seg.fault_in();
+        seg
+    }
+
+    /// Touches every page of the room left in each buffer.
+    fn fault_in(&mut self) {
+        touch_spare(&mut self.ids);
+        touch_spare(&mut self.vectors);
+        touch_spare(&mut self.sq);
+        touch_spare(&mut self.scale);
+        touch_pages(&mut self.blocks);
+        touch_pages(&mut self.low);
+        touch_pages(&mut self.gain);
+        touch_pages(&mut self.spread);
     }
 
     fn rows(&self) -> usize {
@@ -240,15 +264,35 @@ fn huge_pages<T>(buffer: &Vec<T>) {
     }
 }
 
+/// Bytes between two writes that fault a buffer in (the smallest page size).
+const PAGE_BYTES: usize = 4096;
+
+/// Writes a zero into every page of a buffer's unused capacity (its length is unchanged).
+fn touch_spare<T: Default>(buffer: &mut Vec<T>) {
+    let step = (PAGE_BYTES / std::mem::size_of::<T>()).max(1);
+    for slot in buffer.spare_capacity_mut().iter_mut().step_by(step) {
+        slot.write(T::default());
+    }
+}
+
+/// Writes every page of a buffer with its own contents (opaque to the optimiser, which would
+/// otherwise drop a store into memory it knows to be freshly zeroed).
+fn touch_pages<T: Copy>(buffer: &mut [T]) {
+    let step = (PAGE_BYTES / std::mem::size_of::<T>()).max(1);
+    for i in (0..buffer.len()).step_by(step) {
+        buffer[i] = std::hint::black_box(buffer[i]);
+    }
+}
+
 fn split(row: usize) -> (usize, usize) {
     (row / SEGMENT_ROWS, row % SEGMENT_ROWS)
 }
 
 impl Data {
-    /// Appends a row; returns its number.
-    fn push(&mut self, id: u64, v: &[f32], e: &Encoded, dim: usize, dp: usize) -> usize {
+    /// Appends a row, into one of `spare` when the last segment is full; returns its number.
+    fn push(&mut self, id: u64, v: &[f32], e: &Encoded, (dim, dp): (usize, usize), spare: &mut Vec<Segment>) -> usize {
         if self.segments.last().is_none_or(|s| s.rows() == SEGMENT_ROWS) {
-            self.segments.push(Segment::new(dim, dp));
+            self.segments.push(spare.pop().unwrap_or_else(|| Segment::new(dim, dp)));
         }
         let row = self.len;
         self.segments.last_mut().expect("a segment with room").push(id, v, e, dp);
@@ -328,8 +372,22 @@ impl ScanIndex {
             file,
             pos: RwLock::new(pos),
             data: RwLock::new(data),
+            spare: Mutex::new(Vec::new()),
             dirty: AtomicBool::new(dirty),
         })
+    }
+
+    /// Makes sure the segments that `rows` more rows could need exist, allocated and faulted in,
+    /// before the write lock is taken. The first segment is left to fill lazily, so a small
+    /// gallery holds only the memory its rows use.
+    fn prepare_room(&self, rows: usize) {
+        let len = self.data.read().len;
+        let segments = |n: usize| n.div_ceil(SEGMENT_ROWS).max(1);
+        let need = segments(len + rows) - segments(len);
+        let mut spare = self.spare.lock();
+        while spare.len() < need {
+            spare.push(Segment::faulted(self.dim, self.dp));
+        }
     }
 
     /// The exact top-k of a short list of ids (a filter that names few faces).
@@ -359,10 +417,12 @@ impl VectorIndex for ScanIndex {
         // so concurrent searches keep theirs), then appended a few hundred rows per hold of the
         // lock, so that no search waits long.
         let encoded: Vec<Encoded> = batch.iter().map(|(_, v)| encode(&self.rotation, self.dp, v)).collect();
+        self.prepare_room(batch.len());
         for (part, codes) in batch.chunks(APPEND_BATCH).zip(encoded.chunks(APPEND_BATCH)) {
             let mut pos = self.pos.write();
             // Any growth of the map happens here, before searches are held up.
             pos.reserve(part.len());
+            let mut spare = std::mem::take(&mut *self.spare.lock());
             let mut data = self.data.write();
             for ((id, v), e) in part.iter().zip(codes) {
                 match pos.get(id) {
@@ -371,11 +431,13 @@ impl VectorIndex for ScanIndex {
                         data.segments[s].overwrite(r, v, e, self.dim, self.dp);
                     }
                     None => {
-                        let row = data.push(*id, v, e, self.dim, self.dp);
+                        let row = data.push(*id, v, e, (self.dim, self.dp), &mut spare);
                         pos.insert(*id, row);
                     }
                 }
             }
+            drop(data);
+            self.spare.lock().append(&mut spare);
         }
         self.dirty.store(true, Ordering::Release);
         Ok(())
@@ -547,6 +609,10 @@ fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Positions, Data)> {
         data.len += rows;
         data.segments.push(seg);
         left -= rows;
+    }
+    // Appends to a large gallery go into memory faulted in already (see `Segment::faulted`).
+    if data.segments.len() > 1 {
+        data.segments.last_mut().expect("segments").fault_in();
     }
     r.finish()?;
     Ok((rotation, pos, data))
