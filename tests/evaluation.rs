@@ -138,17 +138,6 @@ fn visage_with(env: &[(&str, &str)], args: &[&str]) -> (i32, Value, String) {
     (out.status.code().unwrap_or(-1), serde_json::from_slice(&out.stdout).unwrap_or(Value::Null), stderr)
 }
 
-/// Writes `rows` as a float32 `[N, D]` `.npy` (C order).
-fn write_npy(path: &Path, rows: &[Vec<f32>]) {
-    let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", rows.len(), rows[0].len());
-    let header = format!("{header}{}\n", " ".repeat(63 - (10 + header.len()) % 64));
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    bytes.extend(rows.iter().flatten().flat_map(|x| x.to_le_bytes()));
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// MegaFace-style with the user's own distractors: embeddings near the real photos' faces, in a
 /// `.npy` and in a `.jsonl`, go through the index the gallery is configured with (scan by
 /// default, exact with `VISAGE_INDEX__KIND=exact`), and both answer as brute force does.
@@ -171,7 +160,7 @@ fn eval_with_a_distractors_file_draws_the_curve_through_the_index() {
         })
         .collect();
     let (npy, jsonl) = (tmp.path().join("d.npy"), tmp.path().join("d.jsonl"));
-    write_npy(&npy, &distractors);
+    common::write_npy(&npy, &distractors);
     let lines: Vec<String> =
         distractors.iter().map(|v| json!({ "subject": "distractor", "embedding": v }).to_string()).collect();
     std::fs::write(&jsonl, lines.join("\n")).unwrap();
