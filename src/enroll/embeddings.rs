@@ -303,11 +303,10 @@ impl Reader {
     ) -> Result<usize> {
         let mut batch = Vec::new();
         self.read_batch(max, &mut batch)?;
-        let unit_name = self.format.unit();
-        for n in &mut batch {
+        let (count, unit_name) = (batch.len(), self.format.unit());
+        for n in batch {
             let at = n.at;
-            let row = std::mem::replace(&mut n.row, Err(String::new()))
-                .map_err(|e| invalid(&self.path, format!("{unit_name} {at}: {e}")))?;
+            let row = n.row.map_err(|e| invalid(&self.path, format!("{unit_name} {at}: {e}")))?;
             if let (Some(theirs), Some(ours)) = (row.model.as_deref(), model) {
                 if theirs != ours {
                     return Err(VisageError::conflict(
@@ -318,7 +317,7 @@ impl Reader {
             }
             out.push(unit(row.vector, dim).map_err(|e| invalid(&self.path, format!("{unit_name} {at}: {e}")))?);
         }
-        Ok(batch.len())
+        Ok(count)
     }
 }
 
