@@ -130,6 +130,71 @@ fn eval_on_a_labelled_folder_reports_every_figure_and_an_html_report() {
     assert_eq!(summary["unresolved_pairs"], 0);
 }
 
+fn visage_with(env: &[(&str, &str)], args: &[&str]) -> (i32, Value, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_visage"));
+    command.args(args).envs(env.iter().copied());
+    let out = command.output().expect("run visage");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), serde_json::from_slice(&out.stdout).unwrap_or(Value::Null), stderr)
+}
+
+/// MegaFace-style with the user's own distractors: embeddings near the real photos' faces, in a
+/// `.npy` and in a `.jsonl`, go through the index the gallery is configured with (scan by
+/// default, exact with `VISAGE_INDEX__KIND=exact`), and both answer as brute force does.
+#[test]
+fn eval_with_a_distractors_file_draws_the_curve_through_the_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, out) = (tmp.path().join("set"), tmp.path().join("report"));
+    labelled_set(&root);
+    // Near the faces of the set's subjects (cosine about 0.5–0.95), so that some beat the gallery.
+    let faces: Vec<Vec<f32>> = ["obama.jpg", "obama3.jpg", "hopper.jpg", "biden.jpg", "astronaut.png"]
+        .iter()
+        .map(|p| common::one_face(p).embedding.vector)
+        .collect();
+    let mut rng = visage::index::Rng::new(5);
+    let distractors: Vec<Vec<f32>> = (0..3000)
+        .map(|j| {
+            let sigma = 0.02 + 0.1 * (j % 11) as f32 / 10.0;
+            let v: Vec<f32> = faces[j % faces.len()].iter().map(|x| x + sigma * rng.normal() as f32).collect();
+            visage::index::normalize(&v).unwrap()
+        })
+        .collect();
+    let (npy, jsonl) = (tmp.path().join("d.npy"), tmp.path().join("d.jsonl"));
+    common::write_npy(&npy, &distractors);
+    let lines: Vec<String> =
+        distractors.iter().map(|v| json!({ "subject": "distractor", "embedding": v }).to_string()).collect();
+    std::fs::write(&jsonl, lines.join("\n")).unwrap();
+
+    let mut curves = vec![];
+    for (file, kind) in [(&npy, "scan"), (&npy, "exact"), (&jsonl, "scan")] {
+        let args = ["eval", s(&root), "--out", s(&out), "--distractors-file", s(file), "-q"];
+        let (code, summary, err) = visage_with(&[("VISAGE_INDEX__KIND", kind)], &args);
+        assert_eq!(code, 0, "{err}");
+        let d = &summary["distractors"];
+        assert_eq!(
+            (d["source"].as_str(), d["engine"].as_str(), d["distractors"].as_u64()),
+            (Some("given"), Some(kind), Some(3000))
+        );
+        let check = &d["exact_check"];
+        assert_eq!((check["probes"].as_u64(), check["distractors"].as_u64()), (summary["probes"].as_u64(), Some(3000)));
+        assert_eq!(check["agreement"], 1.0, "{d:#}");
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+        assert_eq!(&report["distractors"], d);
+        assert!(std::fs::read_to_string(out.join("eval.html")).unwrap().contains(&format!("through the {kind} index")));
+        curves.push(d["curve"].clone());
+    }
+    let top1: Vec<f64> = curves[0].as_array().unwrap().iter().map(|p| p["top1"].as_f64().unwrap()).collect();
+    assert!(top1.len() == 5 && top1[4] < top1[0], "the distractors must bite: {top1:?}");
+    assert!(curves.iter().all(|c| *c == curves[0]), "{curves:?}");
+
+    // A bad row is refused with its line, as by import.
+    let bad = tmp.path().join("bad.jsonl");
+    std::fs::write(&bad, format!("{}\n{}\n{{\"embedding\": [1.0, 2.0]}}\n", lines[0], lines[1])).unwrap();
+    let (code, _, err) = visage(&["eval", s(&root), "--out", s(&out), "--distractors-file", s(&bad), "-q"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("invalid_source") && err.contains("line 3"), "{err}");
+}
+
 /// A labelled folder made of symbolic links (each photo a link, one subject folder a link to a
 /// folder elsewhere) evaluates exactly as the folder it links to.
 #[cfg(unix)]

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use npyz::WriterBuilder;
 use serde_json::{json, Value};
 use visage::gallery::store::Store;
 use visage::gallery::Gallery;
@@ -63,20 +62,6 @@ fn clustered(subjects: usize, per_subject: usize, dim: usize, seed: u64) -> Vec<
     out
 }
 
-fn write_npy(path: &Path, rows: &[Vec<f32>]) {
-    let dim = rows.first().map_or(0, Vec::len);
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[rows.len() as u64, dim as u64])
-        .writer(BufWriter::new(File::create(path).unwrap()))
-        .begin_nd()
-        .unwrap();
-    for r in rows {
-        w.extend(r.iter().copied()).unwrap();
-    }
-    w.finish().unwrap();
-}
-
 /// A subjects CSV with `per_subject` rows per subject; even rows get an external id.
 fn write_subjects(path: &Path, rows: usize, per_subject: usize) {
     let mut f = BufWriter::new(File::create(path).unwrap());
@@ -98,7 +83,7 @@ fn npy_import_counts_and_re_imports_add_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let (npy, csv, data) = (tmp.path().join("e.npy"), tmp.path().join("labels.csv"), tmp.path().join("data"));
     let n = 20_000u64;
-    write_npy(&npy, &clustered(2000, 10, 128, 1));
+    common::write_npy(&npy, &clustered(2000, 10, 128, 1));
     write_subjects(&csv, n as usize, 10);
     let args = [s(&npy), "--subjects", s(&csv), "--data-dir", s(&data), "--model", "test-model@1"];
     let out = import(&args);
@@ -179,7 +164,7 @@ fn bad_rows_are_reported_with_their_numbers_and_do_not_stop_the_import() {
     let mut rows = clustered(1, 5, 8, 9);
     rows[1][3] = f32::NAN;
     rows[3] = vec![0.0; 8];
-    write_npy(&npy, &rows);
+    common::write_npy(&npy, &rows);
     let csv = tmp.path().join("e.subjects.csv"); // found beside e.npy without --subjects
     std::fs::write(&csv, "subject\ncarol\ncarol\ncarol\ncarol\ncarol\n").unwrap();
     let out = import(&[s(&npy), "--data-dir", s(&data), "--model", "test@1"]);
@@ -223,7 +208,7 @@ fn another_model_is_refused_and_the_gallery_stays_bound() {
     let (code, _, err) = visage(&["import", s(&tagged), "--data-dir", s(&data)]);
     assert!(code == 2 && err.contains("[incompatible_model]") && err.contains("other@1"), "{err}");
     let narrow = tmp.path().join("narrow.npy");
-    write_npy(&narrow, &clustered(1, 2, 64, 8));
+    common::write_npy(&narrow, &clustered(1, 2, 64, 8));
     std::fs::write(tmp.path().join("narrow.subjects.csv"), "subject\na\na\n").unwrap();
     let fresh = tmp.path().join("fresh");
     let (code, _, err) = visage(&["import", s(&narrow), "--data-dir", s(&fresh)]);
@@ -242,7 +227,7 @@ fn a_killed_import_resumes_and_enrols_each_row_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
     let (npy, data) = (tmp.path().join("big.npy"), tmp.path().join("data"));
     let n = 40_000u64;
-    write_npy(&npy, &clustered(4_000, 10, 16, 3));
+    common::write_npy(&npy, &clustered(4_000, 10, 16, 3));
     write_subjects(&tmp.path().join("big.subjects.csv"), n as usize, 10);
     let args = [s(&npy), "--data-dir", s(&data), "--model", "test@1", "--job", "big", "-q"];
     let mut child = Command::new(env!("CARGO_BIN_EXE_visage"))
@@ -327,7 +312,7 @@ fn the_server_runs_an_embeddings_file_as_a_job() {
     let (files, data) = (tmp.path().join("files"), tmp.path().join("data"));
     std::fs::create_dir_all(&files).unwrap();
     let npy = files.join("e.npy");
-    write_npy(&npy, &clustered(20, 5, 128, 5));
+    common::write_npy(&npy, &clustered(20, 5, 128, 5));
     write_subjects(&files.join("e.subjects.csv"), 100, 5);
     let roots = s(&files).to_string();
     let server = common::server::Server::start(&data, &[("VISAGE_ENROLL__ALLOWED_ROOTS", &roots)]);
@@ -373,7 +358,7 @@ fn eval_takes_distractors_in_the_import_formats() {
     common::copy("biden.jpg", &root, "Joe_Biden/biden.jpg");
     let vectors = clustered(40, 1, 128, 13);
     let npy = tmp.path().join("d.npy");
-    write_npy(&npy, &vectors);
+    common::write_npy(&npy, &vectors);
     let jsonl = tmp.path().join("d.jsonl");
     let lines: Vec<String> = vectors.iter().map(|v| json!({ "embedding": v }).to_string()).collect();
     std::fs::write(&jsonl, lines.join("\n")).unwrap();

@@ -113,24 +113,29 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
         ..EvalOptions::default()
     };
     let embedder = &pipeline.embedder;
-    let distractors = args
+    let mut file = args
         .distractors_file
         .as_deref()
-        .map(|p| super::import::read_vectors(p, embedder.dim(), embedder.model_id()))
+        .map(|p| super::import::VectorFile::open(p, embedder.dim(), embedder.model_id()))
         .transpose()?;
+    // The distractor curve goes through the index engine the gallery is configured with.
+    let engine = eval::Engine { kind: settings.index.kind, params: settings.index.params };
     let invalid = |e: eval::EvalError| VisageError::unprocessable(Code::InvalidEvaluation, e.to_string());
-    let (report, unresolved) = match &args.pairs {
+    let (found, unresolved) = match &args.pairs {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| VisageError::unprocessable(Code::InvalidPairs, format!("{}: {e}", path.display())))?;
             let pairs = eval::pairs::parse(&text).map_err(invalid)?;
             let (found, missing) = eval::pairs::resolve(&pairs, &samples);
-            (
-                eval::evaluate_with_pairs(&samples, &found, distractors.as_deref(), &options).map_err(invalid)?,
-                missing.len(),
-            )
+            (Some(found), missing.len())
         }
-        None => (eval::evaluate(&samples, distractors.as_deref(), &options).map_err(invalid)?, 0),
+        None => (None, 0),
+    };
+    let given = file.as_mut().map(|f| f as &mut dyn eval::GivenDistractors);
+    let report = match eval::evaluate_on(&samples, found.as_deref(), given, &engine, &options) {
+        Ok(r) => r,
+        // A file that fails mid-way is reported as its reader said (bad row, other model).
+        Err(e) => return Err(file.and_then(|f| f.error).unwrap_or_else(|| invalid(e))),
     };
     std::fs::create_dir_all(&args.out).map_err(|e| write_error(&args.out, e))?;
     let mut full = serde_json::to_value(&report).map_err(|e| VisageError::Store(e.to_string()))?;

@@ -245,8 +245,28 @@ pub(super) fn run_export(settings: Settings, args: &ExportArgs) -> Result<()> {
     Ok(())
 }
 
-/// Vectors of an embeddings file (every row must be usable), e.g. `--distractors-file`: the
-/// import formats through the same reader. Rows naming another model than `model` are refused.
-pub(super) fn read_vectors(path: &Path, dim: usize, model: &str) -> Result<Vec<Vec<f32>>> {
-    Reader::open(path, None)?.read_all_vectors(dim, Some(model))
+/// An embeddings file read as distractors (`--distractors-file`): the import formats through the
+/// same reader, a chunk at a time as the evaluation asks (every row must be usable; rows naming
+/// another model than the embedder's are refused). The first error is kept for the caller.
+pub(super) struct VectorFile {
+    reader: Reader,
+    dim: usize,
+    model: String,
+    pub error: Option<VisageError>,
+}
+
+impl VectorFile {
+    pub fn open(path: &Path, dim: usize, model: &str) -> Result<Self> {
+        Ok(Self { reader: Reader::open(path, None)?, dim, model: model.to_string(), error: None })
+    }
+}
+
+impl crate::eval::GivenDistractors for VectorFile {
+    fn read(&mut self, max: usize, out: &mut Vec<Vec<f32>>) -> std::result::Result<usize, String> {
+        self.reader.read_vectors(max, self.dim, Some(&self.model), out).map_err(|e| {
+            let message = e.to_string();
+            self.error = Some(e);
+            message
+        })
+    }
 }

@@ -291,28 +291,33 @@ impl Reader {
         }
     }
 
-    /// Reads every vector, checked and normalised by [`unit`], failing at the first row that
-    /// cannot be used or names another model than `model`.
-    pub fn read_all_vectors(mut self, dim: usize, model: Option<&str>) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::new();
+    /// Appends up to `max` vectors to `out`, each checked and normalised by [`unit`], and
+    /// returns how many (0: the file is exhausted). Fails at the first row that cannot be used
+    /// or names another model than `model`.
+    pub fn read_vectors(
+        &mut self,
+        max: usize,
+        dim: usize,
+        model: Option<&str>,
+        out: &mut Vec<Vec<f32>>,
+    ) -> Result<usize> {
         let mut batch = Vec::new();
-        let unit_name = self.format.unit();
-        while self.read_batch(8192, &mut batch)? {
-            for n in batch.drain(..) {
-                let at = n.at;
-                let row = n.row.map_err(|e| invalid(&self.path, format!("{unit_name} {at}: {e}")))?;
-                if let (Some(theirs), Some(ours)) = (row.model.as_deref(), model) {
-                    if theirs != ours {
-                        return Err(VisageError::conflict(
-                            Code::IncompatibleEmbeddings,
-                            format!("{}: {unit_name} {at} is of model {theirs}, not {ours}", self.path.display()),
-                        ));
-                    }
+        self.read_batch(max, &mut batch)?;
+        let (count, unit_name) = (batch.len(), self.format.unit());
+        for n in batch {
+            let at = n.at;
+            let row = n.row.map_err(|e| invalid(&self.path, format!("{unit_name} {at}: {e}")))?;
+            if let (Some(theirs), Some(ours)) = (row.model.as_deref(), model) {
+                if theirs != ours {
+                    return Err(VisageError::conflict(
+                        Code::IncompatibleEmbeddings,
+                        format!("{}: {unit_name} {at} is of model {theirs}, not {ours}", self.path.display()),
+                    ));
                 }
-                out.push(unit(row.vector, dim).map_err(|e| invalid(&self.path, format!("{unit_name} {at}: {e}")))?);
             }
+            out.push(unit(row.vector, dim).map_err(|e| invalid(&self.path, format!("{unit_name} {at}: {e}")))?);
         }
-        Ok(out)
+        Ok(count)
     }
 }
 

@@ -42,6 +42,9 @@ pub enum EvalError {
         /// Number of samples.
         len: usize,
     },
+    /// The distractors could not be read, or the index refused them.
+    #[error("distractors: {0}")]
+    Distractors(String),
     /// A malformed line in a pairs file.
     #[error("pairs file line {line}: {message}")]
     Pairs {

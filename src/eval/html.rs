@@ -130,6 +130,17 @@ pub fn render(report: &EvalReport, title: &str) -> String {
         let rows: Vec<Vec<String>> =
             ds.curve.iter().map(|p| vec![p.distractors.to_string(), pct(Some(p.top1))]).collect();
         s.push_str(&table(&["distractors", "rank-1"], "rr", &rows, &[]));
+        let _ = write!(s, "<p>Searched through the {} index", esc(&ds.engine));
+        if let Some(c) = &ds.exact_check {
+            let _ = write!(
+                s,
+                "; at {} distractors its rank-1 decision equals brute force's for {} of {} probes checked",
+                c.distractors,
+                pct(Some(c.agreement)),
+                c.probes
+            );
+        }
+        s.push_str(".</p>");
         let _ = write!(
             s,
             "<p>impostor scores (target): mean {:.4}, sd {:.4}; probe–distractor (achieved): mean {:.4}, sd {:.4}; KS statistic {}</p>",

@@ -35,7 +35,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use calibration::{calibrate, Calibration};
-pub use distractors::synthesize_distractors;
+pub use distractors::{synthesize_distractors, Engine, GivenDistractors};
 pub use error::EvalError;
 pub use verification::{threshold_at_far, verify};
 
@@ -172,14 +172,16 @@ pub struct EvalReport {
 
 /// Evaluates `samples`; verification over all genuine pairs and all (or sampled) impostor pairs.
 /// `distractors` (if given; the first `opts.distractors` of them when that is smaller and > 0)
-/// replace synthesized ones. Errors only on unusable input: no samples, mixed dimensions,
-/// non-finite vectors, invalid options; small data gives `null` figures with reasons.
+/// replace synthesized ones; their curve goes through the default index engine (scan). Errors
+/// only on unusable input: no samples, mixed dimensions, non-finite vectors, invalid options;
+/// small data gives `null` figures with reasons.
 pub fn evaluate(
     samples: &[Sample],
     distractors: Option<&[Vec<f32>]>,
     opts: &EvalOptions,
 ) -> Result<EvalReport, EvalError> {
-    run(samples, None, distractors, opts)
+    let mut given = distractors;
+    evaluate_on(samples, None, given.as_mut().map(|d| d as &mut dyn GivenDistractors), &Engine::default(), opts)
 }
 
 /// [`evaluate`], with verification over explicit index pairs into `samples` (genuine ⇔ same
@@ -190,20 +192,32 @@ pub fn evaluate_with_pairs(
     distractors: Option<&[Vec<f32>]>,
     opts: &EvalOptions,
 ) -> Result<EvalReport, EvalError> {
-    run(samples, Some(pairs), distractors, opts)
+    let mut given = distractors;
+    evaluate_on(samples, Some(pairs), given.as_mut().map(|d| d as &mut dyn GivenDistractors), &Engine::default(), opts)
+}
+
+/// The general form of [`evaluate`]: verification over explicit `pairs` when given, distractors
+/// read from `distractors` as the curve needs them (the first `opts.distractors` when > 0;
+/// synthesized when `None`), and the distractor curve searched through a new index of `engine`.
+pub fn evaluate_on(
+    samples: &[Sample],
+    pairs: Option<&[(usize, usize)]>,
+    distractors: Option<&mut dyn GivenDistractors>,
+    engine: &Engine,
+    opts: &EvalOptions,
+) -> Result<EvalReport, EvalError> {
+    run(samples, pairs, distractors, engine, opts)
 }
 
 fn run(
     samples: &[Sample],
     pairs: Option<&[(usize, usize)]>,
-    given: Option<&[Vec<f32>]>,
+    given: Option<&mut dyn GivenDistractors>,
+    engine: &Engine,
     opts: &EvalOptions,
 ) -> Result<EvalReport, EvalError> {
     opts.check()?;
     let dim = scoring::validate(samples)?;
-    if let Some(d) = given {
-        scoring::check_vectors(d.iter().map(|v| v.as_slice()), dim, "distractor")?;
-    }
     let subjects = scoring::Subjects::new(samples);
     let mut scores = match pairs {
         Some(p) => scoring::index_pairs(samples, &subjects, p)?,
@@ -227,21 +241,25 @@ fn run(
     let held = open_set::held_out(&subjects, opts.open_set_fraction, opts.seed);
     let (open_set, nm) = open_set::open_set(samples, &subjects, &split, held, opts.target_fpir);
 
-    let count = match given {
-        Some(d) if opts.distractors > 0 => d.len().min(opts.distractors),
-        Some(d) => d.len(),
-        None => opts.distractors,
+    let limit = match (&given, opts.distractors) {
+        (Some(_), 0) => usize::MAX,
+        (_, n) => n,
     };
     let source = match given {
         Some(d) => Some(distractors::Source::Given(d)),
-        None if count > 0 => {
+        None if limit > 0 => {
             let rows: Vec<&[f32]> = probes.iter().map(|p| samples[p.sample].vector.as_slice()).collect();
             distractors::Generator::fit(samples, &rows, verification.impostor, opts.seed)
                 .map(distractors::Source::Synthesized)
         }
         None => None,
     };
-    let distractors = source.map(|s| distractors::evaluate(samples, &probes, s, count, imp, verification.impostor));
+    let distractors = source
+        .map(|s| {
+            let (gallery, of) = (&split.gallery, &subjects.of);
+            distractors::evaluate(samples, of, gallery, &probes, s, limit, imp, verification.impostor, engine)
+        })
+        .transpose()?;
 
     let mut calibration = calibration::build(&subjects, gen, imp, &opts.far_targets);
     calibration.impostor_sampled = scores.sampled;

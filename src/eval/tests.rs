@@ -155,20 +155,34 @@ fn html_is_self_contained_and_escaped() {
     assert!(page.matches("<svg").count() >= 6);
 }
 
-/// Scale check: `cargo test --release --lib eval::tests::million_distractors -- --ignored --nocapture`.
+/// Scale check, 2000 probes against 1M synthesized distractors through the scan index and
+/// through the exact one (brute force's cost):
+/// `cargo test --release --features testing --lib eval::tests::million_distractors -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn million_distractors() {
-    let s = clustered(100, 3, 128);
+    let s = clustered(1000, 3, 128);
     let t = std::time::Instant::now();
     assert_eq!(synthesize_distractors(&s, 1_000_000, 1).len(), 1_000_000);
     eprintln!("generated 1e6 in {:?}", t.elapsed());
-    let t = std::time::Instant::now();
     let opts = EvalOptions { distractors: 1_000_000, ..Default::default() };
-    let r = evaluate(&s, None, &opts).unwrap();
-    let d = r.distractors.unwrap();
-    eprintln!("{} probes × 1e6 distractors in {:?}: {:?}", d.probes, t.elapsed(), d.curve);
-    assert_eq!(d.curve.last().unwrap().distractors, 1_000_000);
+    let mut curves = vec![];
+    for kind in [crate::index::IndexKind::Scan, crate::index::IndexKind::Exact] {
+        let t = std::time::Instant::now();
+        let r = evaluate_on(&s, None, None, &Engine { kind, ..Engine::default() }, &opts).unwrap();
+        let d = r.distractors.unwrap();
+        eprintln!(
+            "{kind:?}: {} probes × 1e6 distractors in {:?}: {:?} {:?}",
+            d.probes,
+            t.elapsed(),
+            d.curve,
+            d.exact_check
+        );
+        assert_eq!(d.curve.last().unwrap().distractors, 1_000_000);
+        assert_eq!(d.exact_check.unwrap().agreement, 1.0);
+        curves.push(d.curve);
+    }
+    assert_eq!(curves[0], curves[1]);
 }
 
 /// Writes a sample report to the temp dir: `cargo test --lib eval::tests::write_sample -- --ignored`.

@@ -247,6 +247,51 @@ pub fn create_index(kind: IndexKind, dir: &Path, dim: usize, params: &IndexParam
     })
 }
 
+/// A new, empty index of `kind` that is never persisted, for one computation (an evaluation's
+/// distractor curve): in memory for exact and scan; hnsw and auto, which keep a directory for
+/// their files, get a fresh one under the system's temporary directory, removed on drop.
+pub fn scratch_index(kind: IndexKind, dim: usize, params: &IndexParams) -> Result<ScratchIndex> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let (index, dir): (Arc<dyn VectorIndex>, _) = match kind {
+        IndexKind::Exact => (Arc::new(ExactIndex::new(dim)?), None),
+        IndexKind::Scan => (Arc::new(ScanIndex::new(dim, params.scan)?), None),
+        IndexKind::Hnsw | IndexKind::Auto => {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("visage-scratch-{}-{n}", std::process::id()));
+            match create_index(kind, &dir, dim, params) {
+                Ok(index) => (index, Some(dir)),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(e);
+                }
+            }
+        }
+    };
+    Ok(ScratchIndex { index, dir })
+}
+
+/// An index from [`scratch_index`]; use it as a `dyn VectorIndex`.
+pub struct ScratchIndex {
+    index: Arc<dyn VectorIndex>,
+    dir: Option<PathBuf>,
+}
+
+impl std::ops::Deref for ScratchIndex {
+    type Target = dyn VectorIndex;
+
+    fn deref(&self) -> &Self::Target {
+        self.index.as_ref()
+    }
+}
+
+impl Drop for ScratchIndex {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// What went wrong in the index. Messages name the file and say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

@@ -120,8 +120,9 @@ pub(super) fn check_eval(options: &EvalOptions) -> Result<()> {
 }
 
 /// Evaluates the gallery: subjects' first faces are the gallery, the rest probes.
-pub(super) fn evaluate_gallery(g: &Gallery, options: &EvalOptions) -> Result<EvalReport> {
+/// Distractors, if asked for, go through a new index of `engine` (the gallery's configuration).
+pub(super) fn evaluate_gallery(g: &Gallery, options: &EvalOptions, engine: &eval::Engine) -> Result<EvalReport> {
     let samples = calibrate::gallery_samples(g, MAX_EVAL_FACES)?;
-    eval::evaluate(&samples, None, options)
+    eval::evaluate_on(&samples, None, None, engine, options)
         .map_err(|e| VisageError::unprocessable(Code::InvalidEvaluation, e.to_string()))
 }

@@ -395,7 +395,9 @@ impl Engine {
     /// 20000 faces; larger sets: `visage eval`).
     pub async fn evaluate(&self, options: EvalOptions) -> Result<EvalReport> {
         calibration::check_eval(&options)?;
-        self.blocking(move |g| calibration::evaluate_gallery(g, &options)).await
+        let index = &self.settings.index;
+        let engine = crate::eval::Engine { kind: index.kind, params: index.params };
+        self.blocking(move |g| calibration::evaluate_gallery(g, &options, &engine)).await
     }
 
     // Lifecycle.

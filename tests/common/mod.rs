@@ -108,3 +108,20 @@ pub fn link_set(store: &std::path::Path, linked: &std::path::Path, linked_folder
         }
     }
 }
+
+/// Writes `rows` as a float32 `[N, D]` `.npy` (C order).
+pub fn write_npy(path: &std::path::Path, rows: &[Vec<f32>]) {
+    use npyz::WriterBuilder as _;
+    let dim = rows.first().map_or(0, Vec::len);
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[rows.len() as u64, dim as u64])
+        .writer(file)
+        .begin_nd()
+        .unwrap();
+    for r in rows {
+        w.extend(r.iter().copied()).unwrap();
+    }
+    w.finish().unwrap();
+}
