@@ -63,6 +63,10 @@ const MAX_DIM: usize = 2048;
 const SQ_SLACK: f32 = 1e-4;
 /// Rows appended per hold of the write lock, so that searches wait at most that long.
 const APPEND_BATCH: usize = 512;
+/// Rows copied per hold of the read lock when saving.
+const SAVE_ROWS: usize = 4096;
+/// Saves that removals (which move rows) restart before one holds the lock throughout.
+const TRIES: usize = 3;
 
 /// Tuning of the scan index.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -106,6 +110,8 @@ pub struct ScanIndex {
     /// [`ScanIndex::prepare_room`]); taken after `pos`, never while `data` is held.
     spare: Mutex<Vec<Segment>>,
     dirty: AtomicBool,
+    /// One save at a time (they share the temporary file).
+    saving: Mutex<()>,
 }
 
 type Positions = HashMap<u64, usize>;
@@ -115,6 +121,9 @@ struct Data {
     segments: Vec<Segment>,
     len: usize,
     checkpoint: u64,
+    /// Removals so far: a removal moves a row, which a search or save that reads a segment at
+    /// a time must start again after.
+    moves: u64,
 }
 
 /// Up to [`SEGMENT_ROWS`] rows; every buffer is allocated for all of them up front.
@@ -284,6 +293,49 @@ fn touch_pages<T: Copy>(buffer: &mut [T]) {
     }
 }
 
+/// A copy of part of a segment, in the file's order, for [`ScanIndex::write_file`].
+#[derive(Default)]
+struct SegmentCopy {
+    ids: Vec<u64>,
+    vectors: Vec<f32>,
+    sq: Vec<u8>,
+    scale: Vec<f32>,
+    bits: Vec<u8>,
+    factors: Vec<u8>,
+    low: Vec<u8>,
+    gains: Vec<f32>,
+    spreads: Vec<u8>,
+}
+
+impl SegmentCopy {
+    fn extend(&mut self, seg: &Segment, rows: std::ops::Range<usize>, dim: usize, dp: usize) {
+        self.ids.extend_from_slice(&seg.ids[rows.clone()]);
+        self.vectors.extend_from_slice(&seg.vectors[rows.start * dim..rows.end * dim]);
+        self.sq.extend(seg.sq[rows.start * dp..rows.end * dp].iter().map(|x| *x as u8));
+        self.scale.extend_from_slice(&seg.scale[rows.clone()]);
+        for r in rows {
+            let e = seg.codes(r, dp);
+            self.bits.extend_from_slice(&e.bits);
+            self.factors.push(e.factor);
+            self.low.extend_from_slice(&e.low);
+            self.gains.push(e.gain);
+            self.spreads.push(e.spread);
+        }
+    }
+
+    fn write<W: std::io::Write>(&self, w: &mut super::persist::HashWriter<W>) -> std::io::Result<()> {
+        w.u64s(&self.ids)?;
+        w.f32s(&self.vectors)?;
+        w.bytes(self.sq.iter().copied())?;
+        w.f32s(&self.scale)?;
+        w.bytes(self.bits.iter().copied())?;
+        w.bytes(self.factors.iter().copied())?;
+        w.bytes(self.low.iter().copied())?;
+        w.f32s(&self.gains)?;
+        w.bytes(self.spreads.iter().copied())
+    }
+}
+
 fn split(row: usize) -> (usize, usize) {
     (row / SEGMENT_ROWS, row % SEGMENT_ROWS)
 }
@@ -323,6 +375,7 @@ impl Data {
             self.segments.pop();
         }
         self.len -= 1;
+        self.moves += 1;
     }
 }
 
@@ -373,6 +426,7 @@ impl ScanIndex {
             pos: RwLock::new(pos),
             data: RwLock::new(data),
             spare: Mutex::new(Vec::new()),
+            saving: Mutex::new(()),
             dirty: AtomicBool::new(dirty),
         })
     }
@@ -387,6 +441,46 @@ impl ScanIndex {
         let mut spare = self.spare.lock();
         while spare.len() < need {
             spare.push(Segment::faulted(self.dim, self.dp));
+        }
+    }
+
+    /// Writes the file from the rows there when it starts. Unless `held` is given, the read lock
+    /// is taken for a copy of [`SAVE_ROWS`] rows at a time and released for the writing, so
+    /// that neither appends nor the searches queued behind one wait for the disk. Returns
+    /// `Ok(false)`, with the old file left in place, when a removal moved rows meanwhile.
+    fn write_file(&self, path: &Path, held: Option<&Data>) -> Result<bool> {
+        let with = |f: &mut dyn FnMut(&Data)| match held {
+            Some(data) => f(data),
+            None => f(&self.data.read()),
+        };
+        let (mut moves, mut n, mut checkpoint) = (0, 0, 0);
+        with(&mut |d| (moves, n, checkpoint) = (d.moves, d.len, d.checkpoint));
+        let mut moved = false;
+        let written = write_atomic(path, |w| {
+            write_header(w, MAGIC, VERSION, self.dim)?;
+            w.u32(self.dp as u32)?;
+            w.f32s(&self.rotation)?;
+            w.u64(n as u64)?;
+            w.u64(checkpoint)?;
+            for si in 0..n.div_ceil(SEGMENT_ROWS) {
+                let rows = (n - si * SEGMENT_ROWS).min(SEGMENT_ROWS);
+                let mut copy = SegmentCopy::default();
+                for start in (0..rows).step_by(SAVE_ROWS) {
+                    with(&mut |d| match d.moves == moves {
+                        true => copy.extend(&d.segments[si], start..(start + SAVE_ROWS).min(rows), self.dim, self.dp),
+                        false => moved = true,
+                    });
+                    if moved {
+                        return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "rows moved"));
+                    }
+                }
+                copy.write(w)?;
+            }
+            Ok(())
+        });
+        match written {
+            Err(_) if moved => Ok(false),
+            other => other.map(|()| true),
         }
     }
 
@@ -468,29 +562,32 @@ impl VectorIndex for ScanIndex {
     fn search_batch(&self, queries: &[&[f32]], k: usize, params: &SearchParams<'_>) -> Result<Vec<Vec<Hit>>> {
         let prepared: Vec<_> = queries.iter().map(|q| prepare_query(self.dim, q)).collect::<Result<_>>()?;
         let allow = Allow::new(params.filter);
-        // A short id list is looked up, not scanned (the map first, as in `add`).
-        let pos = matches!(allow, Allow::Ids(_)).then(|| self.pos.read());
-        let data = self.data.read();
-        let n = data.len;
-        if k == 0 || n == 0 {
-            return Ok(vec![Vec::new(); queries.len()]);
-        }
-        let k = k.min(n);
-        if let (Allow::Ids(ids), Some(pos)) = (&allow, &pos) {
-            if ids.len() <= n / 8 {
-                return Ok(prepared.iter().map(|q| self.search_ids(pos, &data, q, k, ids)).collect());
+        let k = {
+            // A short id list is looked up, not scanned (the map first, as in `add`).
+            let pos = matches!(allow, Allow::Ids(_)).then(|| self.pos.read());
+            let data = self.data.read();
+            let n = data.len;
+            if k == 0 || n == 0 {
+                return Ok(vec![Vec::new(); queries.len()]);
             }
-        }
+            if let (Allow::Ids(ids), Some(pos)) = (&allow, &pos) {
+                if ids.len() <= n / 8 {
+                    return Ok(prepared.iter().map(|q| self.search_ids(pos, &data, q, k.min(n), ids)).collect());
+                }
+            }
+            k.min(n)
+        };
+        // The scan takes the read lock a segment at a time (none may be held here).
         let floor = params.floor.filter(|f| f.is_finite()).unwrap_or(f32::NEG_INFINITY);
         let queries: Vec<Query<'_>> =
             prepared.iter().map(|q| Query::new(q, &self.rotation, self.dp, k, &allow, floor)).collect();
         let lambda = self.params.lambda;
         if queries.len() <= search::GROUP {
-            return Ok(search::run(&data, self.dim, self.dp, lambda, &queries));
+            return Ok(search::run(&self.data, self.dim, self.dp, lambda, &queries));
         }
         Ok(queries
             .par_chunks(search::GROUP)
-            .map(|group| search::run(&data, self.dim, self.dp, lambda, group))
+            .map(|group| search::run(&self.data, self.dim, self.dp, lambda, group))
             .collect::<Vec<_>>()
             .into_iter()
             .flatten()
@@ -502,33 +599,27 @@ impl VectorIndex for ScanIndex {
         if let Some(dir) = path.parent() {
             ensure_dir(dir)?;
         }
-        let data = self.data.read();
-        if !self.dirty.load(Ordering::Acquire) && path.exists() {
+        let _saving = self.saving.lock();
+        // Cleared first: a change made while the file is written marks it again.
+        if !self.dirty.swap(false, Ordering::AcqRel) && path.exists() {
             return Ok(());
         }
-        write_atomic(path, |w| {
-            write_header(w, MAGIC, VERSION, self.dim)?;
-            w.u32(self.dp as u32)?;
-            w.f32s(&self.rotation)?;
-            w.u64(data.len as u64)?;
-            w.u64(data.checkpoint)?;
-            for seg in &data.segments {
-                let rows = seg.rows();
-                w.u64s(&seg.ids)?;
-                w.f32s(&seg.vectors)?;
-                w.bytes(seg.sq.iter().map(|x| *x as u8))?;
-                w.f32s(&seg.scale)?;
-                let codes: Vec<Encoded> = (0..rows).map(|r| seg.codes(r, self.dp)).collect();
-                w.bytes(codes.iter().flat_map(|e| e.bits.iter().copied()))?;
-                w.bytes(codes.iter().map(|e| e.factor))?;
-                w.bytes(codes.iter().flat_map(|e| e.low.iter().copied()))?;
-                w.f32s(&codes.iter().map(|e| e.gain).collect::<Vec<_>>())?;
-                w.bytes(codes.iter().map(|e| e.spread))?;
+        let mut written = Ok(false);
+        for _ in 0..TRIES {
+            written = self.write_file(path, None);
+            if !matches!(written, Ok(false)) {
+                break;
             }
-            Ok(())
-        })?;
-        self.dirty.store(false, Ordering::Release);
-        Ok(())
+        }
+        if matches!(written, Ok(false)) {
+            // Removals kept moving rows: write with the lock held throughout.
+            let data = self.data.read();
+            written = self.write_file(path, Some(&data));
+        }
+        if written.is_err() {
+            self.dirty.store(true, Ordering::Release);
+        }
+        written.map(|_| ())
     }
 
     fn set_checkpoint(&self, checkpoint: u64) {
@@ -638,5 +729,49 @@ mod tests {
             let p = SearchParams::default();
             assert_eq!(scan.search(&q, 10, &p).unwrap(), exact.search(&q, 10, &p).unwrap());
         }
+    }
+
+    #[test]
+    fn rows_moved_under_a_search_or_a_save_are_never_missed() {
+        // Searches and saves read a segment at a time. Removals move the last rows (the
+        // "keepers", queried below) into the holes they leave, again and again, while a
+        // thread searches for every keeper and another saves: each must find itself, and
+        // every saved file must reload with every keeper in it.
+        let ids = Identities::new(1200, 32, 21);
+        let g = gallery(&ids, 1, 22);
+        let items = g.items();
+        let (others, keepers) = items.split_at(600);
+        let dir = std::env::temp_dir().join(format!("visage-scan-moves-{}", std::process::id()));
+        let scan = ScanIndex::create(&dir, 32, ScanParams::default()).unwrap();
+        scan.add(others).unwrap();
+        scan.add(keepers).unwrap();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for round in 0..60 {
+                    let out: Vec<(u64, &[f32])> = others.iter().skip(round % 7).step_by(5).copied().collect();
+                    scan.remove(&out.iter().map(|(id, _)| *id).collect::<Vec<_>>()).unwrap();
+                    scan.add(&out).unwrap();
+                }
+                done.store(true, Ordering::Release);
+            });
+            s.spawn(|| {
+                while !done.load(Ordering::Acquire) {
+                    scan.dirty.store(true, Ordering::Release);
+                    scan.persist().unwrap();
+                    let saved = ScanIndex::open(&dir, 32, ScanParams::default()).unwrap();
+                    assert!(saved.len() >= keepers.len());
+                    let pos = saved.pos.read();
+                    assert!(keepers.iter().all(|(id, _)| pos.contains_key(id)));
+                }
+            });
+            while !done.load(Ordering::Acquire) {
+                for (id, v) in keepers.iter().step_by(3) {
+                    let hits = scan.search(v, 1, &SearchParams::default()).unwrap();
+                    assert_eq!(hits[0].id, *id);
+                }
+            }
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

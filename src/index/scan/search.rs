@@ -5,6 +5,8 @@
 
 use std::collections::VecDeque;
 
+use parking_lot::RwLock;
+
 use super::encode::{self, dot_sq, rotate, SqQuery};
 use super::fastscan::{self, refine_block, scan_block, slot_to_lane, BlockHits, Cuts, Lut, BLOCK};
 use super::{split, Data, Segment, SEGMENT_ROWS, SQ_SLACK};
@@ -38,8 +40,16 @@ impl<'a> Query<'a> {
     }
 }
 
+/// Searches that removals (which move rows) restart before one holds the lock throughout.
+const TRIES: usize = 3;
+
 /// The answers to `queries`, in order: every block of `data` goes through all their passes.
-pub(super) fn run(data: &Data, dim: usize, dp: usize, lambda: f32, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
+///
+/// The read lock is taken one segment at a time, so that an append waits for one segment's
+/// scan at most, and a search for one append (not for a whole search, or a save). Rows added
+/// meanwhile are left out (the search answers for the rows there when it began); a removal,
+/// which moves a row, starts the search again.
+pub(super) fn run(data: &RwLock<Data>, dim: usize, dp: usize, lambda: f32, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
     #[cfg(target_arch = "x86_64")]
     if fastscan::has_avx2() {
         // SAFETY: the processor has AVX2 and FMA.
@@ -54,21 +64,52 @@ pub(super) fn run(data: &Data, dim: usize, dp: usize, lambda: f32, queries: &[Qu
 /// The processor must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2(data: &Data, dim: usize, dp: usize, lambda: f32, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
+unsafe fn run_avx2(data: &RwLock<Data>, dim: usize, dp: usize, lambda: f32, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
     run_with::<Avx2>(data, dim, dp, lambda, queries)
 }
 
 #[inline(always)]
-fn run_with<K: Kernels>(data: &Data, dim: usize, dp: usize, lambda: f32, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
-    let mut passes: Vec<Pass<'_>> = queries.iter().map(|q| Pass::new(q, lambda)).collect();
-    for (si, seg) in data.segments.iter().enumerate() {
-        for b in 0..seg.rows().div_ceil(BLOCK) + 2 * AHEAD {
-            for pass in &mut passes {
-                pass.step::<K>(seg, si, b, dp);
+fn run_with<K: Kernels>(
+    data: &RwLock<Data>,
+    dim: usize,
+    dp: usize,
+    lambda: f32,
+    queries: &[Query<'_>],
+) -> Vec<Vec<Hit>> {
+    'search: for _ in 0..TRIES {
+        let (moves, n) = {
+            let d = data.read();
+            (d.moves, d.len)
+        };
+        let mut passes: Vec<Pass<'_>> = queries.iter().map(|q| Pass::new(q, lambda)).collect();
+        for si in 0.. {
+            let d = data.read();
+            if d.moves != moves {
+                continue 'search;
             }
+            if si * SEGMENT_ROWS >= n {
+                return passes.into_iter().map(|p| p.finish(&d, dim)).collect();
+            }
+            scan_segment::<K>(&mut passes, &d.segments[si], si, (n - si * SEGMENT_ROWS).min(SEGMENT_ROWS), dp);
         }
     }
-    passes.into_iter().map(|p| p.finish(data, dim)).collect()
+    // Removals kept moving rows: one pass with the lock held throughout.
+    let d = data.read();
+    let mut passes: Vec<Pass<'_>> = queries.iter().map(|q| Pass::new(q, lambda)).collect();
+    for (si, seg) in d.segments.iter().enumerate() {
+        scan_segment::<K>(&mut passes, seg, si, seg.rows(), dp);
+    }
+    passes.into_iter().map(|p| p.finish(&d, dim)).collect()
+}
+
+/// The first `rows` rows of segment `si` through every pass, block by block.
+#[inline(always)]
+fn scan_segment<K: Kernels>(passes: &mut [Pass<'_>], seg: &Segment, si: usize, rows: usize, dp: usize) {
+    for b in 0..rows.div_ceil(BLOCK) + 2 * AHEAD {
+        for pass in passes.iter_mut() {
+            pass.step::<K>(seg, si, b, rows, dp);
+        }
+    }
 }
 
 /// One query's way through the blocks, as a three-step pipeline, so that memory reads overlap
@@ -111,10 +152,10 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Scans block `b` of segment `si` (when it exists) and moves the pipeline on.
+    /// Scans block `b` of segment `si` (when it is within its first `rows`) and moves the
+    /// pipeline on.
     #[inline(always)]
-    fn step<K: Kernels>(&mut self, seg: &Segment, si: usize, b: usize, dp: usize) {
-        let rows = seg.rows();
+    fn step<K: Kernels>(&mut self, seg: &Segment, si: usize, b: usize, rows: usize, dp: usize) {
         let lut = &self.query.lut;
         if b * BLOCK < rows {
             let valid = (rows - b * BLOCK).min(BLOCK);
