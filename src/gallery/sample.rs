@@ -56,6 +56,7 @@ impl Gallery {
     /// The best score of a face against the faces of every other subject (exact, through the
     /// index); `None` when the face is gone or nobody else is enrolled.
     pub fn best_other_subject(&self, face_id: u64) -> Result<Option<f32>> {
+        self.searchable()?;
         let Some((_, subject, vector)) = self.reader.lock().embeddings(&[face_id])?.into_iter().next() else {
             return Ok(None);
         };
