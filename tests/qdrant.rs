@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -31,7 +32,9 @@ const MODEL: &str = "test@1";
 /// The server's settings, or `None` (and the reason printed) when `QDRANT_URL` is unset.
 fn server(test: &str) -> Option<QdrantSettings> {
     let Ok(url) = std::env::var("QDRANT_URL") else {
-        println!(
+        // Straight to stderr: the harness captures println!, and a skip must be seen.
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED {test}: QDRANT_URL is not set, so there is no Qdrant server to test against \
              (start one with `docker compose up -d qdrant` and set QDRANT_URL=http://127.0.0.1:6334)"
         );
@@ -281,6 +284,11 @@ fn an_unreachable_qdrant_answers_503_while_enrolment_stays_durable() {
         s.multipart("/v1/verify", &[("image", Part::File(&bytes("obama3.jpg"))), ("subject_id", Part::Text("obama"))]);
     assert_eq!((r.status, r.json["same"].as_bool()), (200, Some(true)), "{}", r.json);
     assert_eq!(s.get("/v1/subjects/obama").json["faces"], 1);
+    let ready = s.get("/readyz");
+    assert_eq!(
+        (ready.status, ready.json["index"].as_str(), ready.json["index_behind"].as_bool()),
+        (200, Some("qdrant"), Some(true))
+    );
     s.stop(true);
 
     // Nothing acknowledged was lost: on an index that answers, the face is there.
