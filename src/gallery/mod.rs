@@ -286,6 +286,18 @@ impl Gallery {
         self.catch_up_locked(&writer)
     }
 
+    /// A search's outcome; an unreachable index is marked behind (as a failed write would), so
+    /// that it is compared with the store and caught up before it answers or takes writes again.
+    fn searched<T>(&self, outcome: Result<T, IndexError>) -> Result<T> {
+        outcome.map_err(|e| {
+            if e.is_unavailable() && !self.behind.swap(true, Ordering::AcqRel) {
+                tracing::warn!("{e}: searches answer index_unavailable until the index has caught up");
+                *self.last_attempt.lock() = Some(Instant::now());
+            }
+            e.into()
+        })
+    }
+
     /// Changes whenever a face is added or removed (the store's sequence number).
     pub fn version(&self) -> u64 {
         self.index.checkpoint()
@@ -418,7 +430,7 @@ impl Gallery {
     ) -> Result<Vec<(u64, Arc<str>, f32)>> {
         self.searchable()?;
         let params = SearchParams { ef, floor, ..SearchParams::new() };
-        let hits = self.index.search(query, k, &params)?;
+        let hits = self.searched(self.index.search(query, k, &params))?;
         let map = self.face_subject.read();
         Ok(hits.into_iter().filter_map(|h| map.get(&h.id).map(|s| (h.id, s.clone(), h.score))).collect())
     }

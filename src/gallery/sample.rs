@@ -62,7 +62,8 @@ impl Gallery {
         };
         let map = self.face_subject.read();
         let others = |id: u64| map.get(&id).is_some_and(|s| **s != *subject);
-        let hits = self.index.search(&vector, 1, &SearchParams::new().filter(Filter::Predicate(&others)))?;
+        let hits =
+            self.searched(self.index.search(&vector, 1, &SearchParams::new().filter(Filter::Predicate(&others))))?;
         Ok(hits.first().map(|h| h.score))
     }
 }

@@ -133,6 +133,16 @@ impl QdrantIndex {
                 {
                     unavailable(format!("Qdrant at {} ({what}): {}", self.settings.url, status.message()))
                 }
+                // The collection vanished under us (a lost volume, a new cluster): like an outage,
+                // the gallery keeps storing and refills the collection when it catches up.
+                Code::NotFound if status.message().to_ascii_lowercase().contains("collection") => {
+                    self.ready.store(false, Ordering::Release);
+                    unavailable(format!(
+                        "the Qdrant collection {} is gone ({what}: {}); it is refilled from the store",
+                        self.collection,
+                        status.message()
+                    ))
+                }
                 Code::InvalidArgument => {
                     IndexError::InvalidArgument(format!("Qdrant refused {what}: {}", status.message()))
                 }
@@ -391,11 +401,17 @@ impl QdrantIndex {
         Ok(())
     }
 
+    /// Refuses to work on a collection that was not loaded (or vanished since): the caller
+    /// (the gallery's catch-up) must [`QdrantIndex::load`] and compare it with the store first,
+    /// never write into or search a collection that silently lost points.
     fn check_ready(&self) -> Result<()> {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.load()
+        Err(IndexError::Unavailable {
+            reason: format!("the Qdrant collection {} is not loaded; it catches up from the store", self.collection),
+            retry_after_s: self.settings.retry_after_s,
+        })
     }
 }
 
