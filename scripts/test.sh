@@ -10,5 +10,12 @@ export VISAGE_TESTDATA="$VISAGE_CACHE/testdata"
 venv_python >/dev/null
 export VISAGE_SDK_REQUIRED=1
 cargo fmt --all -- --check
+# The compose file, validated by Docker's own parser where it is installed (tests/backends.rs
+# parses it and checks its keys everywhere).
+if docker compose version >/dev/null 2>&1; then
+  QDRANT_API_KEY=ci docker compose config -q
+elif command -v docker-compose >/dev/null 2>&1; then
+  QDRANT_API_KEY=ci docker-compose config -q
+fi
 cargo clippy --release --all-targets --features testing --locked -- -D warnings
 cargo test --release --features testing --locked "$@"

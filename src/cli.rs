@@ -1,4 +1,5 @@
-//! The command-line door: `visage detect | embed | compare | bench`.
+//! The command-line door: `visage serve | detect | embed | compare | enroll | import | export |
+//! eval | calibrate | reindex | check | bench`.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use crate::pipeline::{draw, Pipeline};
 mod enroll;
 mod eval;
 mod import;
+mod index;
 
 /// Visage: face detection, alignment, embedding and comparison.
 #[derive(Debug, Parser)]
@@ -77,6 +79,12 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Thresholds from the gallery's own genuine and impostor pairs for a target FAR / FPIR.
     Calibrate(eval::CalibrateArgs),
+    /// Build the gallery's index in another backend (scan, exact, hnsw, auto, qdrant) from the
+    /// store, then check it: switching backends is this plus `index.kind` in the configuration.
+    Reindex(index::ReindexArgs),
+    /// Compare the store with the index (counts, checkpoint, a sample of ids, recall against
+    /// exact search): a JSON report; exit status 2 with `index_drift` when they disagree.
+    Check(index::CheckArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -214,6 +222,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => return import::run_export(settings, &args),
         Command::Eval(args) => return eval::run(settings, &args),
         Command::Calibrate(args) => return eval::calibrate(settings, &args),
+        Command::Reindex(args) => return index::reindex(settings, &args),
+        Command::Check(args) => return index::run_check(settings, &args),
         Command::Bench { what: BenchCommand::Enroll { source, workers, batch, samples } } => {
             settings.enroll.batch = batch.unwrap_or(settings.enroll.batch);
             let workers = workers.unwrap_or(settings.enroll.workers);

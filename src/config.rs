@@ -91,6 +91,9 @@ impl Settings {
         if self.enroll.batch == 0 || self.enroll.batch > 256 {
             return bad("enroll.batch must be 1..=256");
         }
+        if let Err(e) = self.index.validate() {
+            return bad(&e.to_string());
+        }
         if self.runtime.optimization_level > 3 || self.runtime.sessions == 0 {
             return bad("runtime.optimization_level must be 0..=3 and runtime.sessions at least 1");
         }

@@ -116,7 +116,7 @@ pub(super) fn run_import(settings: Settings, args: &ImportArgs) -> Result<()> {
             ))
         }
     };
-    let gallery = Gallery::open(&data_dir, &model, dim, settings.index.kind, &settings.index.params)?;
+    let gallery = Gallery::open_with(&data_dir, &model, dim, &settings.index)?;
     let spec = JobSpec {
         source: Source::Embeddings(file.clone()),
         gate: Gate::default(),

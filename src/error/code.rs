@@ -89,6 +89,7 @@ codes! {
     /// Embeddings to import are of another model than the gallery's.
     IncompatibleEmbeddings = ("incompatible_model", 409, "Embeddings to import are of another model than the gallery's.");
     GalleryLocked = ("gallery_locked", 409, "Another process has the gallery open.");
+    IndexDrift = ("index_drift", 409, "`visage check` found the vector index out of step with the store: run `visage reindex`.");
     // The service.
     Internal = ("internal", 500, "An internal error (see the server log).");
     InvalidConfig = ("invalid_config", 500, "The configuration is invalid.");
@@ -100,6 +101,8 @@ codes! {
     IndexStale = ("index_stale", 500, "The persisted vector index does not match the configuration.");
     IndexIo = ("index_io", 500, "The vector index could not be read or written.");
     IndexHnsw = ("index_hnsw", 500, "The HNSW library failed.");
+    IndexBackend = ("index_backend", 500, "The remote vector index (Qdrant) refused a request (API key, collection shape).");
+    IndexUnavailable = ("index_unavailable", 503, "The remote vector index (Qdrant) cannot be reached; enrolments are still stored and indexed once it is back. Retry after Retry-After seconds.");
     SetupRequired = ("setup_required", 503, "A model or ONNX Runtime is missing: run ./scripts/setup.sh.");
     Busy = ("busy", 503, "Every worker is busy and the queue is full or timed out; retry after Retry-After seconds.");
 }
@@ -121,6 +124,8 @@ impl Code {
             IndexError::Stale { .. } => Self::IndexStale,
             IndexError::Io { .. } => Self::IndexIo,
             IndexError::Hnsw(_) => Self::IndexHnsw,
+            IndexError::Unavailable { .. } => Self::IndexUnavailable,
+            IndexError::Backend(_) => Self::IndexBackend,
         }
     }
 

@@ -90,6 +90,15 @@ impl VisageError {
         self.code().is_client_error()
     }
 
+    /// Seconds after which a retry may succeed (503 answers: busy, index unavailable).
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            Self::Busy { retry_after_s } => Some(*retry_after_s),
+            Self::Index(crate::index::IndexError::Unavailable { retry_after_s, .. }) => Some(*retry_after_s),
+            _ => None,
+        }
+    }
+
     /// An [`VisageError::Unprocessable`] with its code.
     pub fn unprocessable(code: Code, message: impl Into<String>) -> Self {
         Self::Unprocessable { code, message: message.into() }

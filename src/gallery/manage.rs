@@ -90,8 +90,10 @@ impl Store {
     }
 
     /// Moves every face of subject `from` to subject `into` and deletes `from`; returns the
-    /// faces moved.
-    pub fn merge_subject(&self, from: &str, into: &str) -> Result<Vec<u64>> {
+    /// faces moved and the sequence number of the last change. The moved faces enter the change
+    /// log as added again, so that an index storing subjects (Qdrant's payload) that missed the
+    /// move relabels them when it catches up.
+    pub fn merge_subject(&self, from: &str, into: &str) -> Result<(Vec<u64>, u64)> {
         let tx = self.conn.unchecked_transaction()?;
         let pk = |id: &str| -> Result<i64> {
             tx.query_row("SELECT pk FROM subjects WHERE id = ?1", [id], |r| r.get(0))
@@ -100,10 +102,11 @@ impl Store {
         };
         let (from_pk, into_pk) = (pk(from)?, pk(into)?);
         let moved = self.face_ids_of(Some(from))?;
+        tx.execute("INSERT INTO changes (face_id, added) SELECT id, 1 FROM faces WHERE subject_pk = ?1", [from_pk])?;
         tx.execute("UPDATE faces SET subject_pk = ?2 WHERE subject_pk = ?1", [from_pk, into_pk])?;
         tx.execute("DELETE FROM subjects WHERE pk = ?1", [from_pk])?;
         tx.commit()?;
-        Ok(moved)
+        Ok((moved, self.seq()?))
     }
 
     /// Deletes every subject with its faces; returns the faces, the number of subjects and the
@@ -179,7 +182,9 @@ impl Gallery {
     /// Moves every face of `from` to `into` and deletes `from` (embeddings stay in the index).
     pub fn merge_subject(&self, from: &str, into: &str) -> Result<usize> {
         let writer = self.writer.lock();
-        let moved = writer.merge_subject(from, into)?;
+        let (moved, seq) = writer.merge_subject(from, into)?;
+        self.index_write(seq, |index| index.relabel(&moved, into))?;
+        self.dirty.store(true, std::sync::atomic::Ordering::Release);
         let into: Arc<str> = Arc::from(into);
         let mut map = self.face_subject.write();
         for f in &moved {

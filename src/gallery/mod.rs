@@ -2,29 +2,34 @@
 //! index, and the questions asked of both (search, identify, verify against a subject). The
 //! only module that knows both people and vectors.
 
+pub mod check;
 mod identify;
 pub mod jobs;
 mod manage;
 mod sample;
 pub mod store;
+pub mod sync;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{Code, Result, VisageError};
-use crate::index::{create_index, dot, open_index, IndexKind, IndexParams, SearchParams, VectorIndex};
+pub use crate::index::IndexSettings;
+use crate::index::{dot, IndexError, IndexKind, IndexParams, SearchParams, VectorIndex};
 use crate::pipeline::embed::Embedding;
 pub use identify::{Candidate, Identification};
 pub use jobs::{ItemRecord, ItemWrite, JobRecord, JobState, Recorded};
 pub use manage::{DeletedFace, FacePage};
+use store::Store;
 pub use store::{photo_sha256, ExportedFace, FaceRecord, NewFace, Subject};
-use store::{Change, Store};
+use sync::{Progress, Source};
 
 /// What the gallery keeps besides embeddings.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -32,14 +37,6 @@ pub struct GallerySettings {
     /// Keep each enrolled face's aligned 112×112 crop (PNG, erased with the face). Off by
     /// default: only the embedding, box and image hash are stored.
     pub keep_crops: bool,
-}
-
-/// Vector index choice and parameters.
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub struct IndexSettings {
-    pub kind: IndexKind,
-    #[serde(flatten)]
-    pub params: IndexParams,
 }
 
 /// A face found by similarity search.
@@ -66,6 +63,13 @@ pub struct Gallery {
     reader: Mutex<Store>,
     /// Never replaced: the index swaps its own graph when it compacts.
     index: Arc<dyn VectorIndex>,
+    /// Where the index lives, for catching up after an outage.
+    source: Source,
+    /// A remote index missed writes (it was unreachable): they are in the store's change log,
+    /// and the index takes no more writes until it has caught up from there.
+    behind: AtomicBool,
+    /// Last catch-up attempt, so that an unreachable index is not asked on every request.
+    last_attempt: Mutex<Option<Instant>>,
     face_subject: RwLock<HashMap<u64, Arc<str>>>,
     model: String,
     dim: usize,
@@ -78,9 +82,40 @@ const DB_FILE: &str = "gallery.sqlite3";
 const INDEX_DIR: &str = "index";
 
 impl Gallery {
-    /// Opens the gallery in `dir` for embeddings of `model` (`dim`-d), bringing the persisted
-    /// index up to date with the store (replaying the change log, or rebuilding it).
+    /// Opens the gallery in `dir` for embeddings of `model` (`dim`-d) with an embedded index of
+    /// `kind`, bringing the persisted index up to date with the store (replaying the change log,
+    /// or rebuilding it).
     pub fn open(dir: &Path, model: &str, dim: usize, kind: IndexKind, params: &IndexParams) -> Result<Self> {
+        Self::open_with(dir, model, dim, &IndexSettings::embedded(kind, params))
+    }
+
+    /// [`Gallery::open`] with any backend. A remote index that cannot be reached does not stop
+    /// the gallery from opening: enrolments are stored, searches answer `index_unavailable`, and
+    /// the index catches up once it answers.
+    pub fn open_with(dir: &Path, model: &str, dim: usize, settings: &IndexSettings) -> Result<Self> {
+        Self::open_inner(dir, model, dim, settings, false, None)
+    }
+
+    /// Opens the gallery with a new index of `settings.kind` filled from the store (a remote
+    /// collection is dropped and created again): `visage reindex`.
+    pub fn reindex(
+        dir: &Path,
+        model: &str,
+        dim: usize,
+        settings: &IndexSettings,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Self> {
+        Self::open_inner(dir, model, dim, settings, true, progress)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        model: &str,
+        dim: usize,
+        settings: &IndexSettings,
+        rebuild: bool,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| VisageError::Store(format!("{}: {e}", dir.display())))?;
         let lock = lock(dir)?;
         let writer = Store::open(&dir.join(DB_FILE))?;
@@ -102,11 +137,25 @@ impl Gallery {
             }
         }
         let face_subject = writer.face_subjects()?.into_iter().map(|(f, s)| (f, Arc::from(s.as_str()))).collect();
-        let index = Self::sync_index(&writer, &dir.join(INDEX_DIR), dim, kind, params)?;
+        let source = Source::new(settings, dir, &writer, model, dim)?;
+        let (index, behind) = match sync::sync(&writer, &source, dim, rebuild, progress) {
+            Ok(index) => (index, false),
+            Err(VisageError::Index(e)) if e.is_unavailable() && !rebuild => {
+                tracing::warn!(
+                    "{e}: the gallery opens without its index; enrolments are stored and searches answer \
+                     index_unavailable until the index has caught up"
+                );
+                (source.handle().ok_or(VisageError::Index(e))?, true)
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Self {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             index,
+            source,
+            behind: AtomicBool::new(behind),
+            last_attempt: Mutex::new(behind.then(Instant::now)),
             face_subject: RwLock::new(face_subject),
             model: model.to_string(),
             dim,
@@ -146,65 +195,6 @@ impl Gallery {
         Store::open(&path)?.export(batch, start, f)
     }
 
-    /// The persisted index if it is current or can catch up from the change log; else a rebuild.
-    fn sync_index(
-        store: &Store,
-        dir: &Path,
-        dim: usize,
-        kind: IndexKind,
-        params: &IndexParams,
-    ) -> Result<Arc<dyn VectorIndex>> {
-        let seq = store.seq()?;
-        match open_index(kind, dir, dim, params) {
-            Ok(index) if index.checkpoint() == seq => return Ok(index),
-            Ok(index) if index.checkpoint() < seq => {
-                let (changes, complete) = store.changes_since(index.checkpoint())?;
-                if complete {
-                    tracing::info!(
-                        from = index.checkpoint(),
-                        to = seq,
-                        "replaying the gallery's change log into the index"
-                    );
-                    Self::replay(store, index.as_ref(), &changes)?;
-                    index.set_checkpoint(seq);
-                    index.persist()?;
-                    store.prune_changes(seq)?;
-                    return Ok(index);
-                }
-                tracing::warn!("the change log no longer reaches the index's checkpoint; rebuilding");
-            }
-            Ok(_) => tracing::warn!("the index is ahead of the store (restored backup?); rebuilding"),
-            Err(e) if e.needs_rebuild() => tracing::info!("{e}"),
-            Err(e) => return Err(e.into()),
-        }
-        let index = create_index(kind, dir, dim, params)?;
-        let started = std::time::Instant::now();
-        store.for_each_face(4096, |rows| {
-            let items: Vec<(u64, &[f32])> = rows.iter().map(|(id, _, v)| (*id, v.as_slice())).collect();
-            Ok(index.add(&items)?)
-        })?;
-        index.set_checkpoint(seq);
-        index.persist()?;
-        store.prune_changes(seq)?;
-        tracing::info!(faces = index.len(), seconds = started.elapsed().as_secs_f32(), "index rebuilt from the store");
-        Ok(index)
-    }
-
-    fn replay(store: &Store, index: &dyn VectorIndex, changes: &[Change]) -> Result<()> {
-        // The net effect per face: its last change wins; added faces are re-read from the store.
-        let mut last: HashMap<u64, bool> = HashMap::new();
-        for c in changes {
-            last.insert(c.face_id, c.added);
-        }
-        let removed: Vec<u64> = last.iter().filter(|(_, added)| !**added).map(|(id, _)| *id).collect();
-        index.remove(&removed)?;
-        let added: Vec<u64> = last.iter().filter(|(_, added)| **added).map(|(id, _)| *id).collect();
-        let rows = store.embeddings(&added)?;
-        let items: Vec<(u64, &[f32])> = rows.iter().map(|(id, _, v)| (*id, v.as_slice())).collect();
-        index.add(&items)?;
-        Ok(())
-    }
-
     /// The embedder model this gallery holds.
     pub fn model(&self) -> &str {
         &self.model
@@ -213,6 +203,99 @@ impl Gallery {
     /// Vectors in the index.
     pub fn len(&self) -> usize {
         self.index.len()
+    }
+
+    /// The index's backend (`scan`, `exact`, `hnsw`, `auto`, `qdrant`).
+    pub fn backend(&self) -> crate::index::Backend {
+        self.source.backend()
+    }
+
+    /// True while a remote index is catching up with the store after an outage.
+    pub fn index_behind(&self) -> bool {
+        self.behind.load(Ordering::Acquire)
+    }
+
+    /// Applies a write to the index once the store has committed it as change `seq`, then moves
+    /// the index's checkpoint there. An unreachable index is marked behind instead: the write
+    /// stays in the change log, and [`Gallery::catch_up`] applies it later.
+    fn index_write(&self, seq: u64, write: impl FnOnce(&dyn VectorIndex) -> Result<(), IndexError>) -> Result<()> {
+        if self.behind.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match write(self.index.as_ref()) {
+            Ok(()) => {
+                self.index.set_checkpoint(seq);
+                Ok(())
+            }
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!("{e}: the change is stored; the index will catch up from the change log");
+                self.behind.store(true, Ordering::Release);
+                *self.last_attempt.lock() = Some(Instant::now());
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Brings an index that missed writes up to date from the store's change log (or rebuilds
+    /// it, as at start-up). Callers hold the writer.
+    fn catch_up_locked(&self, writer: &Store) -> Result<()> {
+        if !self.behind.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        *self.last_attempt.lock() = Some(Instant::now());
+        sync::sync(writer, &self.source, self.dim, false, None)?;
+        self.behind.store(false, Ordering::Release);
+        tracing::info!(faces = self.index.len(), "the index is reachable again and has caught up with the store");
+        Ok(())
+    }
+
+    /// [`Gallery::catch_up_locked`] when the index is behind: true when it is current now.
+    pub fn catch_up(&self) -> Result<bool> {
+        if !self.behind.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let writer = self.writer.lock();
+        self.catch_up_locked(&writer)?;
+        Ok(true)
+    }
+
+    /// Before a search: an index that is behind first tries to catch up (at most once per
+    /// `retry` interval); while it cannot, searches answer `index_unavailable`.
+    fn searchable(&self) -> Result<()> {
+        if !self.behind.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (retry_after_s, what) = match self.source.qdrant() {
+            Some(q) => (q.settings().retry_after_s, format!("Qdrant at {}", q.settings().url)),
+            None => (5, "the index".to_string()),
+        };
+        let unavailable = || {
+            VisageError::Index(IndexError::Unavailable {
+                reason: format!("{what} missed changes and has not caught up with the store yet"),
+                retry_after_s,
+            })
+        };
+        let due = self.last_attempt.lock().is_none_or(|t| t.elapsed() >= Duration::from_secs(retry_after_s.min(2)));
+        if !due {
+            return Err(unavailable());
+        }
+        let Some(writer) = self.writer.try_lock() else {
+            return Err(unavailable());
+        };
+        self.catch_up_locked(&writer)
+    }
+
+    /// A search's outcome; an unreachable index is marked behind (as a failed write would), so
+    /// that it is compared with the store and caught up before it answers or takes writes again.
+    fn searched<T>(&self, outcome: Result<T, IndexError>) -> Result<T> {
+        outcome.map_err(|e| {
+            if e.is_unavailable() && !self.behind.swap(true, Ordering::AcqRel) {
+                tracing::warn!("{e}: searches answer index_unavailable until the index has caught up");
+                *self.last_attempt.lock() = Some(Instant::now());
+            }
+            e.into()
+        })
     }
 
     /// Changes whenever a face is added or removed (the store's sequence number).
@@ -280,10 +363,11 @@ impl Gallery {
         let writer = self.writer.lock();
         let (record, created, seq) = writer.insert_face(subject_id, &face)?;
         if created {
-            // Durable in the store first; the index follows (and catches up after a crash).
-            let index = &self.index;
-            index.add(&[(record.id, embedding.vector.as_slice())])?;
-            index.set_checkpoint(seq);
+            // Durable in the store first; the index follows (and catches up after a crash or an
+            // outage of a remote index).
+            self.index_write(seq, |index| {
+                index.add_labelled(&[(record.id, embedding.vector.as_slice())], &[subject_id])
+            })?;
             self.face_subject.write().insert(record.id, Arc::from(subject_id));
             self.dirty.store(true, Ordering::Release);
         }
@@ -308,9 +392,7 @@ impl Gallery {
     }
 
     fn unindex(&self, faces: &[u64], seq: u64) -> Result<()> {
-        let index = &self.index;
-        index.remove(faces)?;
-        index.set_checkpoint(seq);
+        self.index_write(seq, |index| index.remove(faces).map(drop))?;
         let mut map = self.face_subject.write();
         for f in faces {
             map.remove(f);
@@ -346,8 +428,9 @@ impl Gallery {
         ef: Option<usize>,
         floor: Option<f32>,
     ) -> Result<Vec<(u64, Arc<str>, f32)>> {
+        self.searchable()?;
         let params = SearchParams { ef, floor, ..SearchParams::new() };
-        let hits = self.index.search(query, k, &params)?;
+        let hits = self.searched(self.index.search(query, k, &params))?;
         let map = self.face_subject.read();
         Ok(hits.into_iter().filter_map(|h| map.get(&h.id).map(|s| (h.id, s.clone(), h.score))).collect())
     }
@@ -457,9 +540,15 @@ impl Gallery {
             .filter(|(r, _)| r.created)
             .filter_map(|(r, i)| Some((r.face_id?, i.face.as_ref()?.vector)))
             .collect();
+        let labels: Vec<&str> = recorded
+            .iter()
+            .zip(items)
+            .filter(|(r, i)| r.created && r.face_id.is_some() && i.face.is_some())
+            .map(|(_, i)| i.subject)
+            .collect();
         let indexing = std::time::Instant::now();
+        self.index_write(seq, |index| if added.is_empty() { Ok(()) } else { index.add_labelled(&added, &labels) })?;
         if !added.is_empty() {
-            self.index.add(&added)?;
             let mut map = self.face_subject.write();
             // One shared name per run of faces of the same subject (imports come grouped).
             let mut last: Option<Arc<str>> = None;
@@ -474,7 +563,6 @@ impl Gallery {
             }
             self.dirty.store(true, Ordering::Release);
         }
-        self.index.set_checkpoint(seq);
         Ok((recorded, indexing.elapsed()))
     }
 
@@ -483,14 +571,31 @@ impl Gallery {
         self.dim
     }
 
-    /// Writes the index to disk if anything changed, then forgets the change log it covers.
+    /// Writes the index to disk if anything changed, then forgets the change log it covers. An
+    /// index behind the store (a remote one after an outage) first tries to catch up; while it
+    /// cannot be reached, this is a no-op (the change log keeps everything it missed).
     pub fn persist(&self) -> Result<()> {
+        let writer = self.writer.lock();
+        match self.catch_up_locked(&writer) {
+            Ok(()) => {}
+            Err(VisageError::Index(e)) if e.is_unavailable() => {
+                tracing::debug!("{e}: the index is still behind the store");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let writer = self.writer.lock();
         let index = &self.index;
-        index.persist()?;
+        if let Err(e) = index.persist() {
+            self.dirty.store(true, Ordering::Release);
+            if e.is_unavailable() {
+                tracing::warn!("{e}: the index's checkpoint will be saved later");
+                return Ok(());
+            }
+            return Err(e.into());
+        }
         writer.prune_changes(index.checkpoint())?;
         Ok(())
     }

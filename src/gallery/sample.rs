@@ -56,12 +56,14 @@ impl Gallery {
     /// The best score of a face against the faces of every other subject (exact, through the
     /// index); `None` when the face is gone or nobody else is enrolled.
     pub fn best_other_subject(&self, face_id: u64) -> Result<Option<f32>> {
+        self.searchable()?;
         let Some((_, subject, vector)) = self.reader.lock().embeddings(&[face_id])?.into_iter().next() else {
             return Ok(None);
         };
         let map = self.face_subject.read();
         let others = |id: u64| map.get(&id).is_some_and(|s| **s != *subject);
-        let hits = self.index.search(&vector, 1, &SearchParams::new().filter(Filter::Predicate(&others)))?;
+        let hits =
+            self.searched(self.index.search(&vector, 1, &SearchParams::new().filter(Filter::Predicate(&others))))?;
         Ok(hits.first().map(|h| h.score))
     }
 }

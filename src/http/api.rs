@@ -345,6 +345,11 @@ pub struct Ready {
     pub detector: String,
     pub embedder: String,
     pub gallery_faces: usize,
+    /// The vector index's backend: `scan`, `exact`, `hnsw`, `auto` or `qdrant`.
+    pub index: String,
+    /// True while a remote index (Qdrant) is unreachable or catching up with the store:
+    /// searches answer 503 `index_unavailable` meanwhile, enrolment still works.
+    pub index_behind: bool,
 }
 
 impl From<Verification> for VerifyResponse {

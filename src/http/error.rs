@@ -52,13 +52,12 @@ impl ResponseError for ApiError {
 impl From<VisageError> for ApiError {
     fn from(e: VisageError) -> Self {
         let code = e.code();
-        if !code.is_client_error() && code != Code::Busy {
+        if code == Code::IndexUnavailable {
+            tracing::warn!(code = code.as_str(), "{e}");
+        } else if !code.is_client_error() && code != Code::Busy {
             tracing::error!(code = code.as_str(), "{e}");
         }
-        let retry_after = match e {
-            VisageError::Busy { retry_after_s } => Some(retry_after_s),
-            _ => None,
-        };
+        let retry_after = e.retry_after_s();
         Self { code, message: e.to_string(), retry_after }
     }
 }

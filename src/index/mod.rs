@@ -8,6 +8,8 @@
 //! - [`HnswIndex`]: an `hnsw_rs` graph with tombstones, background compaction and an exact
 //!   re-rank of the candidates.
 //! - [`AutoIndex`]: exact until the gallery outgrows [`IndexParams::auto_threshold`], then HNSW.
+//! - [`QdrantIndex`]: a collection on a Qdrant server (or cluster), for galleries that outgrow
+//!   one machine; [`IndexSettings`] picks the backend.
 //!
 //! Every index lives in one directory, which [`VectorIndex::persist`] flushes to and
 //! [`open_index`] reloads from. A missing, corrupt or stale directory is reported as an error
@@ -22,8 +24,10 @@ mod hnsw;
 mod kernel;
 pub(crate) use kernel::check_stored;
 mod persist;
+pub mod qdrant;
 mod rng;
 mod scan;
+mod settings;
 #[cfg(any(test, feature = "testing"))]
 pub mod synth;
 
@@ -36,8 +40,10 @@ pub use auto::AutoIndex;
 pub use exact::ExactIndex;
 pub use hnsw::{HnswIndex, HnswParams};
 pub use kernel::{dot, normalize};
+pub use qdrant::{QdrantIndex, QdrantSettings};
 pub use rng::Rng;
 pub use scan::{ScanIndex, ScanParams};
+pub use settings::{Backend, IndexSettings};
 
 /// Result type of the index module.
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;
@@ -148,6 +154,21 @@ pub trait VectorIndex: Send + Sync {
 
     /// Removes ids, returning how many were present. Unknown ids are ignored.
     fn remove(&self, ids: &[u64]) -> Result<usize>;
+
+    /// [`VectorIndex::add`] with a label per item (the gallery's subject id), for backends that
+    /// store labels beside the vectors (Qdrant's payload, for per-subject filters and deletes).
+    /// The embedded indexes ignore labels.
+    fn add_labelled(&self, items: &[(u64, &[f32])], labels: &[&str]) -> Result<()> {
+        let _ = labels;
+        self.add(items)
+    }
+
+    /// Gives stored ids another label (faces moved to another subject); a no-op where labels
+    /// are not stored.
+    fn relabel(&self, ids: &[u64], label: &str) -> Result<()> {
+        let _ = (ids, label);
+        Ok(())
+    }
 
     /// The `k` stored vectors most similar to `query` (which need not be normalised).
     fn search(&self, query: &[f32], k: usize, params: &SearchParams<'_>) -> Result<Vec<Hit>>;
@@ -324,6 +345,13 @@ pub enum IndexError {
     /// `hnsw_rs` reported a failure (e.g. while dumping the graph).
     #[error("hnsw: {0}")]
     Hnsw(String),
+    /// A remote index (Qdrant) cannot be reached or did not answer in time. The gallery store is
+    /// unaffected; retry after `retry_after_s` seconds.
+    #[error("the vector index is unavailable ({reason}); retry in {retry_after_s} s")]
+    Unavailable { reason: String, retry_after_s: u64 },
+    /// A remote index refused a request (authentication, a collection of another shape).
+    #[error("vector index backend: {0}")]
+    Backend(String),
 }
 
 impl IndexError {
@@ -338,6 +366,8 @@ impl IndexError {
             Self::Stale { .. } => "index_stale",
             Self::Io { .. } => "index_io",
             Self::Hnsw(_) => "index_hnsw",
+            Self::Unavailable { .. } => "index_unavailable",
+            Self::Backend(_) => "index_backend",
         }
     }
 
@@ -349,6 +379,11 @@ impl IndexError {
     /// True when the persisted index cannot be used and must be rebuilt from the store.
     pub fn needs_rebuild(&self) -> bool {
         matches!(self, Self::Missing { .. } | Self::Corrupt { .. } | Self::Stale { .. })
+    }
+
+    /// True when a remote index cannot be reached (for now): the caller may retry later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
     }
 
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {

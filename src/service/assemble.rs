@@ -54,5 +54,5 @@ pub fn size_for_batch(settings: &mut Settings, workers: usize, gate: Gate) -> Op
 /// index.
 pub fn open_gallery(settings: &Settings, pipeline: &Pipeline, data_dir: &Path) -> Result<Gallery> {
     let e = &pipeline.embedder;
-    Gallery::open(data_dir, e.model_id(), e.dim(), settings.index.kind, &settings.index.params)
+    Gallery::open_with(data_dir, e.model_id(), e.dim(), &settings.index)
 }

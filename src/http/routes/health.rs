@@ -20,5 +20,7 @@ pub async fn readyz(engine: web::Data<Engine>) -> HttpResponse {
         detector: pipeline.detector.model_id().into(),
         embedder: pipeline.embedder.model_id().into(),
         gallery_faces: engine.gallery().len(),
+        index: engine.gallery().backend().to_string(),
+        index_behind: engine.gallery().index_behind(),
     })
 }

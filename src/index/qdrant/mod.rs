@@ -1,0 +1,567 @@
+//! [`QdrantIndex`]: the gallery's vectors in a Qdrant collection (gRPC, `qdrant-client`), for
+//! galleries that outgrow one machine. Qdrant's own cluster mode shards and replicates the
+//! collection; Visage stays a gateway in front of it, and its SQLite store stays the truth.
+//!
+//! - One collection per gallery and model ([`QdrantSettings::collection_name`]), created when
+//!   missing: cosine distance, the model's dimension, HNSW parameters, optional int8 scalar
+//!   quantization (rescored) and on-disk vectors.
+//! - A point per face: the face id is the point id, and the payload holds `face` (integer) and
+//!   `subject` (keyword), both indexed, so per-subject filters and deletes are cheap.
+//! - The gallery's checkpoint (the store's change-log position) lives in a marker point with a
+//!   fixed UUID id, written by [`VectorIndex::persist`]; searches and counts leave it out. A
+//!   lost volume or a new cluster thus shows up as "behind" and is refilled from the store.
+//! - Every write waits for the server (`wait=true`), so a later read sees it.
+//! - A server that cannot be reached gives [`IndexError::Unavailable`] (HTTP 503
+//!   `index_unavailable`); the gallery keeps enrolling into the store and catches up later.
+//!
+//! `len`, `checkpoint` and `stats` answer from values cached at the last load or write, never
+//! from the network: they are read from async handlers (`/readyz`).
+
+mod runtime;
+mod settings;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use qdrant_client::qdrant::point_id::PointIdOptions;
+use qdrant_client::qdrant::value::Kind;
+use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
+use qdrant_client::qdrant::{
+    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DeletePointsBuilder,
+    Distance, FieldType, Filter as QFilter, GetPointsBuilder, HnswConfigDiffBuilder, PointId, PointStruct,
+    PointsIdsList, QuantizationSearchParamsBuilder, QuantizationType, QueryBatchPointsBuilder, QueryPoints,
+    QueryPointsBuilder, ScalarQuantizationBuilder, ScoredPoint, SearchParamsBuilder, SetPayloadPointsBuilder,
+    UpsertPointsBuilder, VectorParamsBuilder,
+};
+use qdrant_client::{Payload, Qdrant, QdrantError};
+
+use super::kernel::{prepare_batch, prepare_query};
+use super::{Filter, Hit, IndexError, IndexStats, Result, SearchParams, VectorIndex};
+use runtime::Bridge;
+pub use settings::{QdrantHnsw, QdrantSettings};
+
+/// Id of the point that holds the checkpoint (face ids are integers, so a UUID never clashes).
+const MARKER: &str = "76697361-6765-4000-8000-636865636b70";
+/// Payload keys.
+const FACE: &str = "face";
+const SUBJECT: &str = "subject";
+const CHECKPOINT: &str = "visage_checkpoint";
+
+/// See the module documentation.
+pub struct QdrantIndex {
+    bridge: Bridge,
+    client: Qdrant,
+    collection: String,
+    dim: usize,
+    settings: QdrantSettings,
+    /// The caller's checkpoint (in memory until [`VectorIndex::persist`]).
+    checkpoint: AtomicU64,
+    /// The checkpoint the marker point holds (`u64::MAX`: unknown, write it).
+    saved: AtomicU64,
+    /// Face points in the collection, as last counted.
+    count: AtomicUsize,
+    /// The marker point exists.
+    marker: AtomicBool,
+    /// The collection was found or created since this index was made.
+    ready: AtomicBool,
+}
+
+impl QdrantIndex {
+    /// A client for the collection of gallery `gallery` and embedder `model` (`dim`-d). Nothing
+    /// is sent yet (gRPC connects lazily): [`QdrantIndex::load`] checks the collection.
+    pub fn connect(settings: &QdrantSettings, gallery: &str, model: &str, dim: usize) -> Result<Self> {
+        settings.validate()?;
+        if dim == 0 {
+            return Err(IndexError::InvalidArgument("dimension must be at least 1".into()));
+        }
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let client = Qdrant::from_url(&settings.url)
+            .api_key(settings.api_key().map(str::to_string))
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .skip_compatibility_check()
+            .build()
+            .map_err(|e| IndexError::InvalidArgument(format!("index.qdrant.url {:?}: {e}", settings.url)))?;
+        Ok(Self {
+            bridge: Bridge::new()?,
+            client,
+            collection: settings.collection_name(gallery, model),
+            dim,
+            settings: settings.clone(),
+            checkpoint: AtomicU64::new(0),
+            saved: AtomicU64::new(u64::MAX),
+            count: AtomicUsize::new(0),
+            marker: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// The collection's name.
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &QdrantSettings {
+        &self.settings
+    }
+
+    /// Runs one request on the index's runtime, mapping the client's errors.
+    fn call<T, F>(&self, what: &str, f: impl FnOnce(Qdrant, String) -> F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = std::result::Result<T, QdrantError>> + Send + 'static,
+    {
+        let fut = f(self.client.clone(), self.collection.clone());
+        self.bridge.run(fut)?.map_err(|e| self.error(what, e))
+    }
+
+    fn error(&self, what: &str, e: QdrantError) -> IndexError {
+        use tonic::Code;
+        let retry_after_s = self.settings.retry_after_s;
+        let unavailable = |reason: String| IndexError::Unavailable { reason, retry_after_s };
+        match &e {
+            QdrantError::ResponseError { status } => match status.code() {
+                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted => {
+                    unavailable(format!("Qdrant at {} ({what}): {}", self.settings.url, status.message()))
+                }
+                // Transport failures the client could not classify.
+                Code::Unknown | Code::Internal
+                    if ["transport", "connect", "connection", "dns", "broken pipe"]
+                        .iter()
+                        .any(|w| status.message().to_ascii_lowercase().contains(w)) =>
+                {
+                    unavailable(format!("Qdrant at {} ({what}): {}", self.settings.url, status.message()))
+                }
+                // The collection vanished under us (a lost volume, a new cluster): like an outage,
+                // the gallery keeps storing and refills the collection when it catches up.
+                Code::NotFound if status.message().to_ascii_lowercase().contains("collection") => {
+                    self.ready.store(false, Ordering::Release);
+                    unavailable(format!(
+                        "the Qdrant collection {} is gone ({what}: {}); it is refilled from the store",
+                        self.collection,
+                        status.message()
+                    ))
+                }
+                Code::InvalidArgument => {
+                    IndexError::InvalidArgument(format!("Qdrant refused {what}: {}", status.message()))
+                }
+                _ => IndexError::Backend(format!("Qdrant {what} on {}: {e}", self.collection)),
+            },
+            QdrantError::ResourceExhaustedError { retry_after_seconds, status } => IndexError::Unavailable {
+                reason: format!("Qdrant is overloaded ({what}): {}", status.message()),
+                retry_after_s: (*retry_after_seconds).max(1),
+            },
+            QdrantError::Io(io) => unavailable(format!("Qdrant at {} ({what}): {io}", self.settings.url)),
+            _ => IndexError::Backend(format!("Qdrant {what} on {}: {e}", self.collection)),
+        }
+    }
+
+    /// Finds the collection (creating it when missing, with its payload indexes), reads the
+    /// checkpoint from the marker point and counts the faces. A collection of another dimension
+    /// is [`IndexError::Stale`]: rebuild with [`QdrantIndex::recreate`].
+    pub fn load(&self) -> Result<()> {
+        let exists = self.call("collection_exists", |c, name| async move { c.collection_exists(name).await })?;
+        if exists {
+            let info = self.call("collection_info", |c, name| async move { c.collection_info(name).await })?;
+            let size = info
+                .result
+                .and_then(|i| i.config)
+                .and_then(|c| c.params)
+                .and_then(|p| p.vectors_config)
+                .and_then(|v| v.config)
+                .and_then(|c| match c {
+                    VectorsConfigKind::Params(p) => Some(p.size),
+                    VectorsConfigKind::ParamsMap(_) => None,
+                });
+            if size != Some(self.dim as u64) {
+                return Err(IndexError::Stale {
+                    path: self.collection.clone().into(),
+                    reason: format!(
+                        "the Qdrant collection holds {} vectors, the gallery's model {}-d ones",
+                        size.map_or("named or unknown".to_string(), |s| format!("{s}-d")),
+                        self.dim
+                    ),
+                });
+            }
+        } else {
+            self.create()?;
+        }
+        self.ensure_payload_indexes()?;
+        self.read_marker()?;
+        self.refresh_count()?;
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// True when the collection exists.
+    pub fn exists(&self) -> Result<bool> {
+        self.call("collection_exists", |c, name| async move { c.collection_exists(name).await })
+    }
+
+    /// Deletes the collection (if any) and creates it empty, with the current settings.
+    pub fn recreate(&self) -> Result<()> {
+        self.drop_collection()?;
+        self.create()?;
+        self.ensure_payload_indexes()?;
+        self.checkpoint.store(0, Ordering::Release);
+        self.saved.store(u64::MAX, Ordering::Release);
+        self.count.store(0, Ordering::Release);
+        self.marker.store(false, Ordering::Release);
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Deletes the collection; true when there was one.
+    pub fn drop_collection(&self) -> Result<bool> {
+        self.ready.store(false, Ordering::Release);
+        let exists = self.call("collection_exists", |c, name| async move { c.collection_exists(name).await })?;
+        if exists {
+            self.call("delete_collection", |c, name| async move { c.delete_collection(name).await })?;
+        }
+        Ok(exists)
+    }
+
+    fn create(&self) -> Result<()> {
+        let s = &self.settings;
+        let vectors = VectorParamsBuilder::new(self.dim as u64, Distance::Cosine).on_disk(s.on_disk);
+        let hnsw = HnswConfigDiffBuilder::default().m(s.hnsw.m).ef_construct(s.hnsw.ef_construct);
+        let mut request = CreateCollectionBuilder::new(self.collection.clone())
+            .vectors_config(vectors)
+            .hnsw_config(hnsw)
+            .shard_number(s.shard_number)
+            .replication_factor(s.replication_factor);
+        if s.quantization {
+            request = request.quantization_config(
+                ScalarQuantizationBuilder::default().r#type(QuantizationType::Int8.into()).always_ram(true),
+            );
+        }
+        let created = self.call("create_collection", |c, _| async move { c.create_collection(request).await });
+        match created {
+            Ok(_) => {
+                tracing::info!(collection = %self.collection, dim = self.dim, "created the Qdrant collection");
+                Ok(())
+            }
+            // Another gateway created it meanwhile.
+            Err(IndexError::Backend(m)) if m.contains("already exists") => Ok(()),
+            Err(IndexError::InvalidArgument(m)) if m.contains("already exists") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn ensure_payload_indexes(&self) -> Result<()> {
+        for (field, kind) in [(FACE, FieldType::Integer), (SUBJECT, FieldType::Keyword)] {
+            let request = CreateFieldIndexCollectionBuilder::new(self.collection.clone(), field, kind).wait(true);
+            self.call("create_field_index", |c, _| async move { c.create_field_index(request).await })?;
+        }
+        Ok(())
+    }
+
+    fn read_marker(&self) -> Result<()> {
+        let request = GetPointsBuilder::new(self.collection.clone(), vec![PointId::from(MARKER)]).with_payload(true);
+        let points = self.call("get_points", |c, _| async move { c.get_points(request).await })?.result;
+        let checkpoint = points.first().and_then(|p| p.payload.get(CHECKPOINT)).and_then(|v| match v.kind {
+            Some(Kind::IntegerValue(i)) if i >= 0 => Some(i as u64),
+            _ => None,
+        });
+        self.marker.store(!points.is_empty(), Ordering::Release);
+        self.checkpoint.store(checkpoint.unwrap_or(0), Ordering::Release);
+        self.saved.store(checkpoint.unwrap_or(u64::MAX), Ordering::Release);
+        Ok(())
+    }
+
+    /// Counts the face points again (exactly); the count [`VectorIndex::len`] reports.
+    pub fn refresh_count(&self) -> Result<usize> {
+        let request = CountPointsBuilder::new(self.collection.clone()).exact(true);
+        let total = self.call("count", |c, _| async move { c.count(request).await })?.result.map_or(0, |r| r.count);
+        let faces = (total as usize).saturating_sub(usize::from(self.marker.load(Ordering::Acquire)));
+        self.count.store(faces, Ordering::Release);
+        Ok(faces)
+    }
+
+    /// Those of `ids` that have no point in the collection.
+    pub fn missing(&self, ids: &[u64]) -> Result<Vec<u64>> {
+        let mut missing = Vec::new();
+        for chunk in ids.chunks(1024) {
+            let request = GetPointsBuilder::new(
+                self.collection.clone(),
+                chunk.iter().map(|&i| PointId::from(i)).collect::<Vec<_>>(),
+            );
+            let found: std::collections::HashSet<u64> = self
+                .call("get_points", |c, _| async move { c.get_points(request).await })?
+                .result
+                .iter()
+                .filter_map(|p| p.id.as_ref().and_then(num_id))
+                .collect();
+            missing.extend(chunk.iter().filter(|i| !found.contains(i)));
+        }
+        Ok(missing)
+    }
+
+    /// The subject label stored with each of `ids` (`None`: no point, or no label).
+    pub fn labels(&self, ids: &[u64]) -> Result<Vec<Option<String>>> {
+        let request =
+            GetPointsBuilder::new(self.collection.clone(), ids.iter().map(|&i| PointId::from(i)).collect::<Vec<_>>())
+                .with_payload(true);
+        let points = self.call("get_points", |c, _| async move { c.get_points(request).await })?.result;
+        let by_id: std::collections::HashMap<u64, Option<String>> = points
+            .into_iter()
+            .filter_map(|p| {
+                let id = p.id.as_ref().and_then(num_id)?;
+                let label = p.payload.get(SUBJECT).and_then(|v| match &v.kind {
+                    Some(Kind::StringValue(s)) => Some(s.clone()),
+                    _ => None,
+                });
+                Some((id, label))
+            })
+            .collect();
+        Ok(ids.iter().map(|i| by_id.get(i).cloned().flatten()).collect())
+    }
+
+    /// Deletes every point of one subject (by its payload label).
+    pub fn remove_subject(&self, subject: &str) -> Result<()> {
+        let filter = QFilter::must([Condition::matches(SUBJECT, subject.to_string())]);
+        let request = DeletePointsBuilder::new(self.collection.clone()).points(filter).wait(true);
+        self.call("delete_points", |c, _| async move { c.delete_points(request).await })?;
+        self.refresh_count()?;
+        Ok(())
+    }
+
+    /// [`VectorIndex::search`] with the choice of an exact (brute force) search on the server,
+    /// the oracle of recall checks.
+    pub fn search_with(&self, query: &[f32], k: usize, params: &SearchParams<'_>, exact: bool) -> Result<Vec<Hit>> {
+        let q = prepare_query(self.dim, query)?.into_owned();
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        match params.filter {
+            Some(Filter::Predicate(keep)) => self.search_predicate(&q, k, params, exact, keep),
+            filter => {
+                let request = self.query(q, k, params.ef, exact, filter);
+                let points = self.call("query", |c, _| async move { c.query(request).await })?.result;
+                Ok(hits(points, k))
+            }
+        }
+    }
+
+    /// A predicate cannot be sent to the server: fetch more and more candidates and keep the
+    /// ones it accepts, until `k` are found or the collection is exhausted.
+    fn search_predicate(
+        &self,
+        q: &[f32],
+        k: usize,
+        params: &SearchParams<'_>,
+        exact: bool,
+        keep: &(dyn Fn(u64) -> bool + Sync),
+    ) -> Result<Vec<Hit>> {
+        let mut limit = (k * 4).max(32);
+        loop {
+            let request = self.query(q.to_vec(), limit, params.ef.map(|e| e.max(limit)), exact, None);
+            let points = self.call("query", |c, _| async move { c.query(request).await })?.result;
+            let exhausted = points.len() < limit;
+            let mut found = hits(points, usize::MAX);
+            found.retain(|h| keep(h.id));
+            if found.len() >= k || exhausted {
+                found.truncate(k);
+                return Ok(found);
+            }
+            limit = limit.saturating_mul(4);
+        }
+    }
+
+    fn query(&self, q: Vec<f32>, k: usize, ef: Option<usize>, exact: bool, filter: Option<Filter<'_>>) -> QueryPoints {
+        let s = &self.settings;
+        let mut search = SearchParamsBuilder::default().exact(exact || s.exact);
+        let ef = ef.map(|e| e as u64).or((s.hnsw.ef > 0).then_some(s.hnsw.ef));
+        if let Some(ef) = ef {
+            search = search.hnsw_ef(ef.max(k as u64));
+        }
+        if s.quantization {
+            search = search.quantization(
+                QuantizationSearchParamsBuilder::default().rescore(s.rescore).oversampling(s.oversampling),
+            );
+        }
+        let mut conditions = QFilter::must_not([Condition::has_id([PointId::from(MARKER)])]);
+        if let Some(Filter::Ids(ids)) = filter {
+            conditions.must.push(Condition::has_id(ids.iter().map(|&i| PointId::from(i))));
+        }
+        QueryPointsBuilder::new(self.collection.clone())
+            .query(q)
+            .limit(k as u64)
+            .filter(conditions)
+            .params(search)
+            .build()
+    }
+
+    fn upsert(&self, points: Vec<PointStruct>) -> Result<()> {
+        for chunk in points.chunks(self.settings.batch) {
+            let request = UpsertPointsBuilder::new(self.collection.clone(), chunk.to_vec()).wait(true);
+            self.call("upsert_points", |c, _| async move { c.upsert_points(request).await })?;
+        }
+        Ok(())
+    }
+
+    /// Refuses to work on a collection that was not loaded (or vanished since): the caller
+    /// (the gallery's catch-up) must [`QdrantIndex::load`] and compare it with the store first,
+    /// never write into or search a collection that silently lost points.
+    fn check_ready(&self) -> Result<()> {
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        Err(IndexError::Unavailable {
+            reason: format!("the Qdrant collection {} is not loaded; it catches up from the store", self.collection),
+            retry_after_s: self.settings.retry_after_s,
+        })
+    }
+}
+
+fn num_id(id: &PointId) -> Option<u64> {
+    match id.point_id_options {
+        Some(PointIdOptions::Num(n)) => Some(n),
+        _ => None,
+    }
+}
+
+/// Face hits, best first, ties by ascending id (the contract), at most `k`.
+fn hits(points: Vec<ScoredPoint>, k: usize) -> Vec<Hit> {
+    let mut hits: Vec<Hit> =
+        points.iter().filter_map(|p| Some(Hit { id: p.id.as_ref().and_then(num_id)?, score: p.score })).collect();
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    hits.truncate(k);
+    hits
+}
+
+fn payload(id: u64, label: Option<&str>) -> Payload {
+    let mut p = Payload::new();
+    p.insert(FACE, id as i64);
+    if let Some(label) = label {
+        p.insert(SUBJECT, label);
+    }
+    p
+}
+
+impl VectorIndex for QdrantIndex {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn len(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    fn add(&self, items: &[(u64, &[f32])]) -> Result<()> {
+        self.add_labelled(items, &[])
+    }
+
+    fn add_labelled(&self, items: &[(u64, &[f32])], labels: &[&str]) -> Result<()> {
+        if !labels.is_empty() && labels.len() != items.len() {
+            return Err(IndexError::InvalidArgument(format!("{} labels for {} vectors", labels.len(), items.len())));
+        }
+        // Labels follow their items through the de-duplication (the last occurrence wins).
+        let label_of: std::collections::HashMap<u64, &str> =
+            items.iter().zip(labels).map(|((id, _), l)| (*id, *l)).collect();
+        let batch = prepare_batch(self.dim, items)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.check_ready()?;
+        let points = batch
+            .into_iter()
+            .map(|(id, v)| PointStruct::new(id, v.to_vec(), payload(id, label_of.get(&id).copied())))
+            .collect();
+        self.upsert(points)?;
+        self.refresh_count()?;
+        Ok(())
+    }
+
+    fn remove(&self, ids: &[u64]) -> Result<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.check_ready()?;
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let present = unique.len() - self.missing(&unique)?.len();
+        if present > 0 {
+            for chunk in unique.chunks(4096) {
+                let list = PointsIdsList { ids: chunk.iter().map(|&i| PointId::from(i)).collect() };
+                let request = DeletePointsBuilder::new(self.collection.clone()).points(list).wait(true);
+                self.call("delete_points", |c, _| async move { c.delete_points(request).await })?;
+            }
+            self.refresh_count()?;
+        }
+        Ok(present)
+    }
+
+    fn relabel(&self, ids: &[u64], label: &str) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.check_ready()?;
+        let mut p = Payload::new();
+        p.insert(SUBJECT, label);
+        let list = PointsIdsList { ids: ids.iter().map(|&i| PointId::from(i)).collect() };
+        let request = SetPayloadPointsBuilder::new(self.collection.clone(), p).points_selector(list).wait(true);
+        self.call("set_payload", |c, _| async move { c.set_payload(request).await })?;
+        Ok(())
+    }
+
+    fn search(&self, query: &[f32], k: usize, params: &SearchParams<'_>) -> Result<Vec<Hit>> {
+        self.check_ready()?;
+        self.search_with(query, k, params, false)
+    }
+
+    fn search_batch(&self, queries: &[&[f32]], k: usize, params: &SearchParams<'_>) -> Result<Vec<Vec<Hit>>> {
+        self.check_ready()?;
+        if matches!(params.filter, Some(Filter::Predicate(_))) || k == 0 {
+            return queries.iter().map(|q| self.search_with(q, k, params, false)).collect();
+        }
+        let mut answers = Vec::with_capacity(queries.len());
+        for chunk in queries.chunks(64) {
+            let requests = chunk
+                .iter()
+                .map(|q| Ok(self.query(prepare_query(self.dim, q)?.into_owned(), k, params.ef, false, params.filter)))
+                .collect::<Result<Vec<_>>>()?;
+            let request = QueryBatchPointsBuilder::new(self.collection.clone(), requests);
+            let batch = self.call("query_batch", |c, _| async move { c.query_batch(request).await })?;
+            answers.extend(batch.result.into_iter().map(|r| hits(r.result, k)));
+        }
+        Ok(answers)
+    }
+
+    fn persist(&self) -> Result<()> {
+        let checkpoint = self.checkpoint.load(Ordering::Acquire);
+        if self.saved.load(Ordering::Acquire) == checkpoint {
+            return Ok(());
+        }
+        self.check_ready()?;
+        let mut unit = vec![0.0f32; self.dim];
+        unit[0] = 1.0;
+        let mut p = Payload::new();
+        p.insert(CHECKPOINT, checkpoint as i64);
+        self.upsert(vec![PointStruct::new(PointId::from(MARKER), unit, p)])?;
+        self.marker.store(true, Ordering::Release);
+        self.saved.store(checkpoint, Ordering::Release);
+        Ok(())
+    }
+
+    fn set_checkpoint(&self, checkpoint: u64) {
+        self.checkpoint.store(checkpoint, Ordering::Release);
+    }
+
+    fn checkpoint(&self) -> u64 {
+        self.checkpoint.load(Ordering::Acquire)
+    }
+
+    fn stats(&self) -> IndexStats {
+        IndexStats {
+            kind: "qdrant",
+            dim: self.dim,
+            len: self.len(),
+            tombstones: 0,
+            compactions: 0,
+            checkpoint: self.checkpoint(),
+        }
+    }
+}
