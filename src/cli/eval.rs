@@ -119,7 +119,7 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
         .map(|p| super::import::VectorFile::open(p, embedder.dim(), embedder.model_id()))
         .transpose()?;
     // The distractor curve goes through the index engine the gallery is configured with.
-    let engine = eval::Engine { kind: settings.index.kind, params: settings.index.params };
+    let engine = eval::Engine::for_index(&settings.index);
     let invalid = |e: eval::EvalError| VisageError::unprocessable(Code::InvalidEvaluation, e.to_string());
     let (found, unresolved) = match &args.pairs {
         Some(path) => {

@@ -101,6 +101,14 @@ pub struct Engine {
     pub params: IndexParams,
 }
 
+impl Engine {
+    /// The engine a gallery configured with `index` evaluates through: its own embedded kind,
+    /// or the scan index for a remote backend (a scratch collection on a server is not worth it).
+    pub fn for_index(index: &crate::index::IndexSettings) -> Self {
+        Self { kind: index.kind.embedded().unwrap_or(IndexKind::Scan), params: index.params }
+    }
+}
+
 /// Where the distractors come from.
 pub(crate) enum Source<'a> {
     Given(&'a mut dyn GivenDistractors),

@@ -395,8 +395,7 @@ impl Engine {
     /// 20000 faces; larger sets: `visage eval`).
     pub async fn evaluate(&self, options: EvalOptions) -> Result<EvalReport> {
         calibration::check_eval(&options)?;
-        let index = &self.settings.index;
-        let engine = crate::eval::Engine { kind: index.kind, params: index.params };
+        let engine = crate::eval::Engine::for_index(&self.settings.index);
         self.blocking(move |g| calibration::evaluate_gallery(g, &options, &engine)).await
     }
 
