@@ -52,3 +52,14 @@ venv_python() {
   fi
   echo "$VENV/bin/python"
 }
+
+# Installs Debian packages (as root, or through passwordless sudo); fails when neither is possible.
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    sudo -n true 2>/dev/null || return 1
+    sudo="sudo -n"
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "$@" >/dev/null ||
+    { $sudo apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "$@" >/dev/null; }
+}

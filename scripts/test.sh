@@ -10,8 +10,11 @@ export VISAGE_TESTDATA="$VISAGE_CACHE/testdata"
 venv_python >/dev/null
 export VISAGE_SDK_REQUIRED=1
 cargo fmt --all -- --check
-# The compose file, validated by Docker's own parser where it is installed (tests/backends.rs
-# parses it and checks its keys everywhere).
+# The compose file, validated by Docker's own parser (Debian's docker-compose, installed here when
+# neither it nor the docker CLI is; tests/backends.rs parses it and checks its keys everywhere).
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  apt_install docker-compose || echo "docker-compose could not be installed: the compose file is checked by tests/backends.rs only" >&2
+fi
 if docker compose version >/dev/null 2>&1; then
   QDRANT_API_KEY=ci docker compose config -q
 elif command -v docker-compose >/dev/null 2>&1; then
