@@ -240,6 +240,16 @@ pub struct Page {
     pub offset: u64,
     /// Page size, 1..=1000 (default 100).
     pub limit: Option<u64>,
+    /// Only the subjects whose name contains this (case-insensitive for ASCII letters).
+    pub q: Option<String>,
+}
+
+/// `POST /v1/subjects/{id}/merge`: the subject's faces move to `into`, then it is deleted.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The subject that receives the faces.
+    pub into: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -345,6 +355,11 @@ pub struct Ready {
     pub detector: String,
     pub embedder: String,
     pub gallery_faces: usize,
+    /// The vector index in use (`index.kind`).
+    #[schema(value_type = String)]
+    pub index: crate::index::IndexKind,
+    /// Whether enrolled faces' aligned crops are kept (`gallery.keep_crops`).
+    pub keep_crops: bool,
 }
 
 impl From<Verification> for VerifyResponse {

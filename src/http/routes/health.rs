@@ -20,5 +20,7 @@ pub async fn readyz(engine: web::Data<Engine>) -> HttpResponse {
         detector: pipeline.detector.model_id().into(),
         embedder: pipeline.embedder.model_id().into(),
         gallery_faces: engine.gallery().len(),
+        index: engine.settings().index.kind,
+        keep_crops: engine.settings().gallery.keep_crops,
     })
 }
