@@ -9,6 +9,11 @@ export VISAGE_TESTDATA="$VISAGE_CACHE/testdata"
 # The tool venv (scripts/requirements.txt) holds CompreFace's SDK: its test must run, never skip.
 venv_python >/dev/null
 export VISAGE_SDK_REQUIRED=1
+# The web UI's tests drive a headless Chromium through chromedriver, both from Debian's archive.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  apt_install chromium chromium-driver
+fi
+export VISAGE_UI_REQUIRED=1
 cargo fmt --all -- --check
 # The compose file, validated by Docker's own parser (Debian's docker-compose, installed here when
 # neither it nor the docker CLI is; tests/backends.rs parses it and checks its keys everywhere).

@@ -15,7 +15,7 @@ pub use crate::pipeline::detect::{DetectorFamilySetting, DetectorSettings, FaceO
 pub use crate::pipeline::embed::{EmbedderSettings, NormalizationSetting};
 pub use crate::pipeline::runtime::RuntimeSettings;
 use crate::pipeline::PipelineSettings;
-pub use crate::service::{CompatSettings, ServerSettings};
+pub use crate::service::{CompatSettings, ServerSettings, UiSettings};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -33,6 +33,7 @@ pub struct Settings {
     pub compat: CompatSettings,
     pub gallery: GallerySettings,
     pub enroll: EnrollSettings,
+    pub ui: UiSettings,
 }
 
 impl<'a> From<&'a Settings> for PipelineSettings<'a> {

@@ -337,6 +337,11 @@ impl Gallery {
         self.reader.lock().subjects(offset, limit)
     }
 
+    /// A page of the subjects whose name contains `query`, and how many match.
+    pub fn subjects_matching(&self, query: &str, offset: u64, limit: u64) -> Result<(Vec<Subject>, u64)> {
+        self.reader.lock().subjects_matching(query, offset, limit)
+    }
+
     /// Renames a subject and/or replaces its metadata.
     pub fn update_subject(
         &self,

@@ -272,6 +272,20 @@ impl Store {
         Ok((rows.collect::<rusqlite::Result<_>>()?, total))
     }
 
+    /// A page of the subjects whose name contains `query` (case-insensitive for ASCII
+    /// letters), ordered by creation, and how many match.
+    pub fn subjects_matching(&self, query: &str, offset: u64, limit: u64) -> Result<(Vec<Subject>, u64)> {
+        const MATCH: &str = "instr(lower(s.name), lower(?1)) > 0";
+        let total = self
+            .conn
+            .query_row(&format!("SELECT COUNT(*) FROM subjects s WHERE {MATCH}"), [query], |r| r.get::<_, i64>(0))?
+            as u64;
+        let mut stmt =
+            self.conn.prepare(&format!("SELECT {SUBJECT_COLUMNS} WHERE {MATCH} ORDER BY s.pk LIMIT ?2 OFFSET ?3"))?;
+        let rows = stmt.query_map(params![query, limit as i64, offset as i64], subject_from_row)?;
+        Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+    }
+
     /// Renames a subject and/or replaces its metadata.
     pub fn update_subject(
         &self,

@@ -240,6 +240,16 @@ pub struct Page {
     pub offset: u64,
     /// Page size, 1..=1000 (default 100).
     pub limit: Option<u64>,
+    /// Only the subjects whose name contains this (case-insensitive for ASCII letters).
+    pub q: Option<String>,
+}
+
+/// `POST /v1/subjects/{id}/merge`: the subject's faces move to `into`, then it is deleted.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The subject that receives the faces.
+    pub into: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -350,6 +360,8 @@ pub struct Ready {
     /// True while a remote index (Qdrant) is unreachable or catching up with the store:
     /// searches answer 503 `index_unavailable` meanwhile, enrolment still works.
     pub index_behind: bool,
+    /// Whether enrolled faces' aligned crops are kept (`gallery.keep_crops`).
+    pub keep_crops: bool,
 }
 
 impl From<Verification> for VerifyResponse {

@@ -27,6 +27,7 @@ use crate::pipeline::embed::Embedding;
         crate::http::routes::gallery::list_subjects,
         crate::http::routes::gallery::get_subject,
         crate::http::routes::gallery::update_subject,
+        crate::http::routes::gallery::merge_subject,
         crate::http::routes::gallery::delete_subject,
         crate::http::routes::gallery::add_face,
         crate::http::routes::gallery::list_faces,

@@ -9,6 +9,7 @@ pub mod error;
 mod input;
 mod metrics;
 mod routes;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +54,10 @@ async fn authenticate(
     let open = keys.is_empty()
         || compat
         || matches!(req.path(), "/healthz" | "/readyz" | "/metrics" | "/openapi.json")
-        || req.path().starts_with("/docs");
+        || req.path().starts_with("/docs")
+        // The UI's page and assets hold no data; it asks for a key and sends it to /v1.
+        || req.path() == "/"
+        || req.path().starts_with("/ui/");
     if !open {
         let headers = req.headers();
         let given = headers.get("x-api-key").and_then(|v| v.to_str().ok()).or_else(|| {
@@ -84,6 +88,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     });
     let app_engine = engine.clone();
     let compreface = engine.settings().compat.compreface;
+    let ui = engine.settings().ui.enabled;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_engine.clone())
@@ -105,6 +110,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .configure(|cfg| {
                 if compreface {
                     compreface::configure(cfg)
+                }
+            })
+            .configure(|cfg| {
+                if ui {
+                    ui::configure(cfg)
                 }
             })
             .configure(routes::configure)

@@ -37,7 +37,7 @@ pub use recognize::{
     Identified, IdentifiedFace, IdentifyOptions, Reference, SearchBy, SearchOptions, SearchQuery, SearchResults,
     Searched, Verification, VerifyQuery,
 };
-pub use settings::{CompatSettings, ServerSettings};
+pub use settings::{CompatSettings, ServerSettings, UiSettings};
 use stages::{StageHook, Stages};
 
 /// The engine: everything a use case needs, assembled once and shared by every door.
@@ -193,12 +193,29 @@ impl Engine {
         self.blocking(move |g| g.create_subject(id.as_deref(), &name, &metadata)).await
     }
 
-    /// A page of subjects, oldest first, and the total (`limit` 1..=1000).
-    pub async fn subjects(&self, offset: u64, limit: u64) -> Result<(Vec<Subject>, u64)> {
+    /// A page of subjects, oldest first, and the total (`limit` 1..=1000); with `query`, only
+    /// those whose name contains it (case-insensitive for ASCII letters), and their total.
+    pub async fn subjects(&self, offset: u64, limit: u64, query: Option<String>) -> Result<(Vec<Subject>, u64)> {
         if limit == 0 || limit > 1000 {
             return Err(VisageError::unprocessable(Code::InvalidParameter, "limit must be 1..=1000"));
         }
-        self.blocking(move |g| g.subjects(offset, limit)).await
+        match query.filter(|q| !q.is_empty()) {
+            Some(q) => self.blocking(move |g| g.subjects_matching(&q, offset, limit)).await,
+            None => self.blocking(move |g| g.subjects(offset, limit)).await,
+        }
+    }
+
+    /// Merges the subject `from` into `into`: its faces move (embeddings stay in the index) and
+    /// `from` is deleted. Returns `into` as it is afterwards.
+    pub async fn merge_subject(&self, from: String, into: String) -> Result<Subject> {
+        if from == into {
+            return Err(VisageError::unprocessable(Code::InvalidParameter, "a subject cannot be merged into itself"));
+        }
+        self.blocking(move |g| {
+            g.merge_subject(&from, &into)?;
+            g.subject(&into)
+        })
+        .await
     }
 
     /// One subject.

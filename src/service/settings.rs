@@ -44,3 +44,10 @@ pub struct CompatSettings {
     #[serde(deserialize_with = "list_or_csv")]
     pub verification_keys: Vec<String>,
 }
+
+/// The web UI served at `/` (`[ui]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct UiSettings {
+    /// Serve the single-page UI at `/` and its assets under `/ui/`.
+    pub enabled: bool,
+}

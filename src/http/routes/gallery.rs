@@ -5,7 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::aligned;
 use crate::gallery::{FaceRecord, Subject};
 use crate::http::api::{
-    EnrolForm, ErrorBody, FaceDeleted, FaceList, NewSubject, Page, SubjectDeleted, SubjectPage, SubjectUpdate,
+    EnrolForm, ErrorBody, FaceDeleted, FaceList, MergeRequest, NewSubject, Page, SubjectDeleted, SubjectPage,
+    SubjectUpdate,
 };
 use crate::http::error::ApiError;
 use crate::http::input::Form;
@@ -19,12 +20,13 @@ pub async fn create_subject(engine: web::Data<Engine>, body: web::Json<NewSubjec
     Ok(HttpResponse::Created().json(engine.create_subject(id, name, metadata).await?))
 }
 
-/// Lists subjects, oldest first, a page at a time.
+/// Lists subjects, oldest first, a page at a time; `q` keeps those whose name contains it.
 #[utoipa::path(get, path = "/v1/subjects", tag = "gallery", params(Page),
     responses((status = 200, body = SubjectPage), (status = 422, body = ErrorBody)))]
 pub async fn list_subjects(engine: web::Data<Engine>, page: web::Query<Page>) -> Result<HttpResponse, ApiError> {
-    let (offset, limit) = (page.offset, page.limit.unwrap_or(100));
-    let (subjects, total) = engine.subjects(offset, limit).await?;
+    let Page { offset, limit, q } = page.into_inner();
+    let limit = limit.unwrap_or(100);
+    let (subjects, total) = engine.subjects(offset, limit, q).await?;
     Ok(HttpResponse::Ok().json(SubjectPage { subjects, total, offset, limit }))
 }
 
@@ -45,6 +47,18 @@ pub async fn update_subject(
 ) -> Result<HttpResponse, ApiError> {
     let SubjectUpdate { name, metadata } = body.into_inner();
     Ok(HttpResponse::Ok().json(engine.update_subject(id.into_inner(), name, metadata).await?))
+}
+
+/// Merges a subject into another: its faces (and their embeddings) move to `into`, then the
+/// subject is deleted. Answers `into` as it is afterwards.
+#[utoipa::path(post, path = "/v1/subjects/{id}/merge", tag = "gallery", request_body = MergeRequest,
+    responses((status = 200, body = Subject), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn merge_subject(
+    engine: web::Data<Engine>,
+    id: web::Path<String>,
+    body: web::Json<MergeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(engine.merge_subject(id.into_inner(), body.into_inner().into).await?))
 }
 
 /// Deletes a subject: its faces and their embeddings are erased from the store and the index.

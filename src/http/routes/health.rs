@@ -22,5 +22,6 @@ pub async fn readyz(engine: web::Data<Engine>) -> HttpResponse {
         gallery_faces: engine.gallery().len(),
         index: engine.gallery().backend().to_string(),
         index_behind: engine.gallery().index_behind(),
+        keep_crops: engine.settings().gallery.keep_crops,
     })
 }

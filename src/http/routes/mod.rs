@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/subjects/{id}", web::get().to(gallery::get_subject))
                 .route("/subjects/{id}", web::patch().to(gallery::update_subject))
                 .route("/subjects/{id}", web::delete().to(gallery::delete_subject))
+                .route("/subjects/{id}/merge", web::post().to(gallery::merge_subject))
                 .route("/subjects/{id}/faces", web::post().to(gallery::add_face))
                 .route("/subjects/{id}/faces", web::get().to(gallery::list_faces))
                 .route("/faces/{id}", web::delete().to(gallery::delete_face))

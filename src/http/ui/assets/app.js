@@ -1,0 +1,67 @@
+// The single page: a screen per hash route (#/recognise, #/verify, #/gallery[/id], #/jobs,
+// #/system), the API key prompt, and a record of unexpected errors.
+
+import { getKey, onUnauthorized, setKey, get } from './api.js';
+import { $, $$, say } from './dom.js';
+import * as recognise from './recognise.js';
+import * as verify from './verify.js';
+import * as gallery from './gallery.js';
+import * as jobs from './jobs.js';
+import * as system from './system.js';
+
+const screens = { recognise, verify, gallery, jobs, system };
+
+// Anything unexpected is shown, and kept where a test (or a curious person) can read it.
+window.visageErrors = [];
+const unexpected = (message) => {
+  window.visageErrors.push(message);
+  say(`Unexpected error: ${message}`, 'error');
+};
+addEventListener('error', (e) => unexpected(e.message));
+addEventListener('unhandledrejection', (e) => unexpected(e.reason && e.reason.message ? e.reason.message : String(e.reason)));
+
+function route() {
+  const [name, ...rest] = location.hash.replace(/^#\/?/, '').split('/');
+  const screen = screens[name] ? name : 'recognise';
+  for (const s of $$('main > section')) s.hidden = s.dataset.screen !== screen;
+  for (const a of $$('nav a')) {
+    if (a.dataset.screen === screen) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  screens[screen].show(rest.map(decodeURIComponent));
+}
+
+function askForKey(error) {
+  const refused = getKey() !== '';
+  setKey('');
+  $('#key-message').textContent = refused
+    ? `That API key was refused (${error.message}). Enter a valid key.`
+    : 'This server needs an API key. It is kept for this browser tab only.';
+  $('#key-button').hidden = false;
+  const dialog = $('#key-dialog');
+  if (!dialog.open) dialog.showModal();
+  $('#key-input').focus();
+}
+
+onUnauthorized(askForKey);
+
+$('#key-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  setKey($('#key-input').value.trim());
+  $('#key-input').value = '';
+  $('#key-dialog').close();
+  say('API key set for this tab.');
+  route();
+});
+$('#key-cancel').addEventListener('click', () => $('#key-dialog').close());
+$('#key-button').addEventListener('click', () => {
+  $('#key-message').textContent = 'Enter the API key to use (kept for this browser tab only).';
+  $('#key-dialog').showModal();
+});
+
+for (const s of Object.values(screens)) s.init();
+addEventListener('hashchange', route);
+if (getKey()) $('#key-button').hidden = false;
+route();
+// Learn at once whether the server wants a key (401 opens the prompt).
+get('/v1/subjects?limit=1').catch(() => {});

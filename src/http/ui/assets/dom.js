@@ -1,0 +1,61 @@
+// Small DOM helpers shared by the screens.
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+
+/** An element with attributes (`text`, `class`, `style` object, `dataset`, `on<event>`) and children. */
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k === 'style') Object.assign(e.style, v);
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+
+/** Shows a message in the status line (read out by screen readers). */
+export function say(message, kind = 'info') {
+  const s = $('#status');
+  s.textContent = message;
+  s.dataset.kind = kind;
+}
+
+/** Shows an API error (its message and code) or any other error. */
+export function sayError(e) {
+  say(e && e.code ? `${e.message} (${e.code})` : `Error: ${e && e.message ? e.message : e}`, 'error');
+}
+
+/** Asks before a destructive action; resolves true when confirmed. */
+export function confirmAction(message, action = 'Delete') {
+  const d = $('#confirm');
+  $('#confirm-message').textContent = message;
+  $('#confirm-ok').textContent = action;
+  d.showModal();
+  $('#confirm-cancel').focus();
+  return new Promise((resolve) => {
+    const done = (ok) => () => {
+      d.close();
+      resolve(ok);
+    };
+    const ok = done(true);
+    const cancel = done(false);
+    $('#confirm-ok').addEventListener('click', ok, { once: true });
+    $('#confirm-cancel').addEventListener('click', cancel, { once: true });
+    d.addEventListener('cancel', cancel, { once: true });
+    d.addEventListener('close', () => {
+      $('#confirm-ok').removeEventListener('click', ok);
+      $('#confirm-cancel').removeEventListener('click', cancel);
+    }, { once: true });
+  });
+}
+
+export const fixed = (x, digits = 3) => (x === null || x === undefined ? '–' : Number(x).toFixed(digits));
+export const when = (unix) => new Date(unix * 1000).toLocaleString();

@@ -1,0 +1,106 @@
+// Enrol in bulk: upload an archive of person/photo folders as a job, follow its progress (rate,
+// ETA) from the job's status, cancel it, then read its report, problems first.
+
+import { call, get } from './api.js';
+import { $, el, say, sayError } from './dom.js';
+
+const DONE = ['completed', 'cancelled', 'failed'];
+let job = null;
+let timer = null;
+
+export function init() {
+  $('#job-form').addEventListener('submit', start);
+  $('#job-cancel').addEventListener('click', cancel);
+}
+
+export function show() {}
+
+function archiveType(name) {
+  const n = name.toLowerCase();
+  if (n.endsWith('.zip')) return 'application/zip';
+  if (n.endsWith('.tar')) return 'application/x-tar';
+  if (n.endsWith('.tar.gz') || n.endsWith('.tgz')) return 'application/gzip';
+  return null;
+}
+
+async function start(e) {
+  e.preventDefault();
+  const file = $('#job-file').files[0];
+  const type = file && archiveType(file.name);
+  if (!type) {
+    say('Choose a .zip, .tar or .tar.gz archive.', 'error');
+    return;
+  }
+  clearTimeout(timer);
+  $('#job-report').hidden = true;
+  say(`Uploading ${file.name}…`);
+  try {
+    const multi = $('#job-multi').value;
+    job = await call('POST', `/v1/jobs/enroll?multi_face=${multi}`, { body: file, type });
+    $('#job-name').textContent = `Job ${job.id} (${file.name})`;
+    $('#job-run').hidden = false;
+    say('Job started.');
+    follow();
+  } catch (err) {
+    sayError(err);
+  }
+}
+
+const seconds = (s) => (s >= 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
+
+async function follow() {
+  try {
+    job = await get(`/v1/jobs/${encodeURIComponent(job.id)}`);
+  } catch (err) {
+    sayError(err);
+    return;
+  }
+  const c = job.counts;
+  const progress = $('#job-progress');
+  progress.max = Math.max(1, job.total || 0);
+  progress.value = c.processed;
+  const parts = [
+    `${job.state}`,
+    `${c.processed} of ${job.total ?? '?'} photos`,
+    `${c.enrolled} enrolled`,
+    `${c.rejected + c.failed} not enrolled`,
+  ];
+  if (job.rate) parts.push(`${job.rate.toFixed(1)} photos/s`);
+  if (job.eta_s !== null && job.eta_s !== undefined && !DONE.includes(job.state)) parts.push(`about ${seconds(job.eta_s)} left`);
+  $('#job-figures').textContent = parts.join(' · ');
+  $('#job-run').dataset.state = job.state;
+  $('#job-cancel').disabled = DONE.includes(job.state);
+  if (DONE.includes(job.state)) {
+    say(`Job ${job.state}.`);
+    report();
+  } else {
+    timer = setTimeout(follow, 500);
+  }
+}
+
+async function cancel() {
+  if (!job) return;
+  try {
+    await call('DELETE', `/v1/jobs/${encodeURIComponent(job.id)}`);
+    say('Cancelling: photos in flight are finished first.');
+  } catch (err) {
+    sayError(err);
+  }
+}
+
+async function report() {
+  try {
+    const r = await get(`/v1/jobs/${encodeURIComponent(job.id)}/report?problems=true&limit=1000`);
+    const outcomes = Object.entries(job.counts.by_outcome).map(([k, v]) => `${k.replaceAll('_', ' ')}: ${v}`);
+    $('#job-counts').textContent = `${job.counts.enrolled} enrolled of ${job.counts.processed} processed` +
+      (outcomes.length ? ` (${outcomes.join(', ')})` : '') + (job.error ? `. Error: ${job.error}` : '.');
+    $('#job-problems').replaceChildren(...(r.items.length ? r.items.map((i) => el('tr', { dataset: { outcome: i.outcome } },
+      el('td', { text: i.item }),
+      el('td', { text: i.subject }),
+      el('td', { text: i.outcome.replaceAll('_', ' ') }),
+      el('td', { text: i.reason || '' }))) : [el('tr', {}, el('td', { colspan: 4, text: 'Every photo was enrolled.' }))]));
+    $('#job-report').hidden = false;
+  } catch (err) {
+    sayError(err);
+  }
+}

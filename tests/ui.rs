@@ -1,0 +1,255 @@
+//! The web UI in a real headless Chromium (chromedriver, W3C WebDriver) against a real
+//! `visage serve` on loopback with real photos: the API key prompt, recognise a group photo,
+//! enrol a face and see it recognised, verify, the gallery (search, merge, rename, delete with
+//! confirmation), a bulk job with its report, the system screen, phone width. Screenshots go to
+//! `target/tmp/ui/`. Skipped (with the reason) without Chromium unless `VISAGE_UI_REQUIRED`.
+
+mod common;
+
+use std::io::Write;
+
+use common::photo;
+use common::server::{Part, Server};
+use common::webdriver::Browser;
+use serde_json::{json, Value};
+
+const KEY: &str = "ui-test-key";
+
+fn with_key(s: &Server, method: &str, path: &str, body: &Value) -> Value {
+    let r = s.raw(method, path, "application/json", body.to_string().as_bytes(), &[("x-api-key", KEY)]);
+    assert!(r.status < 300, "{method} {path}: {} {}", r.status, r.json);
+    r.json
+}
+
+/// A subject with one face, through the API.
+fn enrol(s: &Server, name: &str, photo_name: &str) -> String {
+    let id = with_key(s, "POST", "/v1/subjects", &json!({ "name": name }))["id"].as_str().unwrap().to_string();
+    let bytes = common::bytes(photo_name);
+    let r =
+        s.multipart_with(&format!("/v1/subjects/{id}/faces"), &[("image", Part::File(&bytes))], &[("x-api-key", KEY)]);
+    assert_eq!(r.status, 201, "{}", r.json);
+    id
+}
+
+fn zip_of(path: &std::path::Path, files: &[(&str, &str)]) {
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, photo_name) in files {
+        z.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        z.write_all(&common::bytes(photo_name)).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+#[test]
+fn the_page_and_its_assets_are_served_with_types_and_validators() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[("VISAGE_SERVER__API_KEYS", KEY)]);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    // The page is open (it holds no data); the API it calls is not.
+    let r = agent.get(format!("{}/", s.base)).call().unwrap();
+    assert_eq!(r.status(), 200);
+    let header = |r: &ureq::http::Response<ureq::Body>, h: &str| {
+        r.headers().get(h).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    };
+    assert_eq!(header(&r, "content-type"), "text/html; charset=utf-8");
+    assert!(header(&r, "content-security-policy").contains("default-src 'self'"));
+    assert_eq!(header(&r, "cache-control"), "no-cache");
+    let r = agent.get(format!("{}/ui/app.js", s.base)).call().unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "content-type").as_str()), (200, "text/javascript; charset=utf-8"));
+    let etag = header(&r, "etag");
+    assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+    let r = agent.get(format!("{}/ui/app.js", s.base)).header("if-none-match", &etag).call().unwrap();
+    assert_eq!(r.status(), 304, "unchanged assets revalidate to 304");
+    let r = agent.get(format!("{}/ui/app.css", s.base)).call().unwrap();
+    assert_eq!(header(&r, "content-type"), "text/css; charset=utf-8");
+    assert_eq!(agent.get(format!("{}/ui/nope.js", s.base)).call().unwrap().status(), 404);
+    assert_eq!(s.get("/v1/subjects").status, 401);
+    drop(s);
+
+    // ui.enabled = false: no page.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[("VISAGE_UI__ENABLED", "false")]);
+    assert_eq!(agent.get(format!("{}/", s.base)).call().unwrap().status(), 404);
+    assert_eq!(agent.get(format!("{}/ui/app.js", s.base)).call().unwrap().status(), 404);
+}
+
+#[test]
+fn recognise_enrol_verify_gallery_jobs_and_system_in_chromium() {
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui");
+    let Some(b) = Browser::start(shots) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[("VISAGE_SERVER__API_KEYS", KEY), ("VISAGE_GALLERY__KEEP_CROPS", "true")]);
+    b.goto(&format!("{}/", s.base));
+
+    // The server wants a key: the UI asks; a wrong one is refused with a clear message.
+    b.wait("the key prompt", "return document.querySelector('#key-dialog').open");
+    b.type_into("#key-input", "wrong-key");
+    b.click("#key-form button[type=submit]");
+    b.wait(
+        "the refusal",
+        "return document.querySelector('#key-dialog').open && document.querySelector('#key-message').textContent.includes('refused')",
+    );
+    assert!(b.text("#key-message").contains("valid API key"), "{}", b.text("#key-message"));
+    b.screenshot("key-refused");
+    b.type_into("#key-input", KEY);
+    b.click("#key-form button[type=submit]");
+    b.wait("the prompt to close", "return !document.querySelector('#key-dialog').open");
+    assert_eq!(b.js("return sessionStorage.getItem('visage.apiKey')", vec![]), KEY);
+
+    // Recognise a group photo: six boxes, all unknown in an empty gallery.
+    b.choose_file("#rec-file", &photo("t1.jpg"));
+    b.wait("six boxes", "return document.querySelector('#rec-summary').textContent.startsWith('6 faces')");
+    let tags = b.js("return [...document.querySelectorAll('#rec-boxes .box .tag')].map(t => t.textContent)", vec![]);
+    assert_eq!(tags, json!(vec!["unknown"; 6]), "{tags}");
+    let inside = b.js(
+        "const s = document.querySelector('#rec-stage').getBoundingClientRect();
+         return [...document.querySelectorAll('#rec-boxes .box')].every(e => { const r = e.getBoundingClientRect();
+           return r.width > 5 && r.left >= s.left - 1 && r.right <= s.right + 1 && r.top >= s.top - 1 && r.bottom <= s.bottom + 1; })",
+        vec![],
+    );
+    assert_eq!(inside, true, "every box lies on the photo");
+    b.screenshot("recognise-group");
+
+    // Enrol Obama from the recognise screen, as a new subject; another photo of him is recognised.
+    b.choose_file("#rec-file", &photo("obama.jpg"));
+    b.wait(
+        "one unknown face",
+        "return document.querySelector('#rec-summary').textContent.startsWith('1 face: 0 recognised')",
+    );
+    b.click("#rec-boxes .box");
+    b.wait("the face panel", "return !document.querySelector('#rec-detail').hidden");
+    b.type_into("#rec-enrol-name", "Barack Obama");
+    b.click("#rec-enrol button[type=submit]");
+    b.wait(
+        "the face recognised",
+        "return document.querySelector('#rec-summary').textContent.startsWith('1 face: 1 recognised')",
+    );
+    assert!(b.text("#status").contains("enrolled as Barack Obama"), "{}", b.text("#status"));
+    b.choose_file("#rec-file", &photo("obama2.jpg"));
+    b.wait(
+        "obama2 recognised",
+        "return document.querySelector('#rec-summary').textContent.startsWith('1 face: 1 recognised')",
+    );
+    let tag = b.text("#rec-boxes .box .tag");
+    assert!(tag.starts_with("Barack Obama 0."), "{tag}");
+    b.click("#rec-boxes .box");
+    b.wait("the candidate's crop", "return document.querySelector('#rec-candidates img.crop:not([hidden])')");
+    assert!(b.text("#rec-candidates").contains("Barack Obama"));
+    b.screenshot("recognise-face");
+    let subjects = with_key(&s, "GET", "/v1/subjects", &json!({}));
+    assert_eq!(subjects["total"], 1);
+    let obama = subjects["subjects"][0]["id"].as_str().unwrap().to_string();
+
+    // Verify two photos of the same man.
+    b.click("nav a[data-screen=verify]");
+    b.choose_file("#ver-a", &photo("obama.jpg"));
+    b.choose_file("#ver-b", &photo("obama2.jpg"));
+    b.click("#ver-form button[type=submit]");
+    b.wait("the verdict", "return !document.querySelector('#ver-result').hidden");
+    assert_eq!(b.text("#ver-decision"), "Same person");
+    assert_eq!(b.text("#ver-threshold"), "0.480");
+    b.screenshot("verify");
+
+    // Gallery: search, merge a duplicate into Obama, rename, delete a face and the subject.
+    let duplicate = enrol(&s, "Obama (duplicate)", "obama3.jpg");
+    enrol(&s, "Joe Biden", "biden.jpg");
+    b.click("nav a[data-screen=gallery]");
+    b.wait("three subjects", "return document.querySelectorAll('#gal-rows tr[data-subject]').length === 3");
+    b.type_into("#gal-q", "OBAMA");
+    b.click("#gal-search button[type=submit]");
+    b.wait("two matches", "return document.querySelectorAll('#gal-rows tr[data-subject]').length === 2");
+    b.wait("thumbnails", "return document.querySelectorAll('#gal-rows img.crop:not([hidden])').length === 2");
+    b.screenshot("gallery");
+    b.click(&format!("#gal-rows tr[data-subject='{duplicate}'] a"));
+    b.wait("the subject page", "return document.querySelector('#sub-title').textContent === 'Obama (duplicate)'");
+    b.type_into("#sub-merge-into", "Barack Obama");
+    b.click("#sub-merge button[type=submit]");
+    b.wait("the confirmation", "return document.querySelector('#confirm').open");
+    b.screenshot("confirm-merge");
+    b.click("#confirm-ok");
+    b.wait(
+        "the merged subject",
+        "return document.querySelector('#sub-title').textContent === 'Barack Obama' && document.querySelectorAll('#sub-faces tr[data-face]').length === 2",
+    );
+    assert_eq!(
+        s.raw("GET", &format!("/v1/subjects/{duplicate}"), "application/json", b"", &[("x-api-key", KEY)]).status,
+        404
+    );
+    b.clear("#sub-name");
+    b.type_into("#sub-name", "Barack H. Obama");
+    b.click("#sub-rename button[type=submit]");
+    b.wait("the new name", "return document.querySelector('#sub-title').textContent === 'Barack H. Obama'");
+    b.screenshot("subject");
+    // Deleting asks first; cancelling keeps the face.
+    b.click("#sub-faces button.danger");
+    b.wait("the confirmation", "return document.querySelector('#confirm').open");
+    b.click("#confirm-cancel");
+    b.wait("the dialog closed", "return !document.querySelector('#confirm').open");
+    assert_eq!(b.js("return document.querySelectorAll('#sub-faces tr[data-face]').length", vec![]), 2);
+    b.click("#sub-faces button.danger");
+    b.wait("the confirmation", "return document.querySelector('#confirm').open");
+    b.click("#confirm-ok");
+    b.wait("one face left", "return document.querySelectorAll('#sub-faces tr[data-face]').length === 1");
+    b.click("#sub-delete");
+    b.wait("the confirmation", "return document.querySelector('#confirm').open");
+    assert!(b.text("#confirm-message").contains("Barack H. Obama"));
+    b.click("#confirm-ok");
+    b.wait(
+        "the list without Obama (still searching for it)",
+        "return location.hash === '#/gallery' && document.querySelector('#gal-range').textContent === '0 subjects'",
+    );
+    let r = s.raw("GET", &format!("/v1/subjects/{obama}"), "application/json", b"", &[("x-api-key", KEY)]);
+    assert_eq!(r.status, 404);
+
+    // A bulk job from a zip: live progress, then the report with its problem first.
+    let archive = dir.path().join("people.zip");
+    zip_of(
+        &archive,
+        &[
+            ("alice/a.jpg", "obama.jpg"),
+            ("alice/b.jpg", "obama2.jpg"),
+            ("bob/b.jpg", "biden.jpg"),
+            ("nobody/c.png", "coffee.png"),
+        ],
+    );
+    b.click("nav a[data-screen=jobs]");
+    b.choose_file("#job-file", &archive);
+    b.click("#job-form button[type=submit]");
+    b.wait("the report", "return !document.querySelector('#job-report').hidden");
+    assert_eq!(b.js("return document.querySelector('#job-run').dataset.state", vec![]), "completed");
+    let outcomes =
+        b.js("return [...document.querySelectorAll('#job-problems tr')].map(r => r.dataset.outcome)", vec![]);
+    assert_eq!(outcomes, json!(["no_face"]), "{outcomes}");
+    assert!(b.text("#job-counts").starts_with("3 enrolled of 4 processed"), "{}", b.text("#job-counts"));
+    assert_eq!(b.js("return document.querySelector('#job-progress').value", vec![]), 4);
+    b.screenshot("jobs");
+
+    // System: models, sizes, index, thresholds.
+    b.click("nav a[data-screen=system]");
+    b.wait("the facts", "return document.querySelector('#sys-facts').textContent.includes('Vector index')");
+    let facts = b.text("#sys-facts");
+    for want in ["yunet", "sface", "scan", "0.550", "0.480", "the configuration"] {
+        assert!(facts.to_lowercase().contains(want), "{want} in {facts}");
+    }
+    b.screenshot("system");
+
+    // Phone width: nothing overflows sideways.
+    b.resize(390, 844);
+    b.click("nav a[data-screen=recognise]");
+    b.choose_file("#rec-file", &photo("t1.jpg"));
+    b.wait("six boxes", "return document.querySelector('#rec-summary').textContent.startsWith('6 faces')");
+    let overflow = b.js("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![]);
+    let wide = b.js(
+        "const w = document.documentElement.clientWidth;
+         return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 0.5)
+           .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 10)",
+        vec![],
+    );
+    assert_eq!(overflow, 0, "no horizontal scrolling at phone width: {wide}");
+    b.screenshot("phone-recognise");
+
+    // No script error, and nothing in the console but the two refusals of the key prompt.
+    assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
+    let severe: Vec<_> = b.console().into_iter().filter(|(level, m)| level == "SEVERE" && !m.contains("401")).collect();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+}
