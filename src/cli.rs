@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use crate::config::Settings;
 use crate::error::{Result, VisageError};
-use crate::pipeline::{draw, Pipeline};
+use crate::pipeline::attributes::AttributeSet;
+use crate::pipeline::{draw, DetectedFace, Pipeline};
 
 mod enroll;
 mod eval;
@@ -53,9 +54,17 @@ pub enum Command {
         /// Also write a copy of the image with the detections drawn.
         #[arg(long, value_name = "OUT.png")]
         draw: Option<PathBuf>,
+        /// Also estimate each face's apparent attributes, comma-separated: age, gender.
+        #[arg(long, value_name = "age,gender")]
+        attributes: Option<String>,
     },
     /// Detect, align and embed every face: JSON per face.
-    Embed { image: PathBuf },
+    Embed {
+        image: PathBuf,
+        /// Also estimate each face's apparent attributes, comma-separated: age, gender.
+        #[arg(long, value_name = "age,gender")]
+        attributes: Option<String>,
+    },
     /// Cosine similarity of every face pair across two images, with the same/different decision.
     Compare {
         a: PathBuf,
@@ -212,8 +221,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 Err(other) => VisageError::Config(format!("{other:#}")),
             });
         }
-        Command::Detect { image, draw: out } => detect(&pipeline(&settings)?, &image, out.as_deref())?,
-        Command::Embed { image } => embed(&pipeline(&settings)?, &image)?,
+        Command::Detect { image, draw: out, attributes } => {
+            let wanted = AttributeSet::parse(attributes.as_deref().unwrap_or(""))?;
+            detect(&pipeline(&settings)?, &image, out.as_deref(), wanted)?
+        }
+        Command::Embed { image, attributes } => {
+            let wanted = AttributeSet::parse(attributes.as_deref().unwrap_or(""))?;
+            embed(&pipeline(&settings)?, &image, wanted)?
+        }
         Command::Compare { a, b, threshold } => {
             compare(&pipeline(&settings)?, &a, &b, threshold.unwrap_or(settings.compare.threshold))?
         }
@@ -268,9 +283,10 @@ fn read(path: &Path, pipeline: &Pipeline) -> Result<image::RgbImage> {
     pipeline.decode(&bytes)
 }
 
-fn detect(pipeline: &Pipeline, path: &Path, draw_to: Option<&Path>) -> Result<Value> {
+fn detect(pipeline: &Pipeline, path: &Path, draw_to: Option<&Path>, wanted: AttributeSet) -> Result<Value> {
     let image = read(path, pipeline)?;
     let faces = pipeline.detect(&image)?;
+    let attributes = pipeline.attributes(&image, &faces, wanted)?;
     if let Some(out) = draw_to {
         draw::draw(&image, &faces)
             .save(out)
@@ -278,13 +294,18 @@ fn detect(pipeline: &Pipeline, path: &Path, draw_to: Option<&Path>) -> Result<Va
     }
     Ok(json!({
         "image": path, "width": image.width(), "height": image.height(),
-        "detector": pipeline.detector.model_id(), "faces": faces,
+        "detector": pipeline.detector.model_id(),
+        "faces": faces.into_iter().zip(attributes).map(|(detection, attributes)| DetectedFace { detection, attributes }).collect::<Vec<_>>(),
     }))
 }
 
-fn embed(pipeline: &Pipeline, path: &Path) -> Result<Value> {
+fn embed(pipeline: &Pipeline, path: &Path, wanted: AttributeSet) -> Result<Value> {
     let image = read(path, pipeline)?;
-    let faces = pipeline.faces(&image)?;
+    let mut faces = pipeline.faces(&image)?;
+    let detections: Vec<_> = faces.iter().map(|f| f.detection.clone()).collect();
+    for (face, a) in faces.iter_mut().zip(pipeline.attributes(&image, &detections, wanted)?) {
+        face.attributes = a;
+    }
     Ok(json!({
         "image": path, "width": image.width(), "height": image.height(),
         "detector": pipeline.detector.model_id(), "embedder": pipeline.embedder.model_id(), "faces": faces,

@@ -10,6 +10,7 @@ pub use crate::calibrate::{CompareSettings, IdentifySettings};
 pub use crate::enroll::EnrollSettings;
 use crate::error::{Result, VisageError};
 pub use crate::gallery::{GallerySettings, IndexSettings};
+use crate::pipeline::attributes::AttributeSettings;
 pub use crate::pipeline::decode::ImageLimits;
 pub use crate::pipeline::detect::{DetectorFamilySetting, DetectorSettings, FaceOrder};
 pub use crate::pipeline::embed::{EmbedderSettings, NormalizationSetting};
@@ -25,6 +26,7 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     pub detector: DetectorSettings,
     pub embedder: EmbedderSettings,
+    pub attributes: AttributeSettings,
     pub limits: ImageLimits,
     pub compare: CompareSettings,
     pub identify: IdentifySettings,
@@ -38,7 +40,13 @@ pub struct Settings {
 
 impl<'a> From<&'a Settings> for PipelineSettings<'a> {
     fn from(s: &'a Settings) -> Self {
-        Self { runtime: &s.runtime, detector: &s.detector, embedder: &s.embedder, limits: s.limits }
+        Self {
+            runtime: &s.runtime,
+            detector: &s.detector,
+            embedder: &s.embedder,
+            attributes: &s.attributes,
+            limits: s.limits,
+        }
     }
 }
 

@@ -223,7 +223,7 @@ fn run_batch(
     match embedded {
         Ok(embeddings) => {
             for ((entry, sha256, (detection, crop, quality)), embedding) in pending.into_iter().zip(embeddings) {
-                let face = Face { detection, quality, embedding, crop };
+                let face = Face { detection, quality, embedding, attributes: None, crop };
                 out.push(Processed { entry, sha256, result: Ok(face) });
             }
         }

@@ -48,6 +48,7 @@ codes! {
     InvalidField = ("invalid_field", 400, "A form field has the wrong type or is not UTF-8 text.");
     InvalidBase64 = ("invalid_base64", 400, "An image field of a JSON body is not valid base64.");
     MissingField = ("missing_field", 400, "A required image field is absent.");
+    UnknownAttribute = ("unknown_attribute", 400, "An `attributes` (or CompreFace `face_plugins`) name is not one Visage computes: age, gender.");
     /// A job request's option (the quality gate) is unknown or out of range.
     InvalidOption = ("invalid_parameter", 400, "A job's gate option is unknown or out of range.");
     Unauthorized = ("unauthorized", 401, "A valid API key is required (X-API-Key or Authorization: Bearer).");

@@ -75,7 +75,7 @@ pub struct Classification {
     pub reason: Option<String>,
 }
 
-fn ratio(a: usize, b: usize) -> f64 {
+pub(crate) fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 {
         0.0
     } else {
@@ -83,7 +83,7 @@ fn ratio(a: usize, b: usize) -> f64 {
     }
 }
 
-fn f1(p: f64, r: f64) -> f64 {
+pub(crate) fn f1(p: f64, r: f64) -> f64 {
     if p + r > 0.0 {
         2.0 * p * r / (p + r)
     } else {

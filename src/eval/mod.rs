@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attributes;
 pub mod calibration;
 pub mod classification;
 mod distractor_model;

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::gallery::{Candidate, FaceRecord, Subject};
+use crate::pipeline::attributes::Attributes;
 use crate::pipeline::detect::Detection;
-use crate::pipeline::Face;
+use crate::pipeline::{DetectedFace, Face};
 use crate::service::{Identified, Reference, Searched, Verification};
 pub use crate::service::{JobStatus, SearchResults};
 
@@ -146,6 +147,10 @@ pub struct ImageForm {
     image: Vec<u8>,
     /// The image already is an aligned face crop (LFW-aligned, 112×112): no detection.
     aligned: Option<bool>,
+    /// Attributes to compute for each face, comma-separated: `age`, `gender` (also accepted as
+    /// a query parameter). Absent: none, and no attribute model runs.
+    #[schema(example = "age,gender")]
+    attributes: Option<String>,
 }
 
 /// `POST /v1/identify` fields.
@@ -162,6 +167,9 @@ pub struct IdentifyForm {
     ef: Option<u32>,
     /// The image already is an aligned face crop (LFW-aligned, 112×112): no detection.
     aligned: Option<bool>,
+    /// Attributes to compute for each face, comma-separated: `age`, `gender`.
+    #[schema(example = "age,gender")]
+    attributes: Option<String>,
 }
 
 /// `POST /v1/verify` fields: `image_a` + `image_b`, or `image` + `subject_id`.
@@ -257,7 +265,7 @@ pub struct DetectResponse {
     pub width: u32,
     pub height: u32,
     pub detector: String,
-    pub faces: Vec<Detection>,
+    pub faces: Vec<DetectedFace>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -294,6 +302,9 @@ pub struct VerifyResponse {
 pub struct IdentifiedFace {
     #[serde(flatten)]
     pub detection: Detection,
+    /// Gender and age, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Attributes>,
     /// True when no subject reaches the threshold.
     pub unknown: bool,
     /// The subject this face is, or null (unknown).
@@ -393,6 +404,7 @@ impl From<Identified> for IdentifyResponse {
             .into_iter()
             .map(|f| IdentifiedFace {
                 detection: f.face.detection,
+                attributes: f.face.attributes,
                 unknown: f.matched.is_none(),
                 matched: f.matched,
                 candidates: f.candidates,

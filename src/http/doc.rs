@@ -5,6 +5,7 @@
 use utoipa::OpenApi;
 
 use super::api::ErrorBody;
+use crate::pipeline::attributes::{Age, Attributes, Gender};
 use crate::pipeline::detect::BBox;
 use crate::pipeline::embed::Embedding;
 
@@ -41,6 +42,6 @@ use crate::pipeline::embed::Embedding;
         crate::http::routes::evaluate::thresholds,
         crate::http::routes::evaluate::calibrate,
     ),
-    components(schemas(BBox, Embedding, ErrorBody))
+    components(schemas(BBox, Embedding, ErrorBody, Attributes, Gender, Age))
 )]
 pub struct ApiDoc;

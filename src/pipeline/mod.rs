@@ -2,6 +2,7 @@
 //! crops → L2-normalised embeddings. No HTTP and no storage here.
 
 pub mod align;
+pub mod attributes;
 pub mod decode;
 pub mod detect;
 pub mod draw;
@@ -14,6 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::Result;
+use attributes::{AttributeModels, AttributeSet, AttributeSettings, Attributes};
 use decode::ImageLimits;
 use detect::{Detection, Detector, DetectorSettings, OnnxDetector};
 use embed::{Embedder, EmbedderSettings, Embedding, OnnxEmbedder};
@@ -27,16 +29,30 @@ pub struct Face {
     pub detection: Detection,
     pub quality: Quality,
     pub embedding: Embedding,
+    /// Gender and age, when asked for (`attributes=age,gender`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Attributes>,
     /// The aligned 112×112 crop the embedding was computed from.
     #[serde(skip)]
     #[schema(ignore)]
     pub crop: RgbImage,
 }
 
-/// Detector + embedder + image limits, built once and shared (all methods take `&self`).
+/// A detected face with its attributes when they were asked for.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DetectedFace {
+    #[serde(flatten)]
+    pub detection: Detection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Attributes>,
+}
+
+/// Detector + embedder + attribute models + image limits, built once and shared (all methods
+/// take `&self`). The attribute models load on first use.
 pub struct Pipeline {
     pub detector: Box<dyn Detector>,
     pub embedder: Box<dyn Embedder>,
+    pub attributes: AttributeModels,
     pub limits: ImageLimits,
 }
 
@@ -45,6 +61,7 @@ pub struct PipelineSettings<'a> {
     pub runtime: &'a RuntimeSettings,
     pub detector: &'a DetectorSettings,
     pub embedder: &'a EmbedderSettings,
+    pub attributes: &'a AttributeSettings,
     pub limits: ImageLimits,
 }
 
@@ -55,6 +72,7 @@ impl Pipeline {
         Ok(Self {
             detector: Box::new(OnnxDetector::load(s.detector, s.runtime)?),
             embedder: Box::new(OnnxEmbedder::load(s.embedder, s.runtime)?),
+            attributes: AttributeModels::new(s.attributes, s.runtime),
             limits: s.limits,
         })
     }
@@ -81,9 +99,25 @@ impl Pipeline {
                 quality: quality::assess(&detection, &crop),
                 detection,
                 embedding,
+                attributes: None,
                 crop,
             })
             .collect())
+    }
+
+    /// The attributes in `wanted` of each face (by landmarks) of `image`; `None` for every face
+    /// when nothing is wanted (and then no model runs).
+    pub fn attributes(
+        &self,
+        image: &RgbImage,
+        faces: &[Detection],
+        wanted: AttributeSet,
+    ) -> Result<Vec<Option<Attributes>>> {
+        if wanted.is_empty() {
+            return Ok(vec![None; faces.len()]);
+        }
+        let landmarks: Vec<_> = faces.iter().map(|d| d.landmarks).collect();
+        Ok(self.attributes.predict(image, &landmarks, wanted)?.into_iter().map(Some).collect())
     }
 
     /// Every face of a decoded image with its embedding.

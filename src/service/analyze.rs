@@ -11,8 +11,9 @@ use utoipa::ToSchema;
 use super::stages::{Stage, Stages};
 use crate::error::{Code, Result, VisageError};
 use crate::gallery::Gallery;
+use crate::pipeline::attributes::AttributeSet;
 use crate::pipeline::detect::Detection;
-use crate::pipeline::{whole_image_face, Face, Pipeline};
+use crate::pipeline::{whole_image_face, DetectedFace, Face, Pipeline};
 
 /// Faces of one image, without the gallery.
 #[derive(Debug, Serialize, ToSchema)]
@@ -20,7 +21,7 @@ pub struct Detected {
     pub width: u32,
     pub height: u32,
     pub detector: String,
-    pub faces: Vec<Detection>,
+    pub faces: Vec<DetectedFace>,
 }
 
 /// Every face of one image with its embedding.
@@ -62,6 +63,33 @@ impl Work {
         Ok((image, faces))
     }
 
+    /// [`Work::analyze`] with the attributes in `wanted` on each face (none run when empty).
+    pub fn analyze_with(&self, bytes: &[u8], aligned: bool, wanted: AttributeSet) -> Result<(RgbImage, Vec<Face>)> {
+        let (image, mut faces) = self.analyze(bytes, aligned)?;
+        if !wanted.is_empty() {
+            let detections: Vec<Detection> = faces.iter().map(|f| f.detection.clone()).collect();
+            let attributes = self.attributes(&image, &detections, wanted)?;
+            for (face, a) in faces.iter_mut().zip(attributes) {
+                face.attributes = a;
+            }
+        }
+        Ok((image, faces))
+    }
+
+    /// The attributes in `wanted` of each face, timed as their own stage; no model runs (and no
+    /// stage is reported) when nothing is wanted.
+    pub fn attributes(
+        &self,
+        image: &RgbImage,
+        faces: &[Detection],
+        wanted: AttributeSet,
+    ) -> Result<Vec<Option<crate::pipeline::attributes::Attributes>>> {
+        if wanted.is_empty() {
+            return Ok(vec![None; faces.len()]);
+        }
+        self.stages.time(Stage::Attributes, || self.pipeline.attributes(image, faces, wanted))
+    }
+
     /// The face a one-face operation uses: the first in the configured order (largest by
     /// default); `which` names the image in the error.
     pub fn main_face(&self, bytes: &[u8], aligned: bool, which: &str) -> Result<Face> {
@@ -72,17 +100,23 @@ impl Work {
             .ok_or_else(|| VisageError::unprocessable(Code::NoFace, format!("no face found in {which}")))
     }
 
-    /// Boxes, scores and landmarks of every face.
-    pub fn detected(&self, bytes: &[u8], aligned: bool) -> Result<Detected> {
+    /// Boxes, scores and landmarks of every face, with the attributes in `wanted`.
+    pub fn detected(&self, bytes: &[u8], aligned: bool, wanted: AttributeSet) -> Result<Detected> {
         let image = self.decode(bytes)?;
-        let faces = self.detect(&image, aligned)?;
+        let detections = self.detect(&image, aligned)?;
+        let attributes = self.attributes(&image, &detections, wanted)?;
+        let faces = detections
+            .into_iter()
+            .zip(attributes)
+            .map(|(detection, attributes)| DetectedFace { detection, attributes })
+            .collect();
         let detector = if aligned { "aligned" } else { self.pipeline.detector.model_id() };
         Ok(Detected { width: image.width(), height: image.height(), detector: detector.into(), faces })
     }
 
-    /// Every face with its embedding.
-    pub fn embedded(&self, bytes: &[u8], aligned: bool) -> Result<Embedded> {
-        let (image, faces) = self.analyze(bytes, aligned)?;
+    /// Every face with its embedding, and the attributes in `wanted`.
+    pub fn embedded(&self, bytes: &[u8], aligned: bool, wanted: AttributeSet) -> Result<Embedded> {
+        let (image, faces) = self.analyze_with(bytes, aligned, wanted)?;
         let embedder = self.pipeline.embedder.model_id().into();
         Ok(Embedded { width: image.width(), height: image.height(), embedder, faces })
     }

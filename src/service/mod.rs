@@ -26,6 +26,7 @@ use crate::enroll::{manager::Manager, Gate, Options};
 use crate::error::{Code, Result, VisageError};
 use crate::eval::{EvalOptions, EvalReport};
 use crate::gallery::{DeletedFace, FaceRecord, Gallery, ItemRecord, Subject};
+use crate::pipeline::attributes::AttributeSet;
 use crate::pipeline::Pipeline;
 use admission::{Admission, Permit};
 pub use analyze::{Detected, Embedded, Work};
@@ -146,14 +147,15 @@ impl Engine {
 
     // Faces of one image.
 
-    /// Boxes, scores and landmarks of every face of an image.
-    pub async fn detect(&self, image: Vec<u8>, aligned: bool) -> Result<Detected> {
-        self.run(move |w| w.detected(&image, aligned)).await
+    /// Boxes, scores and landmarks of every face of an image, with the attributes in `wanted`
+    /// (none computed, no model run, when it is empty).
+    pub async fn detect(&self, image: Vec<u8>, aligned: bool, wanted: AttributeSet) -> Result<Detected> {
+        self.run(move |w| w.detected(&image, aligned, wanted)).await
     }
 
-    /// Every face of an image with its embedding.
-    pub async fn embed(&self, image: Vec<u8>, aligned: bool) -> Result<Embedded> {
-        self.run(move |w| w.embedded(&image, aligned)).await
+    /// Every face of an image with its embedding, and the attributes in `wanted`.
+    pub async fn embed(&self, image: Vec<u8>, aligned: bool, wanted: AttributeSet) -> Result<Embedded> {
+        self.run(move |w| w.embedded(&image, aligned, wanted)).await
     }
 
     // Recognition.

@@ -54,6 +54,8 @@ pub struct IdentifyOptions {
     pub ef: Option<usize>,
     /// The image already is one aligned face.
     pub aligned: bool,
+    /// Attributes to compute for each face (none by default: no model runs).
+    pub attributes: crate::pipeline::attributes::AttributeSet,
 }
 
 /// One face of an identified image.
@@ -202,7 +204,7 @@ impl Work {
 
     /// Identifies every face of an image (options already checked).
     pub fn identify(&self, image: &[u8], k: usize, threshold: f32, opts: &IdentifyOptions) -> Result<Identified> {
-        let faces = self.analyze(image, opts.aligned)?.1;
+        let faces = self.analyze_with(image, opts.aligned, opts.attributes)?.1;
         let embeddings: Vec<Embedding> = faces.iter().map(|f| f.embedding.clone()).collect();
         let g = &self.gallery;
         let answers = self.stages.time(Stage::Search, || g.identify(&embeddings, k, threshold, opts.ef))?;

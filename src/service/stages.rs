@@ -11,6 +11,7 @@ pub enum Stage {
     Decode,
     Detect,
     Embed,
+    Attributes,
     Search,
 }
 
@@ -21,6 +22,7 @@ impl Stage {
             Self::Decode => "decode",
             Self::Detect => "detect",
             Self::Embed => "embed",
+            Self::Attributes => "attributes",
             Self::Search => "search",
         }
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{cf, CfError};
 use crate::gallery::Candidate;
+use crate::pipeline::attributes::Attributes;
 use crate::pipeline::detect::Detection;
 use crate::pipeline::Face;
 
@@ -30,6 +31,22 @@ pub struct FaceBox {
     pub y_max: i32,
     pub x_min: i32,
     pub y_min: i32,
+}
+
+/// CompreFace's `age` plugin shape: an age range and the model's probability of it (here the
+/// central 80 % of the age distribution and the probability mass inside it).
+#[derive(Debug, Serialize)]
+pub struct CfAge {
+    pub probability: f32,
+    pub high: u32,
+    pub low: u32,
+}
+
+/// CompreFace's `gender` plugin shape: `male` or `female` and its probability.
+#[derive(Debug, Serialize)]
+pub struct CfGender {
+    pub probability: f32,
+    pub value: String,
 }
 
 /// A subject proposed for a face.
@@ -55,6 +72,10 @@ pub struct FaceResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub age: Option<CfAge>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<CfGender>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subjects: Option<Vec<SubjectSimilarity>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f32>,
@@ -75,17 +96,29 @@ impl FaceResult {
             landmarks: landmarks
                 .then(|| d.landmarks.iter().map(|p| [p[0].round() as i32, p[1].round() as i32]).collect()),
             embedding: None,
+            age: None,
+            gender: None,
             subjects: None,
             similarity: None,
         }
     }
 
-    /// A face with its embedding when asked for (`calculator`).
+    /// A face with its embedding when asked for (`calculator`), and its age and gender when
+    /// they were computed.
     pub fn of(face: &Face, landmarks: bool, embedding: bool) -> Self {
         Self {
             embedding: embedding.then(|| face.embedding.vector.clone()),
-            ..Self::detected(&face.detection, landmarks)
+            ..Self::detected(&face.detection, landmarks).with_attributes(face.attributes.as_ref())
         }
+    }
+
+    /// With the `age` and `gender` plugins' values, when computed.
+    pub fn with_attributes(mut self, attributes: Option<&Attributes>) -> Self {
+        if let Some(a) = attributes {
+            self.age = a.age.as_ref().map(|a| CfAge { probability: a.coverage, high: a.high, low: a.low });
+            self.gender = a.gender.as_ref().map(|g| CfGender { probability: g.probability, value: g.label.clone() });
+        }
+        self
     }
 
     /// With its similarity to a reference (a cosine).

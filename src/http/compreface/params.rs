@@ -1,6 +1,7 @@
 //! Query parameters as CompreFace's clients send them (`?&limit=0&status=True`: empty pairs,
 //! Python's capitalised booleans), and the face options they carry.
 
+use crate::pipeline::attributes::AttributeSet;
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -68,11 +69,13 @@ pub struct FaceOptions {
     pub status: bool,
     /// `detect_faces=false`: the image already is a face crop.
     pub aligned: bool,
+    /// `face_plugins=age,gender`: each face's apparent age and gender.
+    pub attributes: AttributeSet,
 }
 
 impl FaceOptions {
     /// Reads `limit`, `det_prob_threshold`, `face_plugins`, `status`, `detect_faces`. Plugins
-    /// Visage does not have (age, gender, mask, pose) are ignored.
+    /// Visage does not have (mask, pose) are ignored, as before.
     pub fn of(p: &Params) -> Result<Self, CfError> {
         let min_probability = p.get::<f32>("det_prob_threshold")?;
         if min_probability.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
@@ -87,6 +90,7 @@ impl FaceOptions {
             embedding: has("calculator"),
             status: p.flag("status")?.unwrap_or(false),
             aligned: !p.flag("detect_faces")?.unwrap_or(true),
+            attributes: AttributeSet { age: has("age"), gender: has("gender") },
         })
     }
 

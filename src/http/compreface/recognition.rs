@@ -45,8 +45,13 @@ pub async fn recognize(
     let opts = FaceOptions::of(&p)?;
     let count = prediction_count(&p)?;
     let image = form(&engine, &req, body, &["file"]).await?.image("file")?;
-    let identify =
-        IdentifyOptions { k: Some(count), threshold: p.cosine("threshold")?, ef: None, aligned: opts.aligned };
+    let identify = IdentifyOptions {
+        k: Some(count),
+        threshold: p.cosine("threshold")?,
+        ef: None,
+        aligned: opts.aligned,
+        attributes: opts.attributes,
+    };
     let out = engine.identify(image, identify).await?;
     let faces: Vec<IdentifiedFace> = some_faces(opts.select(out.faces, |f| f.face.detection.score))?;
     let result: Vec<FaceResult> = faces

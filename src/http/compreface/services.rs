@@ -14,11 +14,17 @@ pub async fn detect(engine: web::Data<Engine>, req: HttpRequest, body: web::Payl
     let opts = FaceOptions::of(&Params::of(&req)?)?;
     let image = form(&engine, &req, body, &["file"]).await?.image("file")?;
     let result: Vec<FaceResult> = if opts.embedding {
-        let faces = some_faces(opts.select(engine.embed(image, opts.aligned).await?.faces, |f| f.detection.score))?;
+        let faces = some_faces(
+            opts.select(engine.embed(image, opts.aligned, opts.attributes).await?.faces, |f| f.detection.score),
+        )?;
         faces.iter().map(|f| FaceResult::of(f, opts.landmarks, true)).collect()
     } else {
-        let faces = some_faces(opts.select(engine.detect(image, opts.aligned).await?.faces, |d| d.score))?;
-        faces.iter().map(|d| FaceResult::detected(d, opts.landmarks)).collect()
+        let faces = engine.detect(image, opts.aligned, opts.attributes).await?.faces;
+        let faces = some_faces(opts.select(faces, |d| d.detection.score))?;
+        faces
+            .iter()
+            .map(|d| FaceResult::detected(&d.detection, opts.landmarks).with_attributes(d.attributes.as_ref()))
+            .collect()
     };
     Ok(HttpResponse::Ok().json(Results { result, plugins_versions: versions(&engine, &opts, opts.embedding) }))
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::aligned;
+use super::{aligned, attributes};
 use crate::http::api::{DetectResponse, EmbedResponse, ErrorBody, ImageForm};
 use crate::http::error::ApiError;
 use crate::http::input::Form;
@@ -14,7 +14,8 @@ use crate::service::Engine;
     responses((status = 200, body = DetectResponse), (status = "4XX", body = ErrorBody)))]
 pub async fn detect(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let mut form = Form::read(&req, body, crate::http::body_limit(&engine)).await?;
-    let out = engine.detect(form.image("image")?, aligned(&form)?).await?;
+    let wanted = attributes(&req, &form)?;
+    let out = engine.detect(form.image("image")?, aligned(&form)?, wanted).await?;
     Ok(HttpResponse::Ok().json(DetectResponse::from(out)))
 }
 
@@ -24,6 +25,7 @@ pub async fn detect(engine: web::Data<Engine>, req: HttpRequest, body: web::Payl
     responses((status = 200, body = EmbedResponse), (status = "4XX", body = ErrorBody)))]
 pub async fn embed(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let mut form = Form::read(&req, body, crate::http::body_limit(&engine)).await?;
-    let out = engine.embed(form.image("image")?, aligned(&form)?).await?;
+    let wanted = attributes(&req, &form)?;
+    let out = engine.embed(form.image("image")?, aligned(&form)?, wanted).await?;
     Ok(HttpResponse::Ok().json(EmbedResponse::from(out)))
 }

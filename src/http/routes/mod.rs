@@ -7,11 +7,12 @@ pub mod health;
 pub mod jobs;
 pub mod recognize;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::ApiError;
 use super::input::Form;
 use crate::error::Code;
+use crate::pipeline::attributes::AttributeSet;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -56,4 +57,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The `aligned` field: the image already is an aligned face crop.
 fn aligned(form: &Form) -> Result<bool, ApiError> {
     Ok(form.get::<bool>("aligned")?.unwrap_or(false))
+}
+
+/// `attributes`: a form (or JSON) field, else a query parameter, listing the attributes to
+/// compute (`age,gender`; a JSON body may send a list). Absent: none, and no model runs.
+fn attributes(req: &HttpRequest, form: &Form) -> Result<AttributeSet, ApiError> {
+    let text = match form.get::<serde_json::Value>("attributes")? {
+        Some(serde_json::Value::String(s)) => s,
+        Some(serde_json::Value::Array(names)) => names
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or(()))
+            .collect::<Result<Vec<_>, ()>>()
+            .map_err(|_| ApiError::new(Code::InvalidField, "field \"attributes\": a list of names, e.g. age,gender"))?
+            .join(","),
+        Some(other) => {
+            return Err(ApiError::new(
+                Code::InvalidField,
+                format!("field \"attributes\": a list of names, e.g. age,gender, not {other}"),
+            ))
+        }
+        None => web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.get("attributes").cloned())
+            .unwrap_or_default(),
+    };
+    Ok(AttributeSet::parse(&text)?)
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::aligned;
+use super::{aligned, attributes};
 use crate::http::api::{
     ErrorBody, IdentifyForm, IdentifyResponse, SearchForm, SearchResponse, VerifyForm, VerifyResponse,
 };
@@ -42,6 +42,7 @@ pub async fn identify(
         threshold: form.get("threshold")?,
         ef: form.get("ef")?,
         aligned: aligned(&form)?,
+        attributes: attributes(&req, &form)?,
     };
     let out = engine.identify(form.image("image")?, opts).await?;
     Ok(HttpResponse::Ok().json(IdentifyResponse::from(out)))
