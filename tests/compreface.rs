@@ -63,7 +63,7 @@ fn collection_recognition_detection_and_verification_over_http() {
     // Recognize: box, landmarks, embedding, subjects (each once, best first), versions.
     let (status, r) = post(
         &s,
-        "/api/v1/recognition/recognize?limit=0&prediction_count=5&det_prob_threshold=0.5&face_plugins=landmarks,calculator,age&status=true",
+        "/api/v1/recognition/recognize?limit=0&prediction_count=5&det_prob_threshold=0.5&face_plugins=landmarks,calculator,age,mask&status=true",
         &file("obama3.jpg"),
     );
     assert_eq!(status, 200, "{r}");
@@ -79,7 +79,10 @@ fn collection_recognition_detection_and_verification_over_http() {
     assert_eq!(face["landmarks"].as_array().unwrap().len(), 5);
     assert!(face["landmarks"][0][0].is_i64());
     assert!(face["embedding"].as_array().unwrap().len() >= 128);
-    assert!(face.get("age").is_none(), "an unknown plugin is ignored");
+    // `age` is computed now (CompreFace's shape); `mask`, which Visage lacks, is ignored.
+    let age = face["age"].as_object().expect("age plugin");
+    assert!(age["low"].as_u64() <= age["high"].as_u64() && age["probability"].as_f64().unwrap() >= 0.8, "{face}");
+    assert!(face.get("gender").is_none() && face.get("mask").is_none(), "only the plugins asked for: {face}");
     let subjects = face["subjects"].as_array().unwrap();
     assert_eq!(subjects[0]["subject"], "Barack Obama", "{face}");
     assert_eq!(subjects[0].as_object().unwrap().len(), 2);

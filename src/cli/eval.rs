@@ -15,9 +15,12 @@ use crate::service::{assemble, calibrate_gallery};
 
 /// `visage eval` options.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct EvalArgs {
+    #[command(subcommand)]
+    pub what: Option<EvalWhat>,
     /// Labelled folder (ROOT/<subject>/*.jpg), archive or manifest.
-    pub source: PathBuf,
+    pub source: Option<PathBuf>,
     /// Where eval.json and eval.html are written.
     #[arg(long, default_value = "eval-report")]
     pub out: PathBuf,
@@ -56,6 +59,25 @@ pub struct EvalArgs {
     pub quiet: bool,
 }
 
+/// What else `visage eval` evaluates.
+#[derive(Debug, clap::Subcommand)]
+pub enum EvalWhat {
+    /// The attribute models: gender (accuracy, balanced accuracy, precision, recall, F1, ROC AUC,
+    /// confusion matrix) and age (MAE, share within ±5 / ±10 years) on each photo's largest face.
+    Attributes(AttributeEvalArgs),
+}
+
+/// `visage eval attributes` options.
+#[derive(Debug, clap::Args)]
+pub struct AttributeEvalArgs {
+    /// A folder with `female/` and `male/` sub-folders of photos, or a CSV `path,gender[,age]`
+    /// (paths relative to the CSV; a header line is skipped).
+    pub source: PathBuf,
+    /// Where attributes.json and attributes.html are written.
+    #[arg(long, default_value = "eval-attributes")]
+    pub out: PathBuf,
+}
+
 /// `visage calibrate` options.
 #[derive(Debug, clap::Args)]
 pub struct CalibrateArgs {
@@ -75,7 +97,13 @@ pub struct CalibrateArgs {
 
 /// Runs `visage eval`.
 pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
-    let source = Source::infer(&args.source)?;
+    if let Some(EvalWhat::Attributes(a)) = &args.what {
+        return run_attributes(&settings, a);
+    }
+    let source_path = args.source.clone().ok_or_else(|| {
+        VisageError::unprocessable(Code::InvalidSource, "name a labelled folder, archive or manifest to evaluate")
+    })?;
+    let source = Source::infer(&source_path)?;
     let gate = if args.gate {
         settings.enroll.gate
     } else {
@@ -144,7 +172,7 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
     let json_path = args.out.join("eval.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&full).unwrap_or_default())
         .map_err(|e| write_error(&json_path, e))?;
-    let title = format!("Visage evaluation: {}", args.source.display());
+    let title = format!("Visage evaluation: {}", source_path.display());
     let html_path = args.out.join("eval.html");
     std::fs::write(&html_path, eval::html::render(&report, &title)).map_err(|e| write_error(&html_path, e))?;
     let v = &report.verification;
@@ -176,5 +204,111 @@ pub(super) fn calibrate(settings: Settings, args: &CalibrateArgs) -> Result<()> 
     let applied = args.apply;
     let out = json!({ "data_dir": data_dir, "calibration": calibration, "thresholds": thresholds, "applied": applied });
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    Ok(())
+}
+
+/// One labelled photo: path, gender, age.
+type Labelled = (PathBuf, Option<String>, Option<f32>);
+
+/// The labelled photos of `visage eval attributes`.
+fn attribute_labels(source: &Path) -> Result<Vec<Labelled>> {
+    let invalid = |m: String| VisageError::unprocessable(Code::InvalidSource, m);
+    let mut out = Vec::new();
+    if source.is_dir() {
+        for label in crate::eval::attributes::LABELS {
+            let dir = source.join(label);
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let mut files: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+            files.sort();
+            out.extend(files.into_iter().map(|p| (p, Some(label.to_string()), None)));
+        }
+        if out.is_empty() {
+            return Err(invalid(format!("{}: no photos in female/ or male/", source.display())));
+        }
+        return Ok(out);
+    }
+    let text = std::fs::read_to_string(source).map_err(|e| invalid(format!("{}: {e}", source.display())))?;
+    let base = source.parent().unwrap_or(Path::new("."));
+    for (i, line) in text.lines().enumerate() {
+        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+        if line.trim().is_empty() || (i == 0 && cols.first().is_some_and(|c| c.eq_ignore_ascii_case("path"))) {
+            continue;
+        }
+        let gender = cols.get(1).filter(|g| !g.is_empty()).map(|g| g.to_ascii_lowercase());
+        if let Some(g) = &gender {
+            if !crate::eval::attributes::LABELS.contains(&g.as_str()) {
+                return Err(invalid(format!("{}:{}: gender {g:?} is not female or male", source.display(), i + 1)));
+            }
+        }
+        let age = match cols.get(2).filter(|a| !a.is_empty()) {
+            Some(a) => {
+                Some(a.parse::<f32>().map_err(|_| invalid(format!("{}:{}: age {a:?}", source.display(), i + 1)))?)
+            }
+            None => None,
+        };
+        out.push((base.join(cols[0]), gender, age));
+    }
+    Ok(out)
+}
+
+/// Runs `visage eval attributes`.
+fn run_attributes(settings: &Settings, args: &AttributeEvalArgs) -> Result<()> {
+    use crate::eval::attributes::{report, AttributeSample};
+    use crate::pipeline::attributes::AttributeSet;
+    let labels = attribute_labels(&args.source)?;
+    let pipeline = Pipeline::load(settings)?;
+    let wanted = AttributeSet { gender: true, age: true };
+    let samples: Vec<AttributeSample> = labels
+        .into_iter()
+        .map(|(path, gender, age)| {
+            let outcome = std::fs::read(&path)
+                .map_err(|e| VisageError::unprocessable(Code::InvalidSource, e.to_string()))
+                .and_then(|bytes| pipeline.decode(&bytes))
+                .and_then(|image| {
+                    let faces: Vec<_> = pipeline.detect(&image)?.into_iter().take(1).collect();
+                    if faces.is_empty() {
+                        return Err(VisageError::unprocessable(Code::NoFace, "no face found"));
+                    }
+                    Ok(pipeline.attributes(&image, &faces, wanted)?.remove(0).unwrap_or_default())
+                });
+            let mut s = AttributeSample {
+                path: path.display().to_string(),
+                gender,
+                age,
+                predicted_gender: None,
+                p_male: None,
+                predicted_age: None,
+                error: None,
+            };
+            match outcome {
+                Ok(a) => {
+                    s.predicted_gender = a.gender.as_ref().map(|g| g.label.clone());
+                    s.p_male = a.gender.as_ref().map(|g| g.p_male());
+                    s.predicted_age = a.age.as_ref().map(|a| a.years);
+                }
+                Err(e) => s.error = Some(e.to_string()),
+            }
+            s
+        })
+        .collect();
+    let report = report(samples);
+    std::fs::create_dir_all(&args.out).map_err(|e| write_error(&args.out, e))?;
+    let json_path = args.out.join("attributes.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report).unwrap_or_default())
+        .map_err(|e| write_error(&json_path, e))?;
+    let html_path = args.out.join("attributes.html");
+    let title = format!("Visage attribute evaluation: {}", args.source.display());
+    std::fs::write(&html_path, eval::html::render_attributes(&report, &title))
+        .map_err(|e| write_error(&html_path, e))?;
+    let g = &report.gender;
+    let summary = json!({
+        "photos": report.photos, "failed": report.failed,
+        "gender": { "samples": g.samples, "accuracy": g.accuracy, "balanced_accuracy": g.balanced_accuracy,
+                    "per_label": g.per_label, "macro_f1": g.macro_f1, "auc": g.auc,
+                    "confusion": { "rows": "truth female, male", "columns": "predicted female, male", "matrix": g.confusion } },
+        "age": report.age, "json": json_path, "html": html_path,
+    });
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     Ok(())
 }

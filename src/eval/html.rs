@@ -11,6 +11,123 @@ mod charts;
 #[cfg(test)]
 mod tests;
 
+/// The attribute evaluation (`visage eval attributes`) as one page: gender figures, the
+/// confusion matrix, the ROC of P(male) (the same chart code as the recognition report), age
+/// figures and every photo's outcome.
+pub fn render_attributes(report: &super::attributes::AttributeReport, title: &str) -> String {
+    use super::svg::{Axis, Chart, Mark, Series};
+    let g = &report.gender;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!DOCTYPE html><html lang=en><head><meta charset=\"utf-8\"><title>{t}</title><style>{CSS}</style></head>\
+         <body><h1>{t}</h1><p class=muted>Gender is a two-label model of apparent gender (female / male), \
+         not of anyone's gender identity. Largest face of each photo.</p>",
+        t = esc(title)
+    );
+    s.push_str("<h2>Gender</h2>");
+    s.push_str(&table(
+        &["photos", "failed", "scored", "accuracy", "balanced accuracy", "macro F1", "ROC AUC"],
+        "rrrrrrr",
+        &[vec![
+            report.photos.to_string(),
+            report.failed.to_string(),
+            g.samples.to_string(),
+            pct(g.accuracy),
+            pct(g.balanced_accuracy),
+            opt(g.macro_f1),
+            opt(g.auc),
+        ]],
+        &[],
+    ));
+    note(&mut s, &g.reason);
+    let rows: Vec<Vec<String>> = g
+        .per_label
+        .iter()
+        .map(|l| {
+            vec![
+                l.label.clone(),
+                l.support.to_string(),
+                l.predicted.to_string(),
+                l.correct.to_string(),
+                opt(Some(l.precision)),
+                opt(Some(l.recall)),
+                opt(Some(l.f1)),
+            ]
+        })
+        .collect();
+    s.push_str(&table(
+        &["label", "photos", "predicted", "correct", "precision", "recall", "F1"],
+        "lrrrrrr",
+        &rows,
+        &[],
+    ));
+    s.push_str("<h3>Confusion matrix (rows: truth, columns: predicted)</h3>");
+    let labels = super::attributes::LABELS;
+    let rows: Vec<Vec<String>> = (0..2)
+        .map(|t| vec![labels[t].to_string(), g.confusion[t][0].to_string(), g.confusion[t][1].to_string()])
+        .collect();
+    s.push_str(&table(&["truth \\ predicted", labels[0], labels[1]], "lrr", &rows, &[]));
+    let roc = Chart {
+        title: format!("ROC of P(male), AUC {}", opt(g.auc)),
+        x_label: "female photos given male (FPR)".into(),
+        y_label: "male photos given male (TPR)".into(),
+        x: Axis::Lin(0.0, 1.0),
+        y: Axis::Lin(0.0, 1.0),
+        series: vec![
+            Series {
+                name: "ROC".into(),
+                color: super::svg::color(0),
+                points: g.roc.iter().map(|p| (p.far, p.tar)).collect(),
+                mark: Mark::LineDots,
+            },
+            Series {
+                name: "chance".into(),
+                color: "#bbb".into(),
+                points: vec![(0.0, 0.0), (1.0, 1.0)],
+                mark: Mark::Line,
+            },
+        ],
+        vlines: vec![],
+        legend: true,
+    };
+    let _ = write!(s, "<div class=charts><figure>{}</figure></div>", roc.svg());
+    s.push_str("<h2>Age</h2>");
+    match &report.age {
+        Some(a) => s.push_str(&table(
+            &["photos", "MAE (years)", "within ±5 years", "within ±10 years"],
+            "rrrr",
+            &[vec![a.samples.to_string(), opt(a.mae), pct(a.within_5), pct(a.within_10)]],
+            &[],
+        )),
+        None => s.push_str("<p class=muted>No photo has an age label.</p>"),
+    }
+    s.push_str("<h2>Photos</h2>");
+    let rows: Vec<Vec<String>> = report
+        .samples
+        .iter()
+        .map(|p| {
+            vec![
+                p.path.clone(),
+                p.gender.clone().unwrap_or_default(),
+                p.predicted_gender.clone().unwrap_or_default(),
+                p.p_male.map_or(String::new(), |v| format!("{v:.3}")),
+                p.age.map_or(String::new(), |v| format!("{v:.0}")),
+                p.predicted_age.map_or(String::new(), |v| format!("{v:.1}")),
+                p.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    s.push_str(&table(
+        &["photo", "gender", "predicted", "P(male)", "age", "expected age", "error"],
+        "lllrrrn",
+        &rows,
+        &[],
+    ));
+    s.push_str("</body></html>");
+    s
+}
+
 /// Most rows of the per-subject table.
 const MAX_SUBJECT_ROWS: usize = 2000;
 
