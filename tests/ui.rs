@@ -1,7 +1,7 @@
 //! The web UI in a real headless Chromium (chromedriver, W3C WebDriver) against a real
 //! `visage serve` on loopback with real photos: the API key prompt, recognise a group photo,
 //! enrol a face and see it recognised, verify, the gallery (search, merge, rename, delete with
-//! confirmation), a bulk job with its report, the system screen, phone width. Screenshots go to
+//! confirmation), a bulk job with its report, calibration, the system screen, phone width. Screenshots go to
 //! `target/tmp/ui/`. Skipped (with the reason) without Chromium unless `VISAGE_UI_REQUIRED`.
 
 mod common;
@@ -224,11 +224,31 @@ fn recognise_enrol_verify_gallery_jobs_and_system_in_chromium() {
     assert_eq!(b.js("return document.querySelector('#job-progress').value", vec![]), 4);
     b.screenshot("jobs");
 
+    // Quality: a target the gallery is too small for is refused clearly; a reachable one is
+    // calculated, then applied.
+    b.click("nav a[data-screen=quality]");
+    b.click("#cal-form button[type=submit]");
+    b.wait("the refusal", "return document.querySelector('#status').dataset.kind === 'error'");
+    assert!(b.text("#status").contains("too few pairs"), "{}", b.text("#status"));
+    assert!(b.js("return document.querySelector('#cal-apply').hidden", vec![]) == true, "nothing to apply");
+    b.clear("#cal-far");
+    b.type_into("#cal-far", "0.5");
+    b.clear("#cal-fpir");
+    b.type_into("#cal-fpir", "0.5");
+    b.click("#cal-form button[type=submit]");
+    b.wait("the thresholds", "return !document.querySelector('#cal-apply').hidden");
+    b.screenshot("quality");
+    b.click("#cal-apply");
+    b.wait("them applied", "return document.querySelector('#cal-in-force').textContent.includes('(calibrated)')");
+    let t = with_key(&s, "GET", "/v1/calibrate", &json!({}));
+    assert_eq!(t["source"], "calibrated", "{t}");
+    assert!(b.text("#cal-in-force").contains(&format!("verify {:.3}", t["compare"].as_f64().unwrap())));
+
     // System: models, sizes, index, thresholds.
     b.click("nav a[data-screen=system]");
     b.wait("the facts", "return document.querySelector('#sys-facts').textContent.includes('Vector index')");
     let facts = b.text("#sys-facts");
-    for want in ["yunet", "sface", "scan", "0.550", "0.480", "the configuration"] {
+    for want in ["yunet", "sface", "scan", "calibration (target far 0.5"] {
         assert!(facts.to_lowercase().contains(want), "{want} in {facts}");
     }
     b.screenshot("system");
