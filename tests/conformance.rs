@@ -3,15 +3,16 @@
 //! needs a real server (`QDRANT_URL`, `QDRANT_API_KEY` if it has one) and is reported as
 //! skipped, with the reason, without one.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
 use visage::gallery::check::{check, CheckOptions};
-use visage::gallery::{Gallery, NewFace};
+use visage::gallery::Gallery;
 use visage::index::{Backend, IndexKind, IndexParams, IndexSettings, QdrantIndex, QdrantSettings, Rng};
-use visage::pipeline::detect::{BBox, Detection};
 use visage::pipeline::embed::Embedding;
 
 const DIM: usize = 32;
@@ -34,19 +35,7 @@ fn embedding(v: Vec<f32>) -> Embedding {
 }
 
 fn add(g: &Gallery, subject: &str, v: &[f32], tag: &str) -> u64 {
-    let e = embedding(v.to_vec());
-    let detection =
-        Detection { bbox: BBox { x1: 1.0, y1: 2.0, x2: 50.0, y2: 60.0 }, score: 0.9, landmarks: [[1.0; 2]; 5] };
-    let face = NewFace {
-        model: &e.model,
-        vector: &e.vector,
-        detection: &detection,
-        image_sha256: tag,
-        external_id: None,
-        quality: None,
-        crop: None,
-    };
-    g.add_face(subject, &e, face).unwrap().0.id
+    common::add_vector(g, MODEL, subject, v, tag)
 }
 
 /// Who each probe (a new photo of every subject, then strangers) is, as the gallery answers.

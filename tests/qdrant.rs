@@ -18,12 +18,11 @@ use common::bytes;
 use common::server::{Part, Server};
 use serde_json::json;
 use visage::gallery::check::{check, CheckOptions};
-use visage::gallery::{Gallery, NewFace};
+use visage::gallery::Gallery;
 use visage::index::{
     Backend, ExactIndex, Filter, IndexKind, IndexParams, IndexSettings, QdrantIndex, QdrantSettings, Rng, SearchParams,
     VectorIndex,
 };
-use visage::pipeline::detect::{BBox, Detection};
 use visage::pipeline::embed::Embedding;
 
 const DIM: usize = 32;
@@ -152,19 +151,7 @@ fn collection_add_search_filter_delete_and_checkpoint() {
 }
 
 fn add(g: &Gallery, subject: &str, v: &[f32], tag: &str) -> u64 {
-    let e = Embedding { model: Arc::from(MODEL), vector: v.to_vec() };
-    let detection =
-        Detection { bbox: BBox { x1: 1.0, y1: 2.0, x2: 50.0, y2: 60.0 }, score: 0.9, landmarks: [[1.0; 2]; 5] };
-    let face = NewFace {
-        model: &e.model,
-        vector: &e.vector,
-        detection: &detection,
-        image_sha256: tag,
-        external_id: None,
-        quality: None,
-        crop: None,
-    };
-    g.add_face(subject, &e, face).unwrap().0.id
+    common::add_vector(g, MODEL, subject, v, tag)
 }
 
 fn qdrant(settings: &QdrantSettings) -> IndexSettings {

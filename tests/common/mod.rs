@@ -126,3 +126,22 @@ pub fn write_npy(path: &std::path::Path, rows: &[Vec<f32>]) {
     }
     w.finish().unwrap();
 }
+
+/// Adds one synthetic face (vector `v`, embedder `model`) to `subject` straight through the
+/// gallery, as an enrolment would after the pipeline; returns its face id.
+pub fn add_vector(g: &visage::gallery::Gallery, model: &str, subject: &str, v: &[f32], tag: &str) -> u64 {
+    use visage::pipeline::detect::{BBox, Detection};
+    let e = visage::pipeline::embed::Embedding { model: std::sync::Arc::from(model), vector: v.to_vec() };
+    let detection =
+        Detection { bbox: BBox { x1: 1.0, y1: 2.0, x2: 50.0, y2: 60.0 }, score: 0.9, landmarks: [[1.0; 2]; 5] };
+    let face = visage::gallery::NewFace {
+        model: &e.model,
+        vector: &e.vector,
+        detection: &detection,
+        image_sha256: tag,
+        external_id: None,
+        quality: None,
+        crop: None,
+    };
+    g.add_face(subject, &e, face).unwrap().0.id
+}
