@@ -315,12 +315,15 @@ fn the_identify_threshold_follows_the_gallery_size_when_targets_are_configured()
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let after = loop {
         let t = server.get("/v1/calibrate").json;
-        if t["gallery_faces"].as_u64() == Some(faces + added) || std::time::Instant::now() > deadline {
+        if t["gallery_faces"].as_u64() != Some(faces) || std::time::Instant::now() > deadline {
             break t;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
-    assert_eq!(after["gallery_faces"].as_u64(), Some(faces + added), "{after:#}");
+    // Calibrated again once the gallery grew by a quarter: whichever size the periodic check
+    // saw first past that step (the adds may still have been under way).
+    let size = after["gallery_faces"].as_u64().unwrap_or(0);
+    assert!(size as f64 > faces as f64 * 1.25 && size <= faces + added, "{after:#}");
     let raised = after["identify"].as_f64().unwrap();
     assert!(raised > identify, "identify threshold {identify} -> {raised}");
     assert!(after["fpir_estimate"]["fpir"].as_f64().unwrap() <= 0.1, "{after:#}");
