@@ -54,7 +54,11 @@ const MAGIC: &[u8; 8] = b"VSGSCAN1";
 const VERSION: u32 = 3;
 const FILE_NAME: &str = "scan.idx";
 /// Rows per segment (a multiple of [`BLOCK`]; small in unit tests, so that they cross segments).
-const SEGMENT_ROWS: usize = if cfg!(test) { 256 } else { 1 << 16 };
+const SEGMENT_ROWS: usize = if cfg!(test) { 256 } else { 1 << 18 };
+/// Rows per chunk of the file (each chunk's columns are stored together): fixed by the file
+/// format, independent of [`SEGMENT_ROWS`] (a multiple of it), which is only memory layout.
+const FILE_CHUNK_ROWS: usize = if cfg!(test) { 64 } else { 1 << 16 };
+const _: () = assert!(SEGMENT_ROWS.is_multiple_of(FILE_CHUNK_ROWS));
 /// Seed of the rotation of new indexes.
 const ROTATION_SEED: u64 = 0x5EED_5CA9;
 /// Largest dimension: the 16-bit sums of the sign scan hold `dim / 8 · 254`.
@@ -462,12 +466,14 @@ impl ScanIndex {
             w.f32s(&self.rotation)?;
             w.u64(n as u64)?;
             w.u64(checkpoint)?;
-            for si in 0..n.div_ceil(SEGMENT_ROWS) {
-                let rows = (n - si * SEGMENT_ROWS).min(SEGMENT_ROWS);
+            for chunk in 0..n.div_ceil(FILE_CHUNK_ROWS) {
+                let first = chunk * FILE_CHUNK_ROWS;
+                let (si, at) = split(first);
+                let end = at + (n - first).min(FILE_CHUNK_ROWS);
                 let mut copy = SegmentCopy::default();
-                for start in (0..rows).step_by(SAVE_ROWS) {
+                for start in (at..end).step_by(SAVE_ROWS) {
                     with(&mut |d| match d.moves == moves {
-                        true => copy.extend(&d.segments[si], start..(start + SAVE_ROWS).min(rows), self.dim, self.dp),
+                        true => copy.extend(&d.segments[si], start..(start + SAVE_ROWS).min(end), self.dim, self.dp),
                         false => moved = true,
                     });
                     if moved {
@@ -663,8 +669,12 @@ fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Positions, Data)> {
     let mut data = Data { checkpoint, ..Data::default() };
     let mut left = count;
     while left > 0 {
-        let rows = left.min(SEGMENT_ROWS);
-        let mut seg = Segment::new(dim, dp);
+        let rows = left.min(FILE_CHUNK_ROWS);
+        if data.segments.last().is_none_or(|s| s.rows() == SEGMENT_ROWS) {
+            data.segments.push(Segment::new(dim, dp));
+        }
+        let seg = data.segments.last_mut().expect("a segment");
+        let at = seg.rows();
         seg.ids.extend(r.u64s(rows as u64)?);
         seg.vectors.extend(r.f32s((rows * dim) as u64)?);
         seg.sq.extend(r.array_u8((rows * dp) as u64)?.into_iter().map(|b| b as i8));
@@ -687,18 +697,17 @@ fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Positions, Data)> {
                 sq: Vec::new(),
                 scale: 0.0,
             };
-            seg.set_codes(row, dp, &e);
+            seg.set_codes(at + row, dp, &e);
         }
-        for (row, id) in seg.ids.iter().enumerate() {
+        for (row, id) in seg.ids[at..].iter().enumerate() {
             if pos.insert(*id, data.len + row).is_some() {
                 return Err(IndexError::corrupt(path, format!("id {id} appears twice")));
             }
         }
-        if seg.vectors.iter().any(|x| !x.is_finite()) || seg.scale.iter().any(|x| !x.is_finite()) {
+        if seg.vectors[at * dim..].iter().any(|x| !x.is_finite()) || seg.scale[at..].iter().any(|x| !x.is_finite()) {
             return Err(IndexError::corrupt(path, "non-finite value in a vector"));
         }
         data.len += rows;
-        data.segments.push(seg);
         left -= rows;
     }
     // Appends to a large gallery go into memory faulted in already (see `Segment::faulted`).

@@ -18,6 +18,14 @@ pub(super) const GROUP: usize = 16;
 /// Blocks scanned between each step of a block's pipeline: one block's scan is far shorter
 /// than a memory access.
 const AHEAD: usize = 4;
+/// Blocks ahead of the scan whose sign codes are prefetched (the hardware's prefetcher stops
+/// at page boundaries).
+const STREAM_AHEAD: usize = 8;
+/// Most vectors a block may leave in to be scored from its int8 codes directly, in a sparse
+/// scan.
+const DIRECT_MAX: u32 = 8;
+/// Weight of the last block in a pass's density of passing blocks (fixed point, 1/32).
+const DENSITY_ONE: u32 = 1 << 10;
 
 /// One query, ready for the blocks.
 pub(super) struct Query<'a> {
@@ -105,7 +113,11 @@ fn run_with<K: Kernels>(
 /// The first `rows` rows of segment `si` through every pass, block by block.
 #[inline(always)]
 fn scan_segment<K: Kernels>(passes: &mut [Pass<'_>], seg: &Segment, si: usize, rows: usize, dp: usize) {
-    for b in 0..rows.div_ceil(BLOCK) + 2 * AHEAD {
+    let blocks = rows.div_ceil(BLOCK);
+    for b in 0..blocks + 2 * AHEAD {
+        if b + STREAM_AHEAD < blocks {
+            prefetch::<K, _>(seg.block(b + STREAM_AHEAD, dp));
+        }
         for pass in passes.iter_mut() {
             pass.step::<K>(seg, si, b, rows, dp);
         }
@@ -115,7 +127,9 @@ fn scan_segment<K: Kernels>(passes: &mut [Pass<'_>], seg: &Segment, si: usize, r
 /// One query's way through the blocks, as a three-step pipeline, so that memory reads overlap
 /// the scan: a block the sign codes leave a vector in has its second plane fetched while the
 /// next blocks are scanned, then is refined and has its candidates' int8 codes fetched, then is
-/// scored. Cuts used a few blocks late are only lower, which lets more through, never less.
+/// scored. Where passing blocks are sparse and leave few vectors in, those vectors' int8 codes
+/// are fetched at once and the second plane is skipped. Cuts used a few blocks late are only
+/// lower, which lets more through, never less.
 struct Pass<'a> {
     query: &'a Query<'a>,
     lambda: f32,
@@ -127,6 +141,10 @@ struct Pass<'a> {
     candidates: Vec<(usize, f32)>,
     scanned: VecDeque<(usize, BlockHits)>,
     refined: VecDeque<(usize, BlockHits)>,
+    /// Blocks with few vectors in, scored without their second plane.
+    direct: VecDeque<(usize, BlockHits)>,
+    /// Share of the last few dozen blocks that left a vector in (32 × [`DENSITY_ONE`] = all).
+    density: u32,
     scratch: BlockHits,
 }
 
@@ -140,6 +158,8 @@ impl<'a> Pass<'a> {
             candidates: Vec::new(),
             scanned: VecDeque::new(),
             refined: VecDeque::new(),
+            direct: VecDeque::new(),
+            density: 32 * DENSITY_ONE,
             scratch: BlockHits::default(),
         }
     }
@@ -159,14 +179,21 @@ impl<'a> Pass<'a> {
         let lut = &self.query.lut;
         if b * BLOCK < rows {
             let valid = (rows - b * BLOCK).min(BLOCK);
-            if K::scan(seg.block(b, dp), valid, lut, self.cuts(), &mut self.scratch) != 0 {
+            let mask = K::scan(seg.block(b, dp), valid, lut, self.cuts(), &mut self.scratch);
+            self.density = self.density - self.density / 32 + if mask != 0 { DENSITY_ONE } else { 0 };
+            if mask != 0 && mask.count_ones() <= DIRECT_MAX && self.density < 16 * DENSITY_ONE {
+                // A few vectors in, in a sparse scan (identification): their int8 codes cost
+                // fewer cache lines than the block's second plane, which a dense scan (top-k)
+                // streams instead.
+                prefetch_rows::<K>(seg, b, mask, dp);
+                self.direct.push_back((b, self.scratch.clone()));
+            } else if mask != 0 {
                 // Runs of blocks are left to the hardware's prefetcher.
                 if self.scanned.back().is_none_or(|(last, _)| *last + 1 != b) {
                     prefetch::<K, _>(seg.low_block(b, dp));
                     prefetch::<K, _>(&seg.gain[b * BLOCK..(b + 1) * BLOCK]);
                     prefetch::<K, _>(&seg.spread[b * BLOCK..(b + 1) * BLOCK]);
                 }
-                prefetch::<K, _>(&seg.scale[b * BLOCK..b * BLOCK + valid]);
                 self.scanned.push_back((b, self.scratch.clone()));
             }
         }
@@ -175,16 +202,16 @@ impl<'a> Pass<'a> {
             let at = sb * BLOCK;
             let (gain, spread) = (&seg.gain[at..at + BLOCK], &seg.spread[at..at + BLOCK]);
             K::refine(seg.low_block(sb, dp), gain, spread, lut, self.cuts(), &mut hits);
-            let mut mask = hits.need | hits.show;
+            let mask = hits.need | hits.show;
             if mask == 0 {
                 continue;
             }
-            while mask != 0 {
-                let r = at + slot_to_lane(mask.trailing_zeros() as usize);
-                mask &= mask - 1;
-                prefetch::<K, _>(&seg.sq[r * dp..(r + 1) * dp]);
-            }
+            prefetch_rows::<K>(seg, sb, mask, dp);
             self.refined.push_back((sb, hits));
+        }
+        while self.direct.front().is_some_and(|(db, _)| db + AHEAD <= b) {
+            let Some((db, hits)) = self.direct.pop_front() else { break };
+            self.score::<K>(seg, si, db, &hits, dp);
         }
         while self.refined.front().is_some_and(|(rb, _)| rb + 2 * AHEAD <= b) {
             let Some((rb, hits)) = self.refined.pop_front() else { break };
@@ -230,6 +257,17 @@ impl<'a> Pass<'a> {
             }
         }
         top.into_hits()
+    }
+}
+
+/// Prefetches the int8 codes and scales of the slots in `mask` of block `b`.
+#[inline(always)]
+fn prefetch_rows<K: Kernels>(seg: &Segment, b: usize, mut mask: u32, dp: usize) {
+    while mask != 0 {
+        let r = b * BLOCK + slot_to_lane(mask.trailing_zeros() as usize);
+        mask &= mask - 1;
+        prefetch::<K, _>(&seg.sq[r * dp..(r + 1) * dp]);
+        prefetch::<K, _>(&seg.scale[r..r + 1]);
     }
 }
 
