@@ -329,8 +329,14 @@ pub fn run(cli: Cli) -> Result<()> {
             return crate::bench::crash(&settings, &opts);
         }
         Command::Bench { what: BenchCommand::Soak { images, minutes, clients, sample_s, seed } } => {
-            let opts =
-                crate::bench::SoakOptions { images, minutes, clients, sample_s, seed, server_args: server_args(&cli.global) };
+            let opts = crate::bench::SoakOptions {
+                images,
+                minutes,
+                clients,
+                sample_s,
+                seed,
+                server_args: server_args(&cli.global),
+            };
             return crate::bench::soak(&settings, &opts);
         }
         Command::Bench {

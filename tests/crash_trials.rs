@@ -10,7 +10,8 @@ use serde_json::Value;
 /// Photos with one face each (and one with several, which the server refuses), in a folder.
 fn photo_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama_flip.jpg", "obama_gray.jpg", "faces.jpg"] {
+    for name in ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama_flip.jpg", "obama_gray.jpg", "faces.jpg"]
+    {
         std::fs::copy(common::photo(name), dir.path().join(name)).unwrap();
     }
     dir
@@ -27,8 +28,8 @@ fn kill_9_trials_lose_nothing_acknowledged_and_a_full_disk_answers_507() {
         .output()
         .expect("run visage bench crash");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let summary: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no JSON summary ({e}); stderr:\n{stderr}"));
+    let summary: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no JSON summary ({e}); stderr:\n{stderr}"));
     assert!(out.status.success(), "bench crash failed: {summary:#}\n{stderr}");
     assert_eq!(summary["failures"], 0, "{summary:#}");
     assert_eq!(summary["trials"], 5, "3 kill trials + 2 torn-index trials: {summary:#}");
@@ -59,9 +60,14 @@ fn kill_9_trials_lose_nothing_acknowledged_and_a_full_disk_answers_507() {
         );
         eprintln!("NOTE: the full-disk trial was skipped here: {full_disk}");
     } else {
-        for check in ["full_disk_clear_errors", "full_disk_refused_writes", "full_disk_service_alive", "full_disk_recovers"] {
+        for check in
+            ["full_disk_clear_errors", "full_disk_refused_writes", "full_disk_service_alive", "full_disk_recovers"]
+        {
             assert_eq!(passed[check], 1, "{check}: {summary:#}");
         }
-        assert!(full_disk.contains("507 storage_full"), "a full disk refuses writes with 507 storage_full: {full_disk}");
+        assert!(
+            full_disk.contains("507 storage_full"),
+            "a full disk refuses writes with 507 storage_full: {full_disk}"
+        );
     }
 }

@@ -24,7 +24,13 @@ fn one_minute_soak_above_saturation_passes() {
     assert!(out.status.success(), "soak failed: {report:#}\n{stderr}");
     assert_eq!(report["passed"], true, "{report:#}");
     // Every kind of request ran, and /proc was sampled all along (every 10 s).
-    for route in ["POST /v1/identify", "POST /v1/search", "POST /v1/subjects/{id}/faces", "DELETE /v1/faces/{id}", "POST /v1/jobs/enroll"] {
+    for route in [
+        "POST /v1/identify",
+        "POST /v1/search",
+        "POST /v1/subjects/{id}/faces",
+        "DELETE /v1/faces/{id}",
+        "POST /v1/jobs/enroll",
+    ] {
         assert!(report["routes"][route]["requests"].as_u64().unwrap_or(0) > 0, "{route}: {report:#}");
     }
     assert!(report["samples"].as_array().map_or(0, Vec::len) >= 6, "{report:#}");

@@ -53,7 +53,6 @@ pub(super) fn percentile(sorted_ms: &[f64], q: f64) -> f64 {
     sorted_ms[rank.clamp(1, sorted_ms.len()) - 1]
 }
 
-
 /// A loopback HTTP server: where to connect and what to put in requests.
 pub(super) struct Target {
     addr: SocketAddr,

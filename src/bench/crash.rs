@@ -226,9 +226,9 @@ impl Ctx<'_> {
             .map_err(|e| VisageError::Store(format!("server.log: {e}")))?;
         let mut server = OwnServer::start_in(&self.opts.server_args, data_dir, Stdio::from(log))?;
         let target = Target::loopback(server.port, self.settings.server.api_keys.first().cloned());
-        server.wait_ready(&target).map_err(|e| {
-            VisageError::Internal(format!("{e} (log: {})", self.work.join("server.log").display()))
-        })?;
+        server
+            .wait_ready(&target)
+            .map_err(|e| VisageError::Internal(format!("{e} (log: {})", self.work.join("server.log").display())))?;
         Ok((server, target))
     }
 
@@ -405,13 +405,17 @@ impl Ctx<'_> {
                             break Some(job);
                         }
                     }
-                    Ok((status, _)) => return Err(VisageError::Internal(format!("GET /v1/jobs/{id} answered {status}"))),
+                    Ok((status, _)) => {
+                        return Err(VisageError::Internal(format!("GET /v1/jobs/{id} answered {status}")))
+                    }
                     Err(e) => return Err(VisageError::Internal(format!("GET /v1/jobs/{id}: {e}"))),
                 }
                 std::thread::sleep(Duration::from_millis(200));
             };
             match job {
-                None => tally.check("acknowledged_job_exists", !acked, || format!("job {id} was acknowledged but is gone")),
+                None => {
+                    tally.check("acknowledged_job_exists", !acked, || format!("job {id} was acknowledged but is gone"))
+                }
                 Some(job) => {
                     let (total, processed) = (job["total"].as_u64(), job["counts"]["processed"].as_u64());
                     let ok = job["state"] == "completed" && total.is_some() && total == processed;
@@ -478,9 +482,8 @@ impl Ctx<'_> {
             .map(|(s, n)| (s, *n))
             .collect();
         let doubled = job_faces.iter().filter(|(_, n)| *n > 1).count();
-        tally.check("job_photos_enrolled_once", doubled == 0, || {
-            format!("{doubled} job subject(s) hold several faces")
-        });
+        tally
+            .check("job_photos_enrolled_once", doubled == 0, || format!("{doubled} job subject(s) hold several faces"));
         let report = check(data_dir, &self.settings.index, &CheckOptions::default())?;
         tally.check("index_agrees_with_store", !report.drift && report.behind_by == 0, || {
             format!("visage check: {}", serde_json::to_string(&report).unwrap_or_default())
@@ -540,14 +543,21 @@ impl Ctx<'_> {
             let subject = format!("full-{i}");
             ledger.enrol_subjects.insert(subject.clone());
             let body = json!({ "id": subject, "name": subject }).to_string();
-            let r = conn.call_full(&target.request("POST", "/v1/subjects", Some("application/json"), body.as_bytes())).map_err(io)?;
+            let r = conn
+                .call_full(&target.request("POST", "/v1/subjects", Some("application/json"), body.as_bytes()))
+                .map_err(io)?;
             note(r.status, &r.json(), r.retry_after.is_some(), &mut clear);
             if r.status != 201 {
                 continue;
             }
             let (path, bytes) = &self.photos[rng.below(self.photos.len())];
             let r = conn
-                .call_full(&target.request("POST", &format!("/v1/subjects/{subject}/faces"), Some(content_type(path)), bytes))
+                .call_full(&target.request(
+                    "POST",
+                    &format!("/v1/subjects/{subject}/faces"),
+                    Some(content_type(path)),
+                    bytes,
+                ))
                 .map_err(io)?;
             note(r.status, &r.json(), r.retry_after.is_some(), &mut clear);
             if r.status == 201 {
@@ -668,7 +678,9 @@ fn tear_index(data_dir: &Path, tear: Tear, rng: &mut Rng) -> Result<Option<PathB
     let Some((len, path)) = files.into_iter().max() else { return Ok(None) };
     let io = |e: std::io::Error| VisageError::Store(format!("tearing {}: {e}", path.display()));
     match tear {
-        Tear::Truncate => std::fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(len / 2)).map_err(io)?,
+        Tear::Truncate => {
+            std::fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(len / 2)).map_err(io)?
+        }
         Tear::Garbage => {
             let garbage: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             std::fs::write(&path, garbage).map_err(io)?
@@ -695,11 +707,16 @@ pub(super) fn photos(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     }
     found.sort();
     if found.is_empty() {
-        return Err(VisageError::unprocessable(Code::InvalidSource, "no photos (.jpg, .png, ...) in the folders given"));
+        return Err(VisageError::unprocessable(
+            Code::InvalidSource,
+            "no photos (.jpg, .png, ...) in the folders given",
+        ));
     }
     found
         .into_iter()
-        .map(|p| std::fs::read(&p).map(|b| (p.clone(), b)).map_err(|e| VisageError::Store(format!("{}: {e}", p.display()))))
+        .map(|p| {
+            std::fs::read(&p).map(|b| (p.clone(), b)).map_err(|e| VisageError::Store(format!("{}: {e}", p.display())))
+        })
         .collect()
 }
 

@@ -130,7 +130,9 @@ pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
                 eprintln!("visage bench soak: t={at_s:>6.0}s rss={:.1} MiB fds={fds}", rss_kib as f64 / 1024.0);
             }
             next += Duration::from_secs_f64(opts.sample_s);
-            std::thread::sleep(next.saturating_duration_since(Instant::now()).min(until.saturating_duration_since(Instant::now())));
+            std::thread::sleep(
+                next.saturating_duration_since(Instant::now()).min(until.saturating_duration_since(Instant::now())),
+            );
         }
         if let Some((rss_kib, fds)) = proc_sample(pid) {
             samples.lock().push(Sample { at_s: start.elapsed().as_secs_f64(), rss_kib, fds });
@@ -226,7 +228,12 @@ fn proc_sample(pid: u32) -> Option<(u64, u64)> {
 }
 
 /// Records one exchange under `route`; true when it was answered with 2xx.
-fn record(routes: &Routes, route: &'static str, sent: Instant, outcome: &std::io::Result<super::client::Reply>) -> bool {
+fn record(
+    routes: &Routes,
+    route: &'static str,
+    sent: Instant,
+    outcome: &std::io::Result<super::client::Reply>,
+) -> bool {
     let ms = sent.elapsed().as_secs_f64() * 1e3;
     let mut all = routes.lock();
     let r = all.entry(route).or_default();
@@ -273,7 +280,8 @@ fn mixed_client(
                 let id = format!("soak-{seed:x}-{}", subjects.fetch_add(1, Ordering::Relaxed));
                 let body = json!({ "id": id, "name": id }).to_string();
                 let sent = Instant::now();
-                let created = conn.call_full(&target.request("POST", "/v1/subjects", Some("application/json"), body.as_bytes()));
+                let created =
+                    conn.call_full(&target.request("POST", "/v1/subjects", Some("application/json"), body.as_bytes()));
                 if !record(routes, "POST /v1/subjects", sent, &created) {
                     continue;
                 }
@@ -287,7 +295,9 @@ fn mixed_client(
                 continue;
             }
             _ => match mine.pop() {
-                Some(face) => ("DELETE /v1/faces/{id}", target.request("DELETE", &format!("/v1/faces/{face}"), None, &[])),
+                Some(face) => {
+                    ("DELETE /v1/faces/{id}", target.request("DELETE", &format!("/v1/faces/{face}"), None, &[]))
+                }
                 None => continue,
             },
         };
@@ -330,7 +340,12 @@ fn job_client(
         let id = format!("soak-job-{seed:x}-{n}");
         n += 1;
         let sent = Instant::now();
-        let created = conn.call_full(&target.request("POST", &format!("/v1/jobs/enroll?id={id}"), Some("application/x-tar"), &archive));
+        let created = conn.call_full(&target.request(
+            "POST",
+            &format!("/v1/jobs/enroll?id={id}"),
+            Some("application/x-tar"),
+            &archive,
+        ));
         if !record(routes, "POST /v1/jobs/enroll", sent, &created) {
             std::thread::sleep(Duration::from_millis(500));
             continue;
