@@ -14,6 +14,10 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   apt_install chromium chromium-driver
 fi
 export VISAGE_UI_REQUIRED=1
+# The crash trials' full-disk trial mounts a small tmpfs (or loop ext4): as root it must run.
+if [ "$(id -u)" = 0 ]; then
+  export VISAGE_FULL_DISK_REQUIRED=1
+fi
 cargo fmt --all -- --check
 # The compose file, validated by Docker's own parser (Debian's docker-compose, installed here when
 # neither it nor the docker CLI is; tests/backends.rs parses it and checks its keys everywhere).

@@ -193,6 +193,57 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 30)]
         runs: usize,
     },
+    /// Kill -9 trials: a real server under concurrent enrolments, deletes, a bulk job and an
+    /// embedding import is SIGKILLed at a random moment, restarted and checked (acknowledged
+    /// faces present once, deletes kept, jobs finished once, index = store, SQLite integrity);
+    /// plus torn-index and full-disk trials. A JSON summary; non-zero exit on any failure.
+    Crash {
+        /// Folders of photos to enrol (one face each is the useful case).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Kill -9 trials.
+        #[arg(long, default_value_t = 10)]
+        trials: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Concurrent enrolment clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Longest time under load before the kill, ms.
+        #[arg(long, default_value_t = 3000)]
+        max_kill_ms: u64,
+        /// Embedding rows imported per trial.
+        #[arg(long, default_value_t = 200)]
+        import_rows: usize,
+        /// Skip the two torn-index trials.
+        #[arg(long)]
+        no_torn: bool,
+        /// Skip the full-disk trial (it mounts a small tmpfs or loop ext4: needs root).
+        #[arg(long)]
+        no_full_disk: bool,
+        /// Keep the data directories and the servers' log here (default: a temporary folder,
+        /// removed when every check passed).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
+    /// A mixed workload (identify, search, enrol, delete, a job) against a real server at and
+    /// above saturation: requests/s, p50/p99 per route, status counts, RSS and open descriptors
+    /// every 10 s; non-zero exit unless only 2xx, expected 4xx and 503 with Retry-After came
+    /// back, memory and descriptors stayed flat and no request outlasted queue timeout + model.
+    Soak {
+        /// Folders of photos to send.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1.0)]
+        minutes: f64,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Seconds between /proc samples.
+        #[arg(long, default_value_t = 10.0)]
+        sample_s: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 impl Cli {
@@ -250,16 +301,48 @@ pub fn run(cli: Cli) -> Result<()> {
             return crate::bench::pipeline(&pipeline(&settings)?, &settings, &images, runs);
         }
         Command::Bench {
+            what:
+                BenchCommand::Crash {
+                    images,
+                    trials,
+                    seed,
+                    clients,
+                    max_kill_ms,
+                    import_rows,
+                    no_torn,
+                    no_full_disk,
+                    work_dir,
+                },
+        } => {
+            let opts = crate::bench::CrashOptions {
+                images,
+                trials,
+                seed,
+                clients,
+                max_kill_ms,
+                import_rows,
+                torn: !no_torn,
+                full_disk: !no_full_disk,
+                work_dir,
+                server_args: server_args(&cli.global),
+            };
+            return crate::bench::crash(&settings, &opts);
+        }
+        Command::Bench { what: BenchCommand::Soak { images, minutes, clients, sample_s, seed } } => {
+            let opts = crate::bench::SoakOptions {
+                images,
+                minutes,
+                clients,
+                sample_s,
+                seed,
+                server_args: server_args(&cli.global),
+            };
+            return crate::bench::soak(&settings, &opts);
+        }
+        Command::Bench {
             what: BenchCommand::Service { image, url, concurrency, seconds, warmup, enrol, api_key, runs },
         } => {
-            // A server started by the benchmark loads the same settings: same file, same threads.
-            let mut server_args = Vec::new();
-            if let Some(config) = &cli.global.config {
-                server_args.extend(["--config".into(), config.clone().into_os_string()]);
-            }
-            if let Some(threads) = cli.global.threads {
-                server_args.extend(["--threads".into(), threads.to_string().into()]);
-            }
+            let server_args = server_args(&cli.global);
             let opts = crate::bench::ServiceOptions {
                 image,
                 url,
@@ -276,6 +359,19 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());
     Ok(())
+}
+
+/// The global flags a server started by a benchmark gets, so that it loads the same settings:
+/// same file, same threads.
+fn server_args(global: &GlobalArgs) -> Vec<std::ffi::OsString> {
+    let mut args = Vec::new();
+    if let Some(config) = &global.config {
+        args.extend(["--config".into(), config.clone().into_os_string()]);
+    }
+    if let Some(threads) = global.threads {
+        args.extend(["--threads".into(), threads.to_string().into()]);
+    }
+    args
 }
 
 fn read(path: &Path, pipeline: &Pipeline) -> Result<image::RgbImage> {

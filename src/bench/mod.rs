@@ -1,10 +1,15 @@
 //! Benchmarks that print figures (`visage bench ...`): each reports a baseline measured in the
 //! same run, so results are ratios, comparable across machines.
 
+mod client;
+mod crash;
 mod enroll;
 mod pipeline;
 mod service;
+mod soak;
 
+pub use crash::{crash, CrashOptions};
 pub use enroll::enroll;
 pub use pipeline::{median_ms, pipeline};
 pub use service::{service, ServiceOptions};
+pub use soak::{soak, SoakOptions};

@@ -97,6 +97,7 @@ codes! {
     IncompatibleModel = ("incompatible_model", 500, "A model file does not look like what the configuration says it is.");
     InferenceFailed = ("inference_failed", 500, "ONNX Runtime failed while running a model.");
     StoreError = ("store_error", 500, "The gallery database (or a file the service writes) failed.");
+    StorageFull = ("storage_full", 507, "The disk holding the gallery is full: the write was refused and nothing changed; free space and retry.");
     IndexMissing = ("index_missing", 500, "The persisted vector index is missing.");
     IndexCorrupt = ("index_corrupt", 500, "The persisted vector index is corrupt.");
     IndexStale = ("index_stale", 500, "The persisted vector index does not match the configuration.");

@@ -49,6 +49,10 @@ pub enum VisageError {
     /// The embedded database failed.
     #[error("gallery store: {0}")]
     Store(String),
+    /// The disk holding the gallery is full: the write was refused (rolled back, nothing
+    /// half-done); it succeeds again once space is freed.
+    #[error("no space left on the gallery's disk: {0}")]
+    StorageFull(String),
     /// The vector index failed or refused the input.
     #[error(transparent)]
     Index(#[from] crate::index::IndexError),
@@ -79,6 +83,7 @@ impl VisageError {
             Self::Unprocessable { code, .. } | Self::Conflict { code, .. } => *code,
             Self::NotFound(_) => Code::NotFound,
             Self::Store(_) => Code::StoreError,
+            Self::StorageFull(_) => Code::StorageFull,
             Self::Index(e) => Code::of_index(e),
             Self::Busy { .. } => Code::Busy,
             Self::Internal(_) => Code::Internal,
@@ -104,6 +109,16 @@ impl VisageError {
         Self::Unprocessable { code, message: message.into() }
     }
 
+    /// A failed file write or read: [`VisageError::StorageFull`] when the disk is full,
+    /// [`VisageError::Store`] otherwise; `what` names the file.
+    pub fn io(what: impl std::fmt::Display, e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            Self::StorageFull(format!("{what}: {e}"))
+        } else {
+            Self::Store(format!("{what}: {e}"))
+        }
+    }
+
     /// A [`VisageError::Conflict`] with its code.
     pub fn conflict(code: Code, message: impl Into<String>) -> Self {
         Self::Conflict { code, message: message.into() }
@@ -121,6 +136,10 @@ pub type Result<T, E = VisageError> = std::result::Result<T, E>;
 
 impl From<rusqlite::Error> for VisageError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Store(e.to_string())
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            Self::StorageFull(e.to_string())
+        } else {
+            Self::Store(e.to_string())
+        }
     }
 }

@@ -75,7 +75,7 @@ fn archive_extension(content_type: &str) -> Option<&'static str> {
 /// without replacing anything (a concurrent upload with the same id loses cleanly) and the
 /// folder synced, so an acknowledged job's archive survives a power cut. At most `max` bytes.
 async fn save_upload(mut body: web::Payload, path: &std::path::Path, max: u64) -> Result<(), ApiError> {
-    let io = |e: std::io::Error| ApiError::new(Code::StoreError, e.to_string());
+    let io = |e: std::io::Error| ApiError::from(crate::error::VisageError::io("the uploaded archive", e));
     let dir = path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
     tokio::fs::create_dir_all(&dir).await.map_err(io)?;
     let part = dir.join(format!(".{}.part", uuid::Uuid::new_v4()));

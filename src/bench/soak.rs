@@ -1,0 +1,376 @@
+//! `visage bench soak`: a mixed workload against a real `visage serve` started for the run, at
+//! and above saturation, for minutes: closed-loop clients each pick identify, search, enrol
+//! (a new subject and a photo), or delete (one of their own faces), and one more client keeps a
+//! bulk job (an uploaded archive) running. Every 10 s the server's RSS and open file
+//! descriptors are read from `/proc`. The report gives requests/s, p50/p99/max per route, the
+//! status counts and the samples; the command fails (non-zero exit) unless:
+//!
+//! - every answer is 2xx, an expected 4xx (422: a photo without exactly one face; 409: a
+//!   duplicate) or 503 with `Retry-After`, and every request got an answer;
+//! - RSS at the end is at most 10 % above its level after the warm-up;
+//! - the open file descriptors at the end are no more than after the warm-up, plus the
+//!   clients' connections that may be reconnecting (flat);
+//! - no request took longer than the queue timeout plus the model time plus 0.25 s: the model
+//!   time is the slowest run of the pipeline on the largest photo timed in this process at
+//!   every sample, under the same load (with one server worker's threads).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::json;
+
+use super::client::{content_type, percentile, Conn, OwnServer, Target};
+use super::crash::photos;
+use super::median_ms;
+use crate::config::Settings;
+use crate::error::{Code, Result, VisageError};
+use crate::index::Rng;
+use crate::pipeline::Pipeline;
+
+/// What `visage bench soak` was asked to do.
+#[derive(Debug, Clone)]
+pub struct SoakOptions {
+    /// Folders of photos for identify, search and enrolments.
+    pub images: Vec<PathBuf>,
+    pub minutes: f64,
+    /// Closed-loop clients (the job client comes on top).
+    pub clients: usize,
+    /// Seconds between `/proc` samples.
+    pub sample_s: f64,
+    pub seed: u64,
+    /// Global flags passed on to the server (`--config`, `--threads`).
+    pub server_args: Vec<OsString>,
+}
+
+/// Latencies and statuses of one route.
+#[derive(Default)]
+struct Route {
+    latencies_ms: Vec<f64>,
+    statuses: BTreeMap<u16, u64>,
+    /// 503 answers without `Retry-After`, and other answers the pass criteria refuse.
+    unexpected: u64,
+    /// Requests that got no answer.
+    failures: u64,
+    last_failure: Option<String>,
+}
+
+/// One `/proc` sample.
+#[derive(Clone, Copy)]
+struct Sample {
+    at_s: f64,
+    rss_kib: u64,
+    fds: u64,
+}
+
+type Routes = Mutex<BTreeMap<&'static str, Route>>;
+
+/// Allowed on top of queue timeout + model time for reading the request and writing the answer.
+const SLACK_MS: f64 = 250.0;
+
+/// Runs the soak and prints its report; an error when a pass criterion failed.
+pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
+    let bad = |m: &str| Err(VisageError::unprocessable(Code::InvalidParameter, m.to_string()));
+    if !(opts.minutes.is_finite() && opts.minutes > 0.0 && opts.minutes <= 24.0 * 60.0) {
+        return bad("--minutes must lie in (0, 1440]");
+    }
+    if opts.clients == 0 || opts.clients > super::service::MAX_CLIENTS {
+        return bad("--clients takes 1..=1024");
+    }
+    if !(opts.sample_s.is_finite() && opts.sample_s >= 1.0) {
+        return bad("--sample-s must be at least 1");
+    }
+    let photos = photos(&opts.images)?;
+    let mut sized = settings.clone();
+    let workers = crate::service::assemble::size_for_serving(&mut sized);
+    // The model time: the pipeline's own time for the largest photo, with one worker's threads.
+    let mut baseline = settings.clone();
+    baseline.runtime.sessions = 1;
+    baseline.runtime.intra_threads = sized.runtime.intra_threads;
+    let largest = photos.iter().max_by_key(|(_, b)| b.len()).map(|(_, b)| b.as_slice()).unwrap_or_default();
+    // Loaded before the server starts; timed once per sample while the load runs, so that the
+    // model time is what a model run takes under the same load.
+    let pipeline = Pipeline::load(&baseline)?;
+    let idle_model_ms = median_ms(5, || pipeline.faces(&pipeline.decode(largest)?))?;
+    let queue_timeout_ms = settings.server.queue_timeout_ms as f64;
+
+    let mut server = OwnServer::start(&opts.server_args)?;
+    let target = Target::loopback(server.port, settings.server.api_keys.first().cloned());
+    server.wait_ready(&target)?;
+    let pid = server.pid();
+    let duration = Duration::from_secs_f64(opts.minutes * 60.0);
+    let floor = opts.sample_s.min(duration.as_secs_f64());
+    let warmup_s = (duration.as_secs_f64() / 3.0).clamp(floor, 300f64.max(floor));
+    let routes: Routes = Mutex::new(BTreeMap::new());
+    let samples = Mutex::new(Vec::<Sample>::new());
+    let stop = AtomicBool::new(false);
+    let mut loaded_model_ms = idle_model_ms;
+    let subjects = AtomicU64::new(0);
+    let start = Instant::now();
+    let until = start + duration;
+    let seeds: Vec<u64> = {
+        let mut rng = Rng::new(opts.seed);
+        (0..=opts.clients).map(|_| rng.next_u64()).collect()
+    };
+    eprintln!(
+        "visage bench soak: {} client(s) + a job for {:.1} min against {} worker(s); samples every {}s",
+        opts.clients, opts.minutes, workers, opts.sample_s
+    );
+    std::thread::scope(|scope| {
+        for seed in seeds.iter().take(opts.clients) {
+            let (target, routes, photos, subjects) = (&target, &routes, &photos, &subjects);
+            scope.spawn(move || mixed_client(*seed, target, photos, routes, subjects, until));
+        }
+        let (target, routes, photos, stop) = (&target, &routes, &photos, &stop);
+        let seed = seeds[opts.clients];
+        scope.spawn(move || job_client(seed, target, photos, routes, stop, until));
+        let mut next = start;
+        while Instant::now() < until {
+            let at_s = start.elapsed().as_secs_f64();
+            if let Ok(ms) = median_ms(1, || pipeline.faces(&pipeline.decode(largest)?)) {
+                loaded_model_ms = loaded_model_ms.max(ms);
+            }
+            if let Some((rss_kib, fds)) = proc_sample(pid) {
+                samples.lock().push(Sample { at_s, rss_kib, fds });
+                eprintln!("visage bench soak: t={at_s:>6.0}s rss={:.1} MiB fds={fds}", rss_kib as f64 / 1024.0);
+            }
+            next += Duration::from_secs_f64(opts.sample_s);
+            std::thread::sleep(
+                next.saturating_duration_since(Instant::now()).min(until.saturating_duration_since(Instant::now())),
+            );
+        }
+        if let Some((rss_kib, fds)) = proc_sample(pid) {
+            samples.lock().push(Sample { at_s: start.elapsed().as_secs_f64(), rss_kib, fds });
+        }
+        stop.store(true, Ordering::Release);
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let alive = matches!(Conn::new(&target).call(&target.request("GET", "/healthz", None, &[])), Ok((200, _)));
+    drop(server);
+
+    drop(pipeline);
+    let model_ms = loaded_model_ms;
+    let bound_ms = queue_timeout_ms + model_ms + SLACK_MS;
+    let routes = routes.into_inner();
+    let samples = samples.into_inner();
+    let mut problems = Vec::new();
+    let mut table = serde_json::Map::new();
+    let mut total = 0u64;
+    let mut slowest = 0f64;
+    for (name, mut r) in routes {
+        r.latencies_ms.sort_by(f64::total_cmp);
+        let n = r.latencies_ms.len() as u64;
+        total += n;
+        let max = r.latencies_ms.last().copied().unwrap_or(0.0);
+        slowest = slowest.max(max);
+        if r.unexpected > 0 {
+            problems.push(format!("{name}: {} unexpected answer(s) {:?}", r.unexpected, r.statuses));
+        }
+        if r.failures > 0 {
+            problems.push(format!("{name}: {} request(s) without an answer ({:?})", r.failures, r.last_failure));
+        }
+        table.insert(
+            name.to_string(),
+            json!({
+                "requests": n, "per_second": n as f64 / elapsed,
+                "p50_ms": percentile(&r.latencies_ms, 0.5), "p99_ms": percentile(&r.latencies_ms, 0.99), "max_ms": max,
+                "statuses": r.statuses.iter().map(|(s, c)| (s.to_string(), json!(c))).collect::<serde_json::Map<_, _>>(),
+                "failures": r.failures,
+            }),
+        );
+    }
+    if slowest > bound_ms {
+        problems.push(format!(
+            "the slowest request took {slowest:.0} ms, above the queue timeout plus the model time ({bound_ms:.0} ms)"
+        ));
+    }
+    if !alive {
+        problems.push("GET /healthz failed at the end".into());
+    }
+    let warm = samples.iter().find(|s| s.at_s >= warmup_s).copied();
+    let end = samples.last().copied();
+    let (mut rss_growth, mut fd_growth) = (None, None);
+    match (warm, end) {
+        (Some(w), Some(e)) if e.at_s > w.at_s => {
+            let growth = e.rss_kib as f64 / w.rss_kib.max(1) as f64 - 1.0;
+            rss_growth = Some(growth);
+            if growth > 0.10 {
+                problems.push(format!(
+                    "RSS grew {:.1} % after the warm-up ({} -> {} KiB)",
+                    growth * 100.0,
+                    w.rss_kib,
+                    e.rss_kib
+                ));
+            }
+            let slack = opts.clients as u64 / 4 + 4;
+            fd_growth = Some(e.fds as i64 - w.fds as i64);
+            if e.fds > w.fds + slack {
+                problems.push(format!("open file descriptors grew from {} to {} (allowed +{slack})", w.fds, e.fds));
+            }
+        }
+        _ => problems.push("too few /proc samples after the warm-up to judge memory and descriptors".into()),
+    }
+    let report = json!({
+        "minutes": opts.minutes, "clients": opts.clients, "workers": workers, "seconds": elapsed,
+        "requests": total, "requests_per_second": total as f64 / elapsed,
+        "queue_timeout_ms": queue_timeout_ms, "idle_model_ms": idle_model_ms, "model_ms": model_ms, "latency_bound_ms": bound_ms, "slowest_ms": slowest,
+        "routes": table, "warmup_s": warmup_s,
+        "samples": samples.iter().map(|s| json!({ "t_s": s.at_s, "rss_mib": s.rss_kib as f64 / 1024.0, "fds": s.fds })).collect::<Vec<_>>(),
+        "rss_growth_after_warmup": rss_growth, "fd_growth_after_warmup": fd_growth,
+        "problems": problems, "passed": problems.is_empty(),
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(VisageError::Internal(format!("soak failed: {}", problems.join("; "))))
+    }
+}
+
+/// RSS (KiB) and open descriptors of `pid`, from `/proc`.
+fn proc_sample(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
+    Some((rss, fds))
+}
+
+/// Records one exchange under `route`; true when it was answered with 2xx.
+fn record(
+    routes: &Routes,
+    route: &'static str,
+    sent: Instant,
+    outcome: &std::io::Result<super::client::Reply>,
+) -> bool {
+    let ms = sent.elapsed().as_secs_f64() * 1e3;
+    let mut all = routes.lock();
+    let r = all.entry(route).or_default();
+    match outcome {
+        Ok(reply) => {
+            r.latencies_ms.push(ms);
+            *r.statuses.entry(reply.status).or_default() += 1;
+            let expected = (200..300).contains(&reply.status)
+                || matches!(reply.status, 409 | 422)
+                || (reply.status == 503 && reply.retry_after.is_some());
+            if !expected {
+                r.unexpected += 1;
+            }
+            (200..300).contains(&reply.status)
+        }
+        Err(e) => {
+            r.failures += 1;
+            r.last_failure = Some(e.to_string());
+            false
+        }
+    }
+}
+
+/// One closed-loop client of the mixed workload.
+fn mixed_client(
+    seed: u64,
+    target: &Target,
+    photos: &[(PathBuf, Vec<u8>)],
+    routes: &Routes,
+    subjects: &AtomicU64,
+    until: Instant,
+) {
+    let mut rng = Rng::new(seed);
+    let mut conn = Conn::new(target);
+    let mut mine: Vec<u64> = Vec::new();
+    while Instant::now() < until {
+        let (path, bytes) = &photos[rng.below(photos.len())];
+        let ct = Some(content_type(path));
+        let pick = rng.below(100);
+        let (route, request) = match pick {
+            0..40 => ("POST /v1/identify", target.request("POST", "/v1/identify", ct, bytes)),
+            40..65 => ("POST /v1/search", target.request("POST", "/v1/search", ct, bytes)),
+            65..85 => {
+                let id = format!("soak-{seed:x}-{}", subjects.fetch_add(1, Ordering::Relaxed));
+                let body = json!({ "id": id, "name": id }).to_string();
+                let sent = Instant::now();
+                let created =
+                    conn.call_full(&target.request("POST", "/v1/subjects", Some("application/json"), body.as_bytes()));
+                if !record(routes, "POST /v1/subjects", sent, &created) {
+                    continue;
+                }
+                let sent = Instant::now();
+                let added = conn.call_full(&target.request("POST", &format!("/v1/subjects/{id}/faces"), ct, bytes));
+                if record(routes, "POST /v1/subjects/{id}/faces", sent, &added) {
+                    if let Some(face) = added.ok().and_then(|r| r.json()["id"].as_u64()) {
+                        mine.push(face);
+                    }
+                }
+                continue;
+            }
+            _ => match mine.pop() {
+                Some(face) => {
+                    ("DELETE /v1/faces/{id}", target.request("DELETE", &format!("/v1/faces/{face}"), None, &[]))
+                }
+                None => continue,
+            },
+        };
+        let sent = Instant::now();
+        let outcome = conn.call_full(&request);
+        if let Ok(r) = &outcome {
+            if r.status == 503 {
+                // A refused request costs the server little; do not spin on it.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        record(routes, route, sent, &outcome);
+    }
+}
+
+/// Keeps one bulk job (a small uploaded archive) running, following it until it ends.
+fn job_client(
+    seed: u64,
+    target: &Target,
+    photos: &[(PathBuf, Vec<u8>)],
+    routes: &Routes,
+    stop: &AtomicBool,
+    until: Instant,
+) {
+    let mut rng = Rng::new(seed);
+    let mut conn = Conn::new(target);
+    let mut n = 0;
+    while Instant::now() < until && !stop.load(Ordering::Acquire) {
+        let mut tar = tar::Builder::new(Vec::new());
+        for k in 0..4 {
+            let (path, bytes) = &photos[rng.below(photos.len())];
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("jpg");
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            let _ = tar.append_data(&mut header, format!("soakjob-{seed:x}-{n}-{k}/photo.{ext}"), bytes.as_slice());
+        }
+        let Ok(archive) = tar.into_inner() else { return };
+        let id = format!("soak-job-{seed:x}-{n}");
+        n += 1;
+        let sent = Instant::now();
+        let created = conn.call_full(&target.request(
+            "POST",
+            &format!("/v1/jobs/enroll?id={id}"),
+            Some("application/x-tar"),
+            &archive,
+        ));
+        if !record(routes, "POST /v1/jobs/enroll", sent, &created) {
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        }
+        let poll = target.request("GET", &format!("/v1/jobs/{id}"), None, &[]);
+        while Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(500));
+            let sent = Instant::now();
+            let status = conn.call_full(&poll);
+            record(routes, "GET /v1/jobs/{id}", sent, &status);
+            match status.map(|r| r.json()["state"].as_str().map(str::to_string)) {
+                Ok(Some(state)) if state != "queued" && state != "running" => break,
+                _ => {}
+            }
+        }
+    }
+}
