@@ -135,7 +135,7 @@ pub(super) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn vector_to_blob(v: &[f32]) -> Vec<u8> {
+pub(super) fn vector_to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
@@ -196,6 +196,7 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(super::jobs::SCHEMA)?;
+        conn.execute_batch(super::review::SCHEMA)?;
         Ok(Self { conn })
     }
 
