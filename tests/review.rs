@@ -56,7 +56,11 @@ fn unknown_faces_are_grouped_named_and_discarded() {
     }
     // The same photo twice is kept once; Obama's two photos are one group, Biden another.
     let g = groups(&s);
-    assert_eq!((g["enabled"].clone(), g["total_items"].clone(), g["total_groups"].clone()), (json!(true), json!(3), json!(2)), "{g}");
+    assert_eq!(
+        (g["enabled"].clone(), g["total_items"].clone(), g["total_groups"].clone()),
+        (json!(true), json!(3), json!(2)),
+        "{g}"
+    );
     assert_eq!(g["threshold"].as_f64().unwrap() as f32, 0.48);
     let (obama, biden) = (ids(&g["groups"][0]), ids(&g["groups"][1]));
     assert_eq!((obama.len(), biden.len()), (2, 1), "{g}");

@@ -325,7 +325,11 @@ fn review_unknowns_folder_jobs_cancel_and_quality_charts_in_chromium() {
     assert!(b.text("#status").contains("2 faces enrolled as Barack Obama"), "{}", b.text("#status"));
     let bytes = common::bytes("obama3.jpg");
     let r = s.multipart("/v1/identify", &[("image", Part::File(&bytes))]);
-    assert_eq!(r.json["faces"][0]["match"]["subject_name"], "Barack Obama", "the named group is recognised: {}", r.json);
+    assert_eq!(
+        r.json["faces"][0]["match"]["subject_name"], "Barack Obama",
+        "the named group is recognised: {}",
+        r.json
+    );
     // "Not a person to keep" asks first, then erases the group.
     b.click("#rev-groups article:first-child button.danger:not(.small)");
     b.wait("the confirmation", "return document.querySelector('#confirm').open");
@@ -336,8 +340,14 @@ fn review_unknowns_folder_jobs_cancel_and_quality_charts_in_chromium() {
     // Bulk from a server folder, then a large one cancelled while it runs.
     b.click("nav a[data-screen=jobs]");
     let small = roots.join("small").to_str().unwrap().to_string();
-    b.wait("the folders", &format!("return [...document.querySelectorAll('#job-folder option')].some(o => o.value === {})", json!(small)));
-    b.js("const s = document.querySelector('#job-folder'); s.value = arguments[0]; s.dispatchEvent(new Event('change'))", vec![json!(small)]);
+    b.wait(
+        "the folders",
+        &format!("return [...document.querySelectorAll('#job-folder option')].some(o => o.value === {})", json!(small)),
+    );
+    b.js(
+        "const s = document.querySelector('#job-folder'); s.value = arguments[0]; s.dispatchEvent(new Event('change'))",
+        vec![json!(small)],
+    );
     b.click("#job-folder-form button[type=submit]");
     b.wait("the report", "return !document.querySelector('#job-report').hidden");
     assert_eq!(b.js("return document.querySelector('#job-run').dataset.state", vec![]), "completed");

@@ -10,7 +10,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::store::{blob_to_vector, insert_face_in, now, vector_to_blob, NewFace, Store};
+use super::store::{blob_to_vector, detection_at, insert_face_in, now, quality_at, vector_to_blob, NewFace, Store};
 use super::{FaceRecord, Gallery};
 use crate::error::{Code, Result, VisageError};
 use crate::index::dot;
@@ -72,9 +72,7 @@ pub struct ReviewGroup {
 const ITEM_COLUMNS: &str = "id, detection, image_sha256, source, created_at, quality, crop IS NOT NULL FROM review";
 
 fn item_from_row(row: &Row) -> rusqlite::Result<ReviewItem> {
-    let detection: String = row.get(1)?;
-    let d: Detection = serde_json::from_str(&detection)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e)))?;
+    let d = detection_at(row, 1)?;
     Ok(ReviewItem {
         id: row.get::<_, i64>(0)? as u64,
         bbox: d.bbox,
@@ -82,7 +80,7 @@ fn item_from_row(row: &Row) -> rusqlite::Result<ReviewItem> {
         image_sha256: row.get(2)?,
         source: row.get(3)?,
         created_at: row.get(4)?,
-        quality: row.get::<_, Option<String>>(5)?.and_then(|q| serde_json::from_str(&q).ok()),
+        quality: quality_at(row, 5)?,
         has_crop: row.get(6)?,
     })
 }
@@ -135,7 +133,9 @@ impl Store {
     /// The kept faces `ids`, in that order (`NotFound` for one that is not kept).
     pub fn review_items(&self, ids: &[u64]) -> Result<Vec<ReviewItem>> {
         let mut stmt = self.conn.prepare_cached(&format!("SELECT {ITEM_COLUMNS} WHERE id = ?1"))?;
-        ids.iter().map(|&id| stmt.query_row([id as i64], item_from_row).optional()?.ok_or_else(|| missing(id))).collect()
+        ids.iter()
+            .map(|&id| stmt.query_row([id as i64], item_from_row).optional()?.ok_or_else(|| missing(id)))
+            .collect()
     }
 
     /// The crop (PNG) of a kept face: `NotFound` for no such item, `None` when none was kept.

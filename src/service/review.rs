@@ -58,8 +58,11 @@ impl Work {
         let hash = photo_sha256(image);
         let unknown: Vec<_> = identified.faces.iter().filter(|f| f.matched.is_none()).map(|f| &f.face).collect();
         let crops = unknown.iter().map(|f| crate::pipeline::draw::png(&f.crop)).collect::<Result<Vec<_>>>()?;
-        let faces: Vec<NewFace> =
-            unknown.iter().zip(&crops).map(|(f, crop)| NewFace::detected(f, &hash, None, Some(crop))).collect();
+        let faces: Vec<NewFace> = unknown
+            .iter()
+            .zip(&crops)
+            .map(|(f, crop)| NewFace::detected(f, &hash, None, Some(crop.as_slice())))
+            .collect();
         self.gallery.keep_for_review(&faces, "identify", max_items)
     }
 }
