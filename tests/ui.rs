@@ -299,6 +299,7 @@ fn review_unknowns_folder_jobs_cancel_and_quality_charts_in_chromium() {
 
     // Three strangers recognised: two photos of one man, one of another.
     b.goto(&format!("{}/#/recognise", s.base));
+    b.wait("the page's scripts", "return document.querySelector('nav a[aria-current=page]')");
     for name in ["obama.jpg", "obama2.jpg", "biden.jpg"] {
         b.choose_file("#rec-file", &photo(name));
         b.wait(
