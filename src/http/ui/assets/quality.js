@@ -68,7 +68,9 @@ async function evaluate() {
   $('#q-run').disabled = true;
   try {
     const html = await (await call('POST', '/v1/eval?format=html', { json: {} })).text();
-    const doc = new DOMParser().parseFromString(html, 'text/html');
+    // The report's own styles are not wanted here (and the page's CSP refuses inline styles).
+    const unstyled = html.replace(/<style[\s\S]*?<\/style>/gi, '').replace(/\sstyle=("[^"]*"|'[^']*'|[^\s>]*)/gi, '');
+    const doc = new DOMParser().parseFromString(unstyled, 'text/html');
     const figures = [...doc.querySelectorAll('.charts > figure')].map(clean).filter(Boolean);
     const grid = document.createElement('div');
     grid.className = 'charts';
