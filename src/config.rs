@@ -9,7 +9,7 @@ use serde::Deserialize;
 pub use crate::calibrate::{CompareSettings, IdentifySettings};
 pub use crate::enroll::EnrollSettings;
 use crate::error::{Result, VisageError};
-pub use crate::gallery::{GallerySettings, IndexSettings};
+pub use crate::gallery::{GallerySettings, IndexSettings, ReviewSettings};
 use crate::pipeline::attributes::AttributeSettings;
 pub use crate::pipeline::decode::ImageLimits;
 pub use crate::pipeline::detect::{DetectorFamilySetting, DetectorSettings, FaceOrder};
@@ -34,6 +34,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub compat: CompatSettings,
     pub gallery: GallerySettings,
+    pub review: ReviewSettings,
     pub enroll: EnrollSettings,
     pub ui: UiSettings,
 }
@@ -96,6 +97,9 @@ impl Settings {
         }
         if let Err(e) = self.enroll.gate.validate() {
             return bad(&format!("enroll: {e}"));
+        }
+        if self.review.max_items == 0 {
+            return bad("review.max_items must be at least 1");
         }
         if self.enroll.batch == 0 || self.enroll.batch > 256 {
             return bad("enroll.batch must be 1..=256");

@@ -1,8 +1,10 @@
 //! The web UI in a real headless Chromium (chromedriver, W3C WebDriver) against a real
 //! `visage serve` on loopback with real photos: the API key prompt, recognise a group photo,
 //! enrol a face and see it recognised, verify, the gallery (search, merge, rename, delete with
-//! confirmation), a bulk job with its report, calibration, the system screen, phone width. Screenshots go to
-//! `target/tmp/ui/`. Skipped (with the reason) without Chromium unless `VISAGE_UI_REQUIRED`.
+//! confirmation), a bulk job with its report, calibration, the system screen, phone width; review
+//! unknowns (name a group, discard one), a job from a server folder, cancelling a running job and
+//! the evaluation's charts on the quality screen. Screenshots go to `target/tmp/ui/`.
+//! Skipped (with the reason) without Chromium unless `VISAGE_UI_REQUIRED`.
 
 mod common;
 
@@ -271,5 +273,112 @@ fn recognise_enrol_verify_gallery_jobs_and_system_in_chromium() {
     // No script error, and nothing in the console but the two refusals of the key prompt.
     assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
     let severe: Vec<_> = b.console().into_iter().filter(|(level, m)| level == "SEVERE" && !m.contains("401")).collect();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+}
+
+#[test]
+fn review_unknowns_folder_jobs_cancel_and_quality_charts_in_chromium() {
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui");
+    let Some(b) = Browser::start(shots) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Server folders: a small set to enrol, and a large one to cancel while it runs.
+    let roots = dir.path().join("photos");
+    for (rel, name) in [("alice/a.jpg", "obama.jpg"), ("alice/b.jpg", "obama2.jpg"), ("bob/b.jpg", "biden.jpg")] {
+        common::copy(name, &roots.join("small"), rel);
+    }
+    let big = common::repeated_set(&roots.join("big"), 150);
+    let data = dir.path().join("data");
+    let s = Server::start(
+        &data,
+        &[
+            ("VISAGE_REVIEW__ENABLED", "true"),
+            ("VISAGE_GALLERY__KEEP_CROPS", "true"),
+            ("VISAGE_ENROLL__ALLOWED_ROOTS", roots.to_str().unwrap()),
+        ],
+    );
+
+    // Three strangers recognised: two photos of one man, one of another.
+    b.goto(&format!("{}/#/recognise", s.base));
+    b.wait("the page's scripts", "return document.querySelector('nav a[aria-current=page]')");
+    for name in ["obama.jpg", "obama2.jpg", "biden.jpg"] {
+        b.choose_file("#rec-file", &photo(name));
+        b.wait(
+            &format!("{name} unknown"),
+            "return document.querySelector('#rec-summary').textContent.startsWith('1 face: 0 recognised')",
+        );
+        // Let the next photo start from a clean summary.
+        b.js("document.querySelector('#rec-summary').textContent = ''", vec![]);
+    }
+
+    // Review: the two photos of Obama are one group, Biden another; name the first group.
+    b.click("nav a[data-screen=review]");
+    b.wait("two groups", "return document.querySelectorAll('#rev-groups article[data-group]').length === 2");
+    let sizes = b.js(
+        "return [...document.querySelectorAll('#rev-groups article')].map(a => a.querySelectorAll('li[data-item]').length)",
+        vec![],
+    );
+    assert_eq!(sizes, json!([2, 1]), "{sizes}");
+    b.wait("the crops", "return document.querySelectorAll('#rev-groups img.crop:not([hidden])').length === 3");
+    b.screenshot("review");
+    b.type_into("#rev-groups article:first-child input", "Barack Obama");
+    b.click("#rev-groups article:first-child button[type=submit]");
+    b.wait("one group left", "return document.querySelectorAll('#rev-groups article[data-group]').length === 1");
+    assert!(b.text("#status").contains("2 faces enrolled as Barack Obama"), "{}", b.text("#status"));
+    let bytes = common::bytes("obama3.jpg");
+    let r = s.multipart("/v1/identify", &[("image", Part::File(&bytes))]);
+    assert_eq!(
+        r.json["faces"][0]["match"]["subject_name"], "Barack Obama",
+        "the named group is recognised: {}",
+        r.json
+    );
+    // "Not a person to keep" asks first, then erases the group.
+    b.click("#rev-groups article:first-child button.danger:not(.small)");
+    b.wait("the confirmation", "return document.querySelector('#confirm').open");
+    b.click("#confirm-ok");
+    b.wait("nothing to review", "return document.querySelector('#rev-groups .empty')");
+    assert_eq!(s.get("/v1/review/groups").json["total_items"], 0);
+
+    // Bulk from a server folder, then a large one cancelled while it runs.
+    b.click("nav a[data-screen=jobs]");
+    let small = roots.join("small").to_str().unwrap().to_string();
+    b.wait(
+        "the folders",
+        &format!("return [...document.querySelectorAll('#job-folder option')].some(o => o.value === {})", json!(small)),
+    );
+    b.js(
+        "const s = document.querySelector('#job-folder'); s.value = arguments[0]; s.dispatchEvent(new Event('change'))",
+        vec![json!(small)],
+    );
+    b.click("#job-folder-form button[type=submit]");
+    b.wait("the report", "return !document.querySelector('#job-report').hidden");
+    assert_eq!(b.js("return document.querySelector('#job-run').dataset.state", vec![]), "completed");
+    assert!(b.text("#job-counts").starts_with("3 enrolled of 3 processed"), "{}", b.text("#job-counts"));
+    let large = roots.join("big").to_str().unwrap().to_string();
+    b.js("const s = document.querySelector('#job-folder'); s.value = arguments[0]", vec![json!(large)]);
+    b.click("#job-folder-form button[type=submit]");
+    b.wait("the job running", "return document.querySelector('#job-run').dataset.state === 'running'");
+    b.click("#job-cancel");
+    b.wait("the job cancelled", "return document.querySelector('#job-run').dataset.state === 'cancelled'");
+    b.wait("its report", "return !document.querySelector('#job-report').hidden");
+    let processed = b.js("return document.querySelector('#job-progress').value", vec![]).as_u64().unwrap();
+    assert!(processed < big as u64, "cancelled before the end: {processed} of {big}");
+    assert!(b.text("#status").contains("cancelled"), "{}", b.text("#status"));
+    b.screenshot("jobs-cancelled");
+
+    // Quality: the evaluation report's charts, drawn in the page.
+    b.click("nav a[data-screen=quality]");
+    b.click("#q-run");
+    b.wait("the charts", "return document.querySelectorAll('#q-charts figure svg').length >= 4");
+    let titles = b.text("#q-charts");
+    for want in ["ROC", "CMC", "Score distributions", "2-D PCA map"] {
+        assert!(titles.contains(want), "{want} in {titles}");
+    }
+    let points = b.js("return document.querySelectorAll('#q-charts svg circle').length", vec![]).as_u64().unwrap();
+    assert!(points > 3, "the map has a point per face: {points}");
+    b.js("document.querySelector('#q-title').scrollIntoView()", vec![]);
+    b.screenshot("quality-charts");
+
+    assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
+    let severe: Vec<_> = b.console().into_iter().filter(|(level, _)| level == "SEVERE").collect();
     assert!(severe.is_empty(), "console errors: {severe:?}");
 }

@@ -6,6 +6,7 @@ pub mod check;
 mod identify;
 pub mod jobs;
 mod manage;
+pub mod review;
 mod sample;
 pub mod store;
 pub mod sync;
@@ -27,6 +28,7 @@ use crate::pipeline::embed::Embedding;
 pub use identify::{Candidate, Identification};
 pub use jobs::{ItemRecord, ItemWrite, JobRecord, JobState, Recorded};
 pub use manage::{DeletedFace, FacePage};
+pub use review::{ReviewGroup, ReviewItem, ReviewSettings};
 use store::Store;
 pub use store::{photo_sha256, ExportedFace, FaceRecord, NewFace, Subject};
 use sync::{Progress, Source};
@@ -74,6 +76,8 @@ pub struct Gallery {
     model: String,
     dim: usize,
     dirty: AtomicBool,
+    /// The faces to review, last grouped.
+    review_cache: Mutex<review::GroupCache>,
     /// Held while open: one process per gallery directory.
     _lock: std::fs::File,
 }
@@ -160,6 +164,7 @@ impl Gallery {
             model: model.to_string(),
             dim,
             dirty: AtomicBool::new(false),
+            review_cache: Mutex::default(),
             _lock: lock,
         })
     }

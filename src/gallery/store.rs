@@ -135,7 +135,7 @@ pub(super) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn vector_to_blob(v: &[f32]) -> Vec<u8> {
+pub(super) fn vector_to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
@@ -148,10 +148,20 @@ pub(super) const FACE_COLUMNS: &str =
     "f.id, s.id, f.model, f.detection, f.image_sha256, f.external_id, f.created_at, f.quality, \
      f.crop IS NOT NULL FROM faces f JOIN subjects s ON s.pk = f.subject_pk";
 
+/// The detection (JSON) in column `i` of a row.
+pub(super) fn detection_at(row: &Row, i: usize) -> rusqlite::Result<Detection> {
+    let detection: String = row.get(i)?;
+    serde_json::from_str(&detection)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// The quality (JSON, optional) in column `i` of a row.
+pub(super) fn quality_at(row: &Row, i: usize) -> rusqlite::Result<Option<Quality>> {
+    Ok(row.get::<_, Option<String>>(i)?.and_then(|q| serde_json::from_str(&q).ok()))
+}
+
 pub(super) fn face_from_row(row: &Row) -> rusqlite::Result<FaceRecord> {
-    let detection: String = row.get(3)?;
-    let d: Detection = serde_json::from_str(&detection)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))?;
+    let d = detection_at(row, 3)?;
     Ok(FaceRecord {
         id: row.get::<_, i64>(0)? as u64,
         subject_id: row.get(1)?,
@@ -162,7 +172,7 @@ pub(super) fn face_from_row(row: &Row) -> rusqlite::Result<FaceRecord> {
         image_sha256: row.get(4)?,
         external_id: row.get(5)?,
         created_at: row.get(6)?,
-        quality: row.get::<_, Option<String>>(7)?.and_then(|q| serde_json::from_str(&q).ok()),
+        quality: quality_at(row, 7)?,
         has_crop: row.get(8)?,
     })
 }
@@ -196,6 +206,7 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(super::jobs::SCHEMA)?;
+        conn.execute_batch(super::review::SCHEMA)?;
         Ok(Self { conn })
     }
 

@@ -41,6 +41,13 @@ use crate::pipeline::embed::Embedding;
         crate::http::routes::evaluate::evaluate,
         crate::http::routes::evaluate::thresholds,
         crate::http::routes::evaluate::calibrate,
+        crate::http::routes::folders::list_folders,
+        crate::http::routes::review::list_groups,
+        crate::http::routes::review::name_items,
+        crate::http::routes::review::name_item,
+        crate::http::routes::review::discard_items,
+        crate::http::routes::review::discard_item,
+        crate::http::routes::review::item_crop,
     ),
     components(schemas(BBox, Embedding, ErrorBody, Attributes, Gender, Age))
 )]

@@ -133,3 +133,41 @@ pub(super) fn create(g: &Gallery, jobs: &Manager, id: &str, spec: &JobSpec) -> R
     }
     Ok(created)
 }
+
+/// A folder on the server a job may read (`ROOT/<subject>/<photo>` inside).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerFolder {
+    #[schema(value_type = String)]
+    pub path: PathBuf,
+    /// Folders directly inside: one per subject in a folder source.
+    pub subfolders: u64,
+}
+
+/// Most folders listed.
+const MAX_FOLDERS: usize = 1000;
+
+/// The allowed roots and the folders directly inside them (not hidden), sorted, at most 1000:
+/// the folders a server job may be given.
+pub fn server_folders(roots: &[PathBuf]) -> Vec<ServerFolder> {
+    let dirs = |p: &std::path::Path| -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = std::fs::read_dir(p)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    };
+    let folder = |path: PathBuf| ServerFolder { subfolders: dirs(&path).len() as u64, path };
+    let mut out = Vec::new();
+    for root in roots.iter().filter(|r| r.is_dir()) {
+        out.push(folder(root.clone()));
+        out.extend(dirs(root).into_iter().map(folder));
+    }
+    out.truncate(MAX_FOLDERS);
+    out
+}

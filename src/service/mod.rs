@@ -13,6 +13,7 @@ mod compare;
 mod enrol;
 mod jobs;
 mod recognize;
+mod review;
 mod settings;
 pub mod stages;
 
@@ -33,11 +34,12 @@ pub use analyze::{Detected, Embedded, Work};
 pub use calibration::{calibrate_gallery, Calibrated};
 pub use compare::{Compared, Matched};
 pub use enrol::EnrolOptions;
-pub use jobs::{gate_with, job_id, JobSource, JobStatus, NewJob};
+pub use jobs::{gate_with, job_id, JobSource, JobStatus, NewJob, ServerFolder};
 pub use recognize::{
     Identified, IdentifiedFace, IdentifyOptions, Reference, SearchBy, SearchOptions, SearchQuery, SearchResults,
     Searched, Verification, VerifyQuery,
 };
+pub use review::{Named, ReviewPage, ReviewTarget};
 pub use settings::{CompatSettings, ServerSettings, UiSettings};
 use stages::{StageHook, Stages};
 
@@ -167,12 +169,24 @@ impl Engine {
     }
 
     /// Who is each face of `image`? Top-k subjects per face, the best one when it reaches the
-    /// threshold (else unknown); two faces of one photo are never given the same subject.
+    /// threshold (else unknown); two faces of one photo are never given the same subject. With
+    /// `review.enabled`, the unknown faces are kept for review.
     pub async fn identify(&self, image: Vec<u8>, opts: IdentifyOptions) -> Result<Identified> {
         let s = &self.settings.identify;
         let k = recognize::check_k(opts.k, s.k, s.max_k)?;
         let threshold = recognize::check_threshold(opts.threshold, self.thresholds().identify)?;
-        self.run(move |w| w.identify(&image, k, threshold, &opts)).await
+        let review = self.settings.review;
+        self.run(move |w| {
+            let identified = w.identify(&image, k, threshold, &opts)?;
+            if review.enabled {
+                // The answer stands even when the faces cannot be kept for review.
+                if let Err(e) = w.keep_unknowns(&image, &identified, review.max_items) {
+                    tracing::error!("keeping unknown faces for review failed: {e}");
+                }
+            }
+            Ok(identified)
+        })
+        .await
     }
 
     /// The k most similar gallery faces or subjects for a query face or embedding.
@@ -307,6 +321,12 @@ impl Engine {
             Ok((jobs::status(g, &jobs, &id)?, created))
         })
         .await
+    }
+
+    /// The server folders a job may read: `enroll.allowed_roots` and the folders inside them.
+    pub async fn server_folders(&self) -> Result<Vec<ServerFolder>> {
+        let roots = self.settings.enroll.allowed_roots.clone();
+        spawn(move || Ok(jobs::server_folders(&roots))).await
     }
 
     /// A job's state, counts, rate and ETA.

@@ -2,10 +2,12 @@
 
 pub mod analyze;
 pub mod evaluate;
+pub mod folders;
 pub mod gallery;
 pub mod health;
 pub mod jobs;
 pub mod recognize;
+pub mod review;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -42,12 +44,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/faces/{id}", web::delete().to(gallery::delete_face))
                 .route("/faces/{id}/crop", web::get().to(gallery::face_crop))
                 .route("/jobs/enroll", web::post().to(jobs::create_job))
+                .configure(folders::configure)
                 .route("/jobs/{id}", web::get().to(jobs::get_job))
                 .route("/jobs/{id}", web::delete().to(jobs::cancel_job))
                 .route("/jobs/{id}/report", web::get().to(jobs::job_report))
                 .route("/eval", web::post().to(evaluate::evaluate))
                 .route("/calibrate", web::get().to(evaluate::thresholds))
-                .route("/calibrate", web::post().to(evaluate::calibrate)),
+                .route("/calibrate", web::post().to(evaluate::calibrate))
+                .configure(review::configure),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::new(Code::RouteNotFound, "no such route"))

@@ -37,6 +37,7 @@ const ASSETS: &[Asset] = &[
     asset!("verify.js", JS),
     asset!("gallery.js", JS),
     asset!("jobs.js", JS),
+    asset!("review.js", JS),
     asset!("quality.js", JS),
     asset!("system.js", JS),
 ];

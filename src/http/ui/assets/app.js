@@ -1,5 +1,5 @@
 // The single page: a screen per hash route (#/recognise, #/verify, #/gallery[/id], #/jobs,
-// #/quality, #/system), the API key prompt, and a record of unexpected errors.
+// #/review, #/quality, #/system), the API key prompt, and a record of unexpected errors.
 
 import { getKey, onUnauthorized, setKey, get } from './api.js';
 import { $, $$, say } from './dom.js';
@@ -7,10 +7,11 @@ import * as recognise from './recognise.js';
 import * as verify from './verify.js';
 import * as gallery from './gallery.js';
 import * as jobs from './jobs.js';
+import * as review from './review.js';
 import * as quality from './quality.js';
 import * as system from './system.js';
 
-const screens = { recognise, verify, gallery, jobs, quality, system };
+const screens = { recognise, verify, gallery, jobs, review, quality, system };
 
 // Anything unexpected is shown, and kept where a test (or a curious person) can read it.
 window.visageErrors = [];

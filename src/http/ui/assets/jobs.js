@@ -1,5 +1,6 @@
-// Enrol in bulk: upload an archive of person/photo folders as a job, follow its progress (rate,
-// ETA) from the job's status, cancel it, then read its report, problems first.
+// Enrol in bulk: upload an archive of person/photo folders as a job, or pick a server folder
+// under the allowed roots; follow its progress (rate, ETA) from the job's status, cancel it,
+// then read its report, problems first.
 
 import { call, get } from './api.js';
 import { $, el, say, sayError } from './dom.js';
@@ -11,9 +12,21 @@ let timer = null;
 export function init() {
   $('#job-form').addEventListener('submit', start);
   $('#job-cancel').addEventListener('click', cancel);
+  $('#job-folder-form').addEventListener('submit', startFromFolder);
 }
 
-export function show() {}
+export async function show() {
+  try {
+    const { folders } = await get('/v1/jobs/folders');
+    $('#job-folder').replaceChildren(...folders.map((f) =>
+      el('option', { value: f.path, text: `${f.path} (${f.subfolders} folder${f.subfolders === 1 ? '' : 's'})` })));
+    const none = folders.length === 0;
+    $('#job-folder-note').hidden = !none;
+    for (const c of $('#job-folder-form').elements) c.disabled = none;
+  } catch (err) {
+    sayError(err);
+  }
+}
 
 function archiveType(name) {
   const n = name.toLowerCase();
@@ -36,14 +49,32 @@ async function start(e) {
   say(`Uploading ${file.name}…`);
   try {
     const multi = $('#job-multi').value;
-    job = await call('POST', `/v1/jobs/enroll?multi_face=${multi}`, { body: file, type });
-    $('#job-name').textContent = `Job ${job.id} (${file.name})`;
-    $('#job-run').hidden = false;
-    say('Job started.');
-    follow();
+    started(await call('POST', `/v1/jobs/enroll?multi_face=${multi}`, { body: file, type }), file.name);
   } catch (err) {
     sayError(err);
   }
+}
+
+async function startFromFolder(e) {
+  e.preventDefault();
+  const folder = $('#job-folder').value;
+  if (!folder) return;
+  clearTimeout(timer);
+  $('#job-report').hidden = true;
+  try {
+    const json = { source: { folder }, gate: { multi_face: $('#job-multi').value } };
+    started(await call('POST', '/v1/jobs/enroll', { json }), folder);
+  } catch (err) {
+    sayError(err);
+  }
+}
+
+function started(created, what) {
+  job = created;
+  $('#job-name').textContent = `Job ${job.id} (${what})`;
+  $('#job-run').hidden = false;
+  say('Job started.');
+  follow();
 }
 
 const seconds = (s) => (s >= 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
