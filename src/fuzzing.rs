@@ -123,7 +123,9 @@ fn read_form(content_type: &str, body: &[u8], compreface: bool) {
         }
         for name in images {
             match form.image(name) {
-                Ok(bytes) => assert!(bytes.len() <= limit, "a {} byte image passed the {limit} byte limit", bytes.len()),
+                Ok(bytes) => {
+                    assert!(bytes.len() <= limit, "a {} byte image passed the {limit} byte limit", bytes.len())
+                }
                 Err(e) => assert_client_error(e.code, &e),
             }
         }
