@@ -9,6 +9,8 @@ mod config_list;
 pub mod enroll;
 pub mod error;
 pub mod eval;
+#[cfg(feature = "testing")]
+pub mod fuzzing;
 pub mod gallery;
 pub mod http;
 pub mod index;

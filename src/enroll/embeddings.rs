@@ -337,7 +337,12 @@ fn open_npy(path: &Path, mut file: File, subjects: Option<&Path>) -> Result<(Inn
     if header.order() != npyz::Order::C && rows > 1 && dim > 1 {
         return Err(invalid(path, "Fortran order; save it in C order (numpy.ascontiguousarray)"));
     }
-    let expected = data_start + rows * (dim * element.bytes) as u64;
+    // A header may announce any shape: one whose size does not even fit in 64 bits is refused,
+    // not wrapped around into a small one.
+    let expected = (dim.checked_mul(element.bytes))
+        .and_then(|row| rows.checked_mul(row as u64))
+        .and_then(|data| data.checked_add(data_start))
+        .ok_or_else(|| invalid(path, format!("shape [{rows}, {dim}] is too large")))?;
     let size = file.metadata().map_err(|e| invalid(path, e))?.len();
     if size < expected {
         return Err(invalid(path, format!("truncated: {size} bytes, the header announces {expected}")));
@@ -524,6 +529,17 @@ mod tests {
             resumed.read_batch(10, &mut rest).unwrap();
             assert_eq!(rest, rows[1..]);
         }
+    }
+
+    #[test]
+    fn a_shape_too_large_for_64_bits_is_refused() {
+        // Shape [1, 2^62] of float32: its size wrapped around to 0 bytes and passed for complete.
+        let input = include_bytes!("../../tests/fuzz_regressions/embeddings_npy/dim_overflow.npy.bin");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.npy");
+        std::fs::write(&path, &input[2..]).unwrap();
+        let err = Reader::open(&path, None).err().unwrap();
+        assert!(err.to_string().contains("shape [1, 4611686018427387904] is too large"), "{err}");
     }
 
     #[test]

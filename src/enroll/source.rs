@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek};
 use std::ops::ControlFlow;
 use std::path::{Component, Path, PathBuf};
 
@@ -190,18 +190,8 @@ impl Source {
         };
         match self {
             Self::Folder(root) => walk_folder(root, roots, max_bytes, visit),
-            Self::Archive(path) => {
-                let mut file = File::open(path).map_err(fail)?;
-                let mut magic = [0u8; 4];
-                let n = file.read(&mut magic).map_err(fail)?;
-                let file = File::open(path).map_err(fail)?;
-                match &magic[..n] {
-                    [b'P', b'K', ..] => walk_zip(file, max_bytes, visit),
-                    [0x1f, 0x8b, ..] => walk_tar(flate2::read::GzDecoder::new(BufReader::new(file)), max_bytes, visit),
-                    _ => walk_tar(BufReader::new(file), max_bytes, visit),
-                }
-                .map_err(|e| VisageError::unprocessable(Code::InvalidSource, format!("{}: {e}", path.display())))
-            }
+            Self::Archive(path) => walk_archive(File::open(path).map_err(fail)?, max_bytes, visit)
+                .map_err(|e| VisageError::unprocessable(Code::InvalidSource, format!("{}: {e}", path.display()))),
             Self::Manifest(path) => walk_manifest(path, roots, max_bytes, visit),
             Self::Embeddings(e) => Err(VisageError::unprocessable(
                 Code::InvalidSource,
@@ -288,8 +278,21 @@ fn visit_member(rel: &Path, declared: u64, member: impl Read, max_bytes: usize, 
     visit(layout_entry(rel), &mut read)
 }
 
-fn walk_zip(file: File, max_bytes: usize, visit: &mut Visit) -> std::io::Result<()> {
-    let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(std::io::Error::other)?;
+/// Visits the photo members of an archive read from `reader`: zip, tar.gz or tar, told apart by
+/// their first bytes. Members that would land outside the archive's root are skipped.
+pub fn walk_archive(mut reader: impl Read + Seek, max_bytes: usize, visit: &mut Visit) -> std::io::Result<()> {
+    let mut magic = [0u8; 4];
+    let n = reader.read(&mut magic)?;
+    reader.rewind()?;
+    match &magic[..n] {
+        [b'P', b'K', ..] => walk_zip(reader, max_bytes, visit),
+        [0x1f, 0x8b, ..] => walk_tar(flate2::read::GzDecoder::new(BufReader::new(reader)), max_bytes, visit),
+        _ => walk_tar(BufReader::new(reader), max_bytes, visit),
+    }
+}
+
+fn walk_zip(reader: impl Read + Seek, max_bytes: usize, visit: &mut Visit) -> std::io::Result<()> {
+    let mut zip = zip::ZipArchive::new(BufReader::new(reader)).map_err(std::io::Error::other)?;
     for i in 0..zip.len() {
         let mut member = match zip.by_index(i) {
             Ok(member) => member,

@@ -6,7 +6,7 @@ pub mod api;
 mod compreface;
 pub mod doc;
 pub mod error;
-mod input;
+pub(crate) mod input;
 mod metrics;
 mod routes;
 mod ui;
@@ -26,7 +26,12 @@ use error::ApiError;
 
 /// Largest request body accepted: two images, base64-inflated, plus fields.
 fn body_limit(engine: &Engine) -> usize {
-    engine.settings().limits.max_image_bytes * 8 / 3 + (1 << 20)
+    body_limit_for(&engine.settings().limits)
+}
+
+/// The body limit for `limits`: the largest image as base64, plus room for the other fields.
+pub(crate) fn body_limit_for(limits: &crate::pipeline::decode::ImageLimits) -> usize {
+    limits.max_image_bytes * 8 / 3 + (1 << 20)
 }
 
 /// Admits a `/v1` request only while fewer than workers + queue requests are in flight (their
