@@ -31,6 +31,3 @@ elif command -v docker-compose >/dev/null 2>&1; then
 fi
 cargo clippy --release --all-targets --features testing --locked -- -D warnings
 cargo test --release --features testing --locked "$@"
-# Fuzzing smoke: every target of fuzz/ for 4 s from its corpus (the long runs' figures are in the
-# README's Reliability section). The instrumented build is cached in $VISAGE_CACHE/fuzz.
-./scripts/fuzz.sh all 4

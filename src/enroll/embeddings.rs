@@ -321,7 +321,48 @@ impl Reader {
     }
 }
 
+/// Longest `.npy` header dictionary read (a plain array's is about 100 bytes).
+const NPY_HEADER_MAX: usize = 64 * 1024;
+
+/// Refuses a `.npy` header that a plain `[N, D]` float array never has: longer than
+/// [`NPY_HEADER_MAX`], or nesting brackets deeper than a dict holding a tuple (the header parser
+/// takes exponential time on deep nesting, so such a file would hang an import). Leaves the file
+/// at its start.
+fn check_npy_header(path: &Path, file: &mut File) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut fixed = [0u8; 12];
+    let got = file.read(&mut fixed).map_err(|e| invalid(path, e))?;
+    let text_len = match (got >= 10 && fixed.starts_with(b"\x93NUMPY"), fixed[6]) {
+        (true, 1) => Some((10, u16::from_le_bytes([fixed[8], fixed[9]]) as usize)),
+        (true, _) if got >= 12 => Some((12, u32::from_le_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]) as usize)),
+        _ => None, // npyz reports what is wrong
+    };
+    if let Some((start, len)) = text_len {
+        if len > NPY_HEADER_MAX {
+            return Err(invalid(path, format!("the .npy header is {len} bytes long (at most {NPY_HEADER_MAX})")));
+        }
+        let mut text = vec![0u8; len];
+        file.seek(SeekFrom::Start(start)).map_err(|e| invalid(path, e))?;
+        file.read_exact(&mut text).map_err(|e| invalid(path, format!("not a .npy file: {e}")))?;
+        let (mut depth, mut deepest) = (0i32, 0i32);
+        for c in text {
+            depth += match c {
+                b'(' | b'[' | b'{' => 1,
+                b')' | b']' | b'}' => -1,
+                _ => 0,
+            };
+            deepest = deepest.max(depth);
+        }
+        if deepest > 2 {
+            return Err(invalid(path, "the .npy header nests brackets too deep for a plain [N, D] float array"));
+        }
+    }
+    file.seek(SeekFrom::Start(0)).map_err(|e| invalid(path, e))?;
+    Ok(())
+}
+
 fn open_npy(path: &Path, mut file: File, subjects: Option<&Path>) -> Result<(Inner, u64)> {
+    check_npy_header(path, &mut file)?;
     let header = npyz::NpyHeader::from_reader(&mut file).map_err(|e| invalid(path, format!("not a .npy file: {e}")))?;
     let data_start = file.stream_position().map_err(|e| invalid(path, e))?;
     let element = match header.dtype() {
@@ -540,6 +581,17 @@ mod tests {
         std::fs::write(&path, &input[2..]).unwrap();
         let err = Reader::open(&path, None).err().unwrap();
         assert!(err.to_string().contains("shape [1, 4611686018427387904] is too large"), "{err}");
+    }
+
+    #[test]
+    fn a_header_nesting_too_deep_is_refused_before_it_is_parsed() {
+        // `'shape': ([[[[[[[[[[[[[[3,True }`: the header parser never finished on it.
+        let input = include_bytes!("../../tests/fuzz_regressions/embeddings_npy/nested_shape_hang.npy.bin");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.npy");
+        std::fs::write(&path, &input[2..]).unwrap();
+        let err = Reader::open(&path, None).err().unwrap();
+        assert!(err.to_string().contains("nests brackets too deep"), "{err}");
     }
 
     #[test]

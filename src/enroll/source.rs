@@ -371,7 +371,8 @@ fn walk_manifest(path: &Path, roots: Option<&[PathBuf]>, max_bytes: usize, visit
         let name = if seen.insert(row.path.clone()) { row.path.clone() } else { format!("{}#{}", row.path, line + 1) };
         let entry = Entry {
             name,
-            subject: row.subject.clone(),
+            // Ids as folder and archive labels become them (a valid id is kept as it is).
+            subject: subject_id(&row.subject),
             subject_name: row.name.clone().unwrap_or_else(|| row.subject.clone()),
             external_id: row.external_id.filter(|e| !e.is_empty()),
         };
