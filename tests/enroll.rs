@@ -254,4 +254,3 @@ fn server_jobs_resume_after_a_crash_cancel_and_report() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("gallery_locked"));
 }
-

@@ -78,7 +78,8 @@ fn read_keys_recognise_admin_keys_write_and_no_key_reaches_the_log() {
     let enrolled = srv.multipart_with("/v1/subjects/obama/faces", &[("image", Part::File(&bytes("obama.jpg")))], admin);
     assert_eq!(enrolled.status, 201, "{}", enrolled.json);
     let face = enrolled.json["id"].as_u64().unwrap();
-    let r = srv.multipart_with("/v1/subjects/obama/faces", &[("image", Part::File(&bytes("obama3.jpg")))], bearer_admin);
+    let r =
+        srv.multipart_with("/v1/subjects/obama/faces", &[("image", Part::File(&bytes("obama3.jpg")))], bearer_admin);
     assert_eq!(r.status, 201, "{}", r.json);
 
     // A read key recognises and reads...
@@ -197,7 +198,9 @@ fn slow_uploads_time_out_with_408_and_leave_nothing_behind() {
     let addr = srv.base.trim_start_matches("http://").to_string();
     let photo = bytes("obama.jpg");
     let head = |path: &str, content_type: &str, length: usize| {
-        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n")
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
+        )
     };
     // A raw image, a multipart form and an archive upload, each stopping half-way.
     let boundary = "slowboundary";
@@ -268,7 +271,8 @@ fn hostile_zip() -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     let mut z = zip::ZipWriter::new(&mut out);
     let options = zip::write::SimpleFileOptions::default();
-    for (name, photo) in [("bob/biden.jpg", "biden.jpg"), ("../z/obama2.jpg", "obama2.jpg"), ("/abs/x.jpg", "obama3.jpg")]
+    for (name, photo) in
+        [("bob/biden.jpg", "biden.jpg"), ("../z/obama2.jpg", "obama2.jpg"), ("/abs/x.jpg", "obama3.jpg")]
     {
         z.start_file(name, options).unwrap();
         z.write_all(&bytes(photo)).unwrap();
@@ -315,7 +319,10 @@ fn hostile_archives_and_sources_never_leave_their_root() {
     for (job, total) in [("tar", 8), ("zip", 4)] {
         let status = srv.wait_job(job, Duration::from_secs(120));
         assert_eq!(status["state"], "completed", "{status:#}");
-        assert_eq!((status["counts"]["processed"].as_u64(), status["counts"]["enrolled"].as_u64()), (Some(total), Some(1)));
+        assert_eq!(
+            (status["counts"]["processed"].as_u64(), status["counts"]["enrolled"].as_u64()),
+            (Some(total), Some(1))
+        );
         for (item, outcome, reason) in report(&srv, job) {
             if item == "alice/obama.jpg" || item == "bob/biden.jpg" {
                 assert_eq!(outcome, "enrolled");
@@ -340,7 +347,8 @@ fn hostile_archives_and_sources_never_leave_their_root() {
     // Inside the roots, a photo linked from outside and manifest rows pointing out are refused.
     let r = srv.json("POST", "/v1/jobs/enroll", &json!({ "id": "set", "source": { "folder": s(&roots.join("set")) } }));
     assert_eq!(r.status, 202, "{}", r.json);
-    let r = srv.json("POST", "/v1/jobs/enroll", &json!({ "id": "m", "source": { "manifest": s(&roots.join("m.csv")) } }));
+    let r =
+        srv.json("POST", "/v1/jobs/enroll", &json!({ "id": "m", "source": { "manifest": s(&roots.join("m.csv")) } }));
     assert_eq!(r.status, 202, "{}", r.json);
     assert_eq!(srv.wait_job("set", Duration::from_secs(60))["counts"]["enrolled"], 1);
     let leak = report(&srv, "set").into_iter().find(|(item, ..)| item == "carol/leak.jpg").unwrap();
@@ -395,7 +403,8 @@ fn archive_bombs_stop_at_the_total_cap_and_crowded_zips_are_refused() {
     // 64 MiB of zeros in a ~64 kB tar.gz; 16 MiB (under limits.max_image_bytes) in a zip.
     let tar_bomb = tar_gz_bomb(64 << 20);
     assert!(tar_bomb.len() < 1 << 20);
-    let zip_bomb = zip_of(&[("bomb/zeros.jpg".into(), vec![0; 16 << 20]), ("alice/obama.jpg".into(), bytes("obama.jpg"))]);
+    let zip_bomb =
+        zip_of(&[("bomb/zeros.jpg".into(), vec![0; 16 << 20]), ("alice/obama.jpg".into(), bytes("obama.jpg"))]);
     let crowded: Vec<(String, Vec<u8>)> = (0..11).map(|i| (format!("p{i}/x.jpg"), vec![1])).collect();
     let fits = zip_of(&[("alice/obama.jpg".into(), bytes("obama.jpg"))]);
     for (id, content_type, body) in [
@@ -421,13 +430,14 @@ fn archive_bombs_stop_at_the_total_cap_and_crowded_zips_are_refused() {
     assert_eq!((fits["state"].as_str(), fits["counts"]["enrolled"].as_u64()), (Some("completed"), Some(1)), "{fits:#}");
 }
 
-/// Files under `dir` holding `needle` (every byte of every file is searched).
-fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+/// Files under `dir` holding any of `needles` (every byte of every file is searched). Pieces
+/// rather than whole values: SQLite splits a large value over pages.
+fn files_holding(dir: &Path, needles: &[&[u8]]) -> Vec<String> {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file())
-        .filter(|e| std::fs::read(e.path()).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
+        .filter(|e| std::fs::read(e.path()).is_ok_and(|b| needles.iter().any(|n| b.windows(n.len()).any(|w| w == *n))))
         .map(|e| e.path().display().to_string())
         .collect()
 }
@@ -456,7 +466,8 @@ fn delete_erases_the_embedding_from_the_index_and_the_crop_from_the_disk() {
     };
     let face = enrol("obama", "obama.jpg");
     enrol("biden", "biden.jpg");
-    let crop = ureq::get(format!("{}/v1/faces/{face}/crop", srv.base)).call().unwrap().body_mut().read_to_vec().unwrap();
+    let crop =
+        ureq::get(format!("{}/v1/faces/{face}/crop", srv.base)).call().unwrap().body_mut().read_to_vec().unwrap();
     // The face's own embedding, as the API computes it from the same photo.
     let embedded = srv.multipart("/v1/embed", &[("image", Part::File(&bytes("obama.jpg")))]);
     let vector: Vec<f32> = serde_json::from_value(embedded.json["faces"][0]["embedding"].clone())
@@ -466,28 +477,38 @@ fn delete_erases_the_embedding_from_the_index_and_the_crop_from_the_disk() {
     assert_eq!(before.json["results"][0]["face_id"].as_u64(), Some(face), "{}", before.json);
     assert!(before.json["results"][0]["score"].as_f64().unwrap() > 0.999);
 
-    // Where they are before: the crop in the database, the embedding there and in the saved index.
-    let needle: Vec<u8> = vector[..32].iter().flat_map(|x| x.to_le_bytes()).collect();
-    assert!(!files_holding(dir.path(), &crop).is_empty(), "the probe finds the stored crop");
+    // Where they are before: the crop in the database, the embedding there and in the saved
+    // index. Probes: every 8th 32-byte piece of the crop, every 32-byte piece of the embedding.
+    let crop_pieces: Vec<&[u8]> = crop.chunks_exact(32).step_by(8).collect();
+    let raw: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let vector_pieces: Vec<&[u8]> = raw.chunks_exact(32).collect();
+    assert!(crop_pieces.len() > 20 && vector_pieces.len() >= 16);
+    let db = dir.path().join("gallery.sqlite3");
+    let db_files = |pieces: &[&[u8]]| {
+        files_holding(dir.path(), pieces).into_iter().filter(|f| f.contains("gallery.sqlite3")).count()
+    };
+    assert!(db_files(&crop_pieces) > 0, "the probe finds the stored crop");
+    assert!(db_files(&vector_pieces) > 0 && db.is_file(), "the probe finds the stored embedding");
     assert!(
-        until(Duration::from_secs(20), || files_holding(&dir.path().join("index"), &needle).len() == 1),
+        until(Duration::from_secs(20), || !files_holding(&dir.path().join("index"), &vector_pieces).is_empty()),
         "the probe finds the embedding in the saved index: {:?}",
-        files_holding(dir.path(), &needle)
+        files_holding(dir.path(), &vector_pieces)
     );
 
     assert_eq!(srv.delete(&format!("/v1/faces/{face}")).status, 200);
     // The embedding has left the index: its own vector no longer finds it, nor does the photo.
     let after = search();
-    let ids: Vec<u64> = after.json["results"].as_array().unwrap().iter().filter_map(|r| r["face_id"].as_u64()).collect();
+    let ids: Vec<u64> =
+        after.json["results"].as_array().unwrap().iter().filter_map(|r| r["face_id"].as_u64()).collect();
     assert!(!ids.contains(&face) && !ids.is_empty(), "{}", after.json);
     let r = srv.multipart("/v1/identify", &[("image", Part::File(&bytes("obama.jpg")))]);
     assert!(r.json["faces"][0]["match"].is_null(), "{}", r.json);
     assert_eq!(srv.get(&format!("/v1/faces/{face}/crop")).status, 404);
     // ...and from every file: the crop at once, the embedding once the index is saved again.
-    assert_eq!(files_holding(dir.path(), &crop), Vec::<String>::new(), "the crop's bytes are gone from disk");
+    assert_eq!(files_holding(dir.path(), &crop_pieces), Vec::<String>::new(), "the crop's bytes are gone from disk");
     assert!(
-        until(Duration::from_secs(20), || files_holding(dir.path(), &needle).is_empty()),
+        until(Duration::from_secs(20), || files_holding(dir.path(), &vector_pieces).is_empty()),
         "the embedding is still in {:?}",
-        files_holding(dir.path(), &needle)
+        files_holding(dir.path(), &vector_pieces)
     );
 }

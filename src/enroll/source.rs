@@ -243,7 +243,8 @@ impl Source {
                     }
                 };
                 if budget.exceeded.get() {
-                    let m = format!("decompresses to more than {} bytes (enroll.max_archive_bytes)", limits.archive.bytes);
+                    let m =
+                        format!("decompresses to more than {} bytes (enroll.max_archive_bytes)", limits.archive.bytes);
                     return Err(too_large(path, &m));
                 }
                 walked
@@ -644,8 +645,11 @@ mod tests {
         assert_ne!(got[0].0.name, got[1].0.name, "repeated paths get distinct item names");
         let bad = dir.path().join("bad.csv");
         std::fs::write(&bad, "who,where\nx,y\n").unwrap();
-        let err = Source::infer(&bad).unwrap()
-            .walk(None, ReadLimits { item_bytes: 10, archive: ArchiveLimits::NONE }, &mut |_, _| ControlFlow::Continue(()))
+        let err = Source::infer(&bad)
+            .unwrap()
+            .walk(None, ReadLimits { item_bytes: 10, archive: ArchiveLimits::NONE }, &mut |_, _| {
+                ControlFlow::Continue(())
+            })
             .unwrap_err();
         assert_eq!(err.code(), "invalid_manifest");
     }

@@ -109,9 +109,10 @@ fn need(keys: &Keys, method: &Method, path: &str) -> Need {
 /// The key a request presents: `X-API-Key`, else `Authorization: Bearer`.
 fn presented(req: &ServiceRequest) -> Option<&str> {
     let headers = req.headers();
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).or_else(|| {
-        headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
-    })
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")))
 }
 
 /// 403 for a read-only key.

@@ -42,8 +42,12 @@ pub async fn check_key(
         match (accepts(keys, req.path(), given.unwrap_or_default()), given) {
             (None, _) | (Some(true), Some(_)) => {}
             (Some(_), None) => {
-                return Err(CfError::new(StatusCode::UNAUTHORIZED, cf::MISSING_REQUEST_HEADER, "Missing header: x-api-key")
-                    .into())
+                return Err(CfError::new(
+                    StatusCode::UNAUTHORIZED,
+                    cf::MISSING_REQUEST_HEADER,
+                    "Missing header: x-api-key",
+                )
+                .into())
             }
             (Some(false), Some(_)) => {
                 return Err(CfError::new(
