@@ -63,7 +63,7 @@ fn read_keys_recognise_admin_keys_write_and_no_key_reaches_the_log() {
     // No key, a wrong key, or the digest itself sent as a key: 401.
     assert_eq!(srv.get("/healthz").status, 200, "probes stay open");
     assert_eq!(code(&srv.get("/v1/subjects")), (401, "unauthorized"));
-    for wrong in ["wrong-key-0000", hashed.as_str(), "reader-5d8", "hashed-admin-7f3a "] {
+    for wrong in ["wrong-key-0000", hashed.as_str(), "reader-5d8", "hashed-admin-7f3"] {
         assert_eq!(code(&get("/v1/subjects", &[("x-api-key", wrong)])), (401, "unauthorized"), "{wrong:?}");
     }
     // /metrics and /docs behind a key (any role) when configured.
@@ -271,9 +271,8 @@ fn hostile_zip() -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     let mut z = zip::ZipWriter::new(&mut out);
     let options = zip::write::SimpleFileOptions::default();
-    for (name, photo) in
-        [("bob/biden.jpg", "biden.jpg"), ("../z/obama2.jpg", "obama2.jpg"), ("/abs/x.jpg", "obama3.jpg")]
-    {
+    // (The zip writer itself strips a leading `/`, so absolute names are tried in the tar only.)
+    for (name, photo) in [("bob/biden.jpg", "biden.jpg"), ("../z/obama2.jpg", "obama2.jpg")] {
         z.start_file(name, options).unwrap();
         z.write_all(&bytes(photo)).unwrap();
     }
@@ -316,7 +315,7 @@ fn hostile_archives_and_sources_never_leave_their_root() {
     assert_eq!(r.status, 202, "{}", r.json);
     let r = srv.raw("POST", "/v1/jobs/enroll?id=zip", "application/zip", &hostile_zip(), &[]);
     assert_eq!(r.status, 202, "{}", r.json);
-    for (job, total) in [("tar", 8), ("zip", 4)] {
+    for (job, total) in [("tar", 8), ("zip", 3)] {
         let status = srv.wait_job(job, Duration::from_secs(120));
         assert_eq!(status["state"], "completed", "{status:#}");
         assert_eq!(
@@ -459,7 +458,7 @@ fn delete_erases_the_embedding_from_the_index_and_the_crop_from_the_disk() {
     let env = [("VISAGE_GALLERY__KEEP_CROPS", "true"), ("VISAGE_SERVER__PERSIST_INTERVAL_S", "1")];
     let srv = Server::start(dir.path(), &env);
     let enrol = |id: &str, photo: &str| {
-        assert_eq!(srv.json("POST", "/v1/subjects", &json!({ "id": id })).status, 201);
+        assert_eq!(srv.json("POST", "/v1/subjects", &json!({ "id": id, "name": id })).status, 201);
         let r = srv.multipart(&format!("/v1/subjects/{id}/faces"), &[("image", Part::File(&bytes(photo)))]);
         assert_eq!(r.status, 201, "{}", r.json);
         r.json["id"].as_u64().unwrap()

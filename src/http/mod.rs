@@ -75,7 +75,9 @@ async fn body_deadline(
                     Some((Err(PayloadError::Io(e)), (payload, true)))
                 }
             }
-        });
+        })
+        // actix may poll a finished body again; unfold alone must not be.
+        .fuse();
         req.set_payload(Payload::from(Box::pin(timed) as Body));
     }
     next.call(req).await
