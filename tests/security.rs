@@ -469,7 +469,7 @@ fn delete_erases_the_embedding_from_the_index_and_the_crop_from_the_disk() {
         ureq::get(format!("{}/v1/faces/{face}/crop", srv.base)).call().unwrap().body_mut().read_to_vec().unwrap();
     // The face's own embedding, as the API computes it from the same photo.
     let embedded = srv.multipart("/v1/embed", &[("image", Part::File(&bytes("obama.jpg")))]);
-    let vector: Vec<f32> = serde_json::from_value(embedded.json["faces"][0]["embedding"].clone())
+    let vector: Vec<f32> = serde_json::from_value(embedded.json["faces"][0]["embedding"]["vector"].clone())
         .unwrap_or_else(|e| panic!("{e}: {}", embedded.json));
     let search = || srv.json("POST", "/v1/search", &json!({ "embedding": vector, "k": 5 }));
     let before = search();
