@@ -107,6 +107,20 @@ impl Settings {
         if let Err(e) = self.index.validate() {
             return bad(&e.to_string());
         }
+        for (name, keys) in [
+            ("server.api_keys", &self.server.api_keys),
+            ("server.read_keys", &self.server.read_keys),
+            ("compat.recognition_keys", &self.compat.recognition_keys),
+            ("compat.detection_keys", &self.compat.detection_keys),
+            ("compat.verification_keys", &self.compat.verification_keys),
+        ] {
+            if let Err(e) = crate::service::keys::KeySet::parse(keys) {
+                return bad(&format!("{name}: {e}"));
+            }
+        }
+        if self.server.max_form_fields == 0 || self.server.body_timeout_s == 0 {
+            return bad("server.max_form_fields and server.body_timeout_s must be at least 1");
+        }
         if self.runtime.optimization_level > 3 || self.runtime.sessions == 0 {
             return bad("runtime.optimization_level must be 0..=3 and runtime.sessions at least 1");
         }

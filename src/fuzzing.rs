@@ -15,7 +15,7 @@ use actix_web::{test::TestRequest, web, FromRequest};
 
 use crate::config::Settings;
 use crate::enroll::embeddings::{self, Reader};
-use crate::enroll::source::{walk_archive, Entry, ReadResult};
+use crate::enroll::source::{walk_archive, ArchiveLimits, Entry, ReadLimits, ReadResult};
 use crate::enroll::{import, EmbeddingsFile, Source};
 use crate::error::Code;
 use crate::eval::{pairs, Sample};
@@ -43,8 +43,13 @@ const MODEL: &str = "fuzz@0";
 
 /// The default limits (`config/default.toml`), which the service runs with.
 fn limits() -> &'static ImageLimits {
-    static LIMITS: OnceLock<ImageLimits> = OnceLock::new();
-    LIMITS.get_or_init(|| Settings::load(None).expect("the default settings load").limits)
+    &defaults().limits
+}
+
+/// The default settings, as the service starts with them.
+fn defaults() -> &'static Settings {
+    static SETTINGS: OnceLock<Settings> = OnceLock::new();
+    SETTINGS.get_or_init(|| Settings::load(None).expect("the default settings load"))
 }
 
 /// A failure must be the caller's fault: a 4xx code, never a 5xx.
@@ -97,14 +102,15 @@ pub fn json_body(data: &[u8]) {
 fn read_form(content_type: &str, body: &[u8], compreface: bool) {
     let (req, mut payload) =
         TestRequest::default().insert_header((CONTENT_TYPE, content_type)).set_payload(body.to_vec()).to_http_parts();
-    let limit = crate::http::body_limit_for(limits());
+    let form_limits = crate::http::form_limits_for(&defaults().server, limits());
+    let limit = form_limits.body;
     let images: &[&str] = if compreface { &["source_image", "target_image"] } else { &["image", "image_a", "image_b"] };
     futures_executor::block_on(async {
         let payload = web::Payload::from_request(&req, &mut payload).await.expect("a payload");
         let form = if compreface {
-            Form::read_with(&req, payload, limit, images).await
+            Form::read_with(&req, payload, form_limits, images).await
         } else {
-            Form::read(&req, payload, limit).await
+            Form::read(&req, payload, form_limits).await
         };
         let mut form = match form {
             Ok(form) => form,
@@ -159,7 +165,9 @@ fn check_entry(entry: &Entry, read: &mut dyn FnMut() -> ReadResult, max: usize) 
 /// member lands outside the archive's root, and each is read within the size limit.
 pub fn archive(data: &[u8]) {
     let max = limits().max_image_bytes;
-    let _ = walk_archive(Cursor::new(data), max, &mut |entry, read| {
+    // The service's default caps (enroll.max_archive_*), scaled down to fuzzing's memory.
+    let caps = ArchiveLimits { bytes: 256 << 20, entries: 100_000 };
+    let _ = walk_archive(Cursor::new(data), max, caps, &mut |entry, read| {
         assert!(!escapes(Path::new(&entry.name)), "member {:?} escapes the archive", entry.name);
         check_entry(&entry, read, max);
         ControlFlow::Continue(())
@@ -204,7 +212,8 @@ pub fn manifest(data: &[u8]) {
     let path = dir.write(["m.csv", "m.json", "m.jsonl"][usize::from(selector) % 3], text);
     let roots = [dir.0.clone()];
     let max = limits().max_image_bytes;
-    let walked = Source::Manifest(path).walk(Some(&roots), max, &mut |entry, read| {
+    let read_limits = ReadLimits { item_bytes: max, archive: ArchiveLimits::NONE };
+    let walked = Source::Manifest(path).walk(Some(&roots), read_limits, &mut |entry, read| {
         if let Some(bytes) = check_entry(&entry, read, max) {
             assert!(bytes == PHOTO || bytes == text, "row {:?} read a file outside its folder", entry.name);
         }

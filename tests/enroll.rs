@@ -194,7 +194,7 @@ fn server_jobs_resume_after_a_crash_cancel_and_report() {
     server.stop(false);
     assert!((done as usize) < total, "the job finished before the crash ({done} items)");
     server.restart(true);
-    let status = wait_state(&server, "many", Duration::from_secs(180));
+    let status = server.wait_job("many", Duration::from_secs(180));
     assert_eq!(status["state"], "completed", "{status:#}");
     assert_eq!(status["total"].as_u64(), Some(total as u64));
     assert_eq!(status["counts"]["by_outcome"], json!({ "enrolled": total }), "each item exactly once");
@@ -220,7 +220,7 @@ fn server_jobs_resume_after_a_crash_cancel_and_report() {
     let r = server.raw("POST", "/v1/jobs/enroll?id=upload&multi_face=largest", "application/zip", &zip, &[]);
     assert_eq!(r.status, 202, "{}", r.json);
     assert_eq!(r.json["gate"]["multi_face"], "largest");
-    let status = wait_state(&server, "upload", Duration::from_secs(60));
+    let status = server.wait_job("upload", Duration::from_secs(60));
     assert_eq!(status["counts"]["processed"], 3, "{status:#}");
     let items = server.get("/v1/jobs/upload/report?problems=true").json["items"].clone();
     let outcomes: HashMap<&str, &str> = items
@@ -244,7 +244,7 @@ fn server_jobs_resume_after_a_crash_cancel_and_report() {
     wait_for_items(&data.join("gallery.sqlite3"), "more", 1, Duration::from_secs(60));
     let r = server.delete("/v1/jobs/more");
     assert_eq!(r.status, 200);
-    let status = wait_state(&server, "more", Duration::from_secs(60));
+    let status = server.wait_job("more", Duration::from_secs(60));
     assert_eq!(status["state"], "cancelled", "{status:#}");
     assert!(status["counts"]["processed"].as_u64().unwrap() < n as u64);
 
@@ -253,18 +253,4 @@ fn server_jobs_resume_after_a_crash_cancel_and_report() {
         Command::new(env!("CARGO_BIN_EXE_visage")).args(["enroll", s(&more), "--data-dir", s(&data)]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("gallery_locked"));
-}
-
-/// Polls a job until it is no longer queued or running.
-fn wait_state(server: &common::server::Server, id: &str, timeout: Duration) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let r = server.get(&format!("/v1/jobs/{id}"));
-        assert_eq!(r.status, 200, "{}", r.json);
-        let state = r.json["state"].as_str().unwrap_or_default().to_string();
-        if !matches!(state.as_str(), "queued" | "running") || Instant::now() > deadline {
-            return r.json;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

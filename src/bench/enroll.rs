@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::config::Settings;
-use crate::enroll::{self, Gate, JobSpec, MultiFace, Options, Source};
+use crate::enroll::{self, Gate, JobSpec, MultiFace, Options, ReadLimits, Source};
 use crate::error::{Code, Result, VisageError};
 use crate::pipeline::{align, Pipeline};
 
@@ -21,16 +21,20 @@ pub fn enroll(settings: &Settings, source: &Path, opts: &Options, samples: usize
     single.runtime.sessions = 1;
     let baseline = Pipeline::load(&single)?;
     let mut photos = Vec::new();
-    source.walk(None, settings.limits.max_image_bytes, &mut |_, read| {
-        if let Ok(image) = read().map_err(VisageError::CorruptImage).and_then(|b| baseline.decode(&b)) {
-            photos.push(image);
-        }
-        if photos.len() >= samples {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })?;
+    source.walk(
+        None,
+        ReadLimits { item_bytes: settings.limits.max_image_bytes, archive: settings.enroll.archive_limits() },
+        &mut |_, read| {
+            if let Ok(image) = read().map_err(VisageError::CorruptImage).and_then(|b| baseline.decode(&b)) {
+                photos.push(image);
+            }
+            if photos.len() >= samples {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )?;
     if photos.is_empty() {
         return Err(VisageError::unprocessable(Code::InvalidSource, "no readable photo in the source"));
     }

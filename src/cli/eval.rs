@@ -113,7 +113,7 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
     let opts = Options { aligned: args.aligned, ..assemble::size_for_batch(&mut settings, workers, gate) };
     let pipeline = Pipeline::load(&settings)?;
     let bar = progress_bar(args.quiet, "photos");
-    bar.set_length(source.count(None, &|| false)?.unwrap_or(0));
+    bar.set_length(source.count(None, opts.archive, &|| false)?.unwrap_or(0));
     let (mut samples, mut failures) = (Vec::new(), Vec::new());
     process::process(&pipeline, &source, &Default::default(), &opts, &mut |p| {
         bar.inc(1);

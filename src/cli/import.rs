@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::enroll::progress_bar;
 use crate::config::Settings;
 use crate::enroll::embeddings::{Reader, Record, Writer};
-use crate::enroll::{self, import, Counts, EmbeddingsFile, Gate, JobSpec, Options, Source};
+use crate::enroll::{self, import, ArchiveLimits, Counts, EmbeddingsFile, Gate, JobSpec, Options, Source};
 use crate::error::{Code, Result, VisageError};
 use crate::gallery::{Binding, Gallery, JobState};
 
@@ -146,6 +146,7 @@ pub(super) fn run_import(settings: Settings, args: &ImportArgs) -> Result<()> {
         batch: import::BATCH,
         gate: spec.gate,
         roots: None,
+        archive: ArchiveLimits::NONE,
         cancel: Arc::new(AtomicBool::new(false)),
         stop: Arc::new(AtomicBool::new(false)),
         throttle: None,

@@ -24,7 +24,7 @@ use crate::gallery::{Gallery, ItemWrite, JobRecord, JobState, NewFace};
 use crate::pipeline::Pipeline;
 pub use gate::{Gate, MultiFace, Outcome};
 pub use process::{Options, StageTimes};
-pub use source::{EmbeddingsFile, Source};
+pub use source::{ArchiveLimits, EmbeddingsFile, ReadLimits, Source};
 
 /// Bulk enrolment jobs: parallelism, the default quality gate and what a server may read.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,9 +39,20 @@ pub struct EnrollSettings {
     pub allowed_roots: Vec<PathBuf>,
     /// Largest archive accepted by `POST /v1/jobs/enroll`, bytes.
     pub max_upload_bytes: u64,
+    /// Bytes an archive may decompress to in all (archive bombs).
+    pub max_archive_bytes: u64,
+    /// Entries a zip's central directory may list.
+    pub max_archive_entries: u64,
     /// The default enrolment quality gate.
     #[serde(flatten)]
     pub gate: Gate,
+}
+
+impl EnrollSettings {
+    /// What an archive source may cost.
+    pub fn archive_limits(&self) -> ArchiveLimits {
+        ArchiveLimits { bytes: self.max_archive_bytes, entries: self.max_archive_entries }
+    }
 }
 
 /// What a job does: its source and its quality gate. Stored with the job.
@@ -195,7 +206,7 @@ fn run_items(
         Some(t) => t,
         None => {
             let stop = || opts.cancel.load(Ordering::Acquire) || opts.stop.load(Ordering::Acquire);
-            match spec.source.count(opts.roots.as_deref(), &stop)? {
+            match spec.source.count(opts.roots.as_deref(), opts.archive, &stop)? {
                 Some(t) => {
                     gallery.set_job_total(&job.id, Some(t))?;
                     t

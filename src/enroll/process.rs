@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::gate::{Gate, Outcome, Refusal};
-use super::source::{Entry, ReadResult, Source};
+use super::source::{ArchiveLimits, Entry, ReadLimits, ReadResult, Source};
 use crate::error::{Result, VisageError};
 use crate::gallery::photo_sha256;
 use crate::pipeline::{align, quality, whole_image_face, Face, Pipeline};
@@ -33,6 +33,8 @@ pub struct Options {
     pub gate: Gate,
     /// Confines a manifest's paths (server jobs).
     pub roots: Option<Vec<PathBuf>>,
+    /// What an archive source may cost (`enroll.max_archive_bytes`, `max_archive_entries`).
+    pub archive: ArchiveLimits,
     /// Set to cancel: in-flight items are finished, the rest is never processed.
     pub cancel: Arc<AtomicBool>,
     /// Set to pause (shutdown): in-flight items are finished, the rest is left for a later run.
@@ -96,12 +98,12 @@ pub fn process(
     let item_rx = Mutex::new(item_rx);
     let times = Mutex::new(StageTimes::default());
     let stop = AtomicBool::new(false);
-    let max_bytes = pipeline.limits.max_image_bytes;
+    let limits = ReadLimits { item_bytes: pipeline.limits.max_image_bytes, archive: opts.archive };
     std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             // Item names identify items within a job; an archive may repeat one.
             let mut seen = HashSet::new();
-            source.walk(opts.roots.as_deref(), max_bytes, &mut |mut entry, read| {
+            source.walk(opts.roots.as_deref(), limits, &mut |mut entry, read| {
                 if opts.cancel.load(Ordering::Acquire)
                     || opts.stop.load(Ordering::Acquire)
                     || stop.load(Ordering::Acquire)

@@ -3,9 +3,10 @@
 //! JSON) of (subject, path, external id). Items are streamed one at a time: nothing but the
 //! current item's bytes is held, so a 100k-photo folder costs no more memory than a small one.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::path::{Component, Path, PathBuf};
 
@@ -54,6 +55,30 @@ pub struct Entry {
     /// Display name for a subject the job creates (the folder name as written).
     pub subject_name: String,
     pub external_id: Option<String>,
+}
+
+/// Bounds on what an archive may cost, against archive bombs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveLimits {
+    /// Bytes an archive may decompress to in all (`enroll.max_archive_bytes`): a tar stream as
+    /// it comes out of gzip, or a zip's members as they are read.
+    pub bytes: u64,
+    /// Entries a zip's central directory may list (`enroll.max_archive_entries`); the directory
+    /// may also hold at most 1 KiB per allowed entry. Checked before it is loaded.
+    pub entries: u64,
+}
+
+impl ArchiveLimits {
+    /// No bound (tests, tools reading trusted files).
+    pub const NONE: Self = Self { bytes: u64::MAX, entries: u64::MAX };
+}
+
+/// What a walk may read: one photo's bytes, and an archive's totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Largest photo (`limits.max_image_bytes`); larger entries are reported, not read.
+    pub item_bytes: usize,
+    pub archive: ArchiveLimits,
 }
 
 /// Why an entry's bytes could not be read (reported per item, the job goes on).
@@ -161,15 +186,21 @@ impl Source {
         })
     }
 
-    /// Number of entries (a names-only pass, for progress and ETA).
-    /// `None` when `stop()` turned true first (a cancelled job, a shutdown).
-    pub fn count(&self, roots: Option<&[PathBuf]>, stop: &dyn Fn() -> bool) -> Result<Option<u64>> {
+    /// Number of entries (a names-only pass, for progress and ETA; a compressed archive is
+    /// decompressed, within `archive`). `None` when `stop()` turned true first (a cancelled
+    /// job, a shutdown).
+    pub fn count(
+        &self,
+        roots: Option<&[PathBuf]>,
+        archive: ArchiveLimits,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<u64>> {
         if let Self::Embeddings(e) = self {
             return Ok(Some(super::embeddings::Reader::open(&e.file, e.subjects.as_deref())?.count()?));
         }
         let mut n = 0u64;
         let mut stopped = false;
-        self.walk(roots, usize::MAX, &mut |_, _| {
+        self.walk(roots, ReadLimits { item_bytes: usize::MAX, archive }, &mut |_, _| {
             stopped = stop();
             n += 1;
             if stopped {
@@ -182,16 +213,22 @@ impl Source {
     }
 
     /// Visits every entry in a stable order (sorted names; archive and manifest order).
-    /// `roots`, when given, confines a manifest's paths. Entries larger than `max_bytes` are
-    /// reported as unreadable without being read.
-    pub fn walk(&self, roots: Option<&[PathBuf]>, max_bytes: usize, visit: &mut Visit) -> Result<()> {
+    /// `roots`, when given, confines a manifest's paths. Entries larger than
+    /// `limits.item_bytes` are reported as unreadable without being read; an archive past
+    /// `limits.archive` stops the walk with `archive_too_large`. Archive members whose names
+    /// would leave the archive (`..`, absolute paths) and links are reported, never read.
+    pub fn walk(&self, roots: Option<&[PathBuf]>, limits: ReadLimits, visit: &mut Visit) -> Result<()> {
         let fail = |e: std::io::Error| {
             VisageError::unprocessable(Code::InvalidSource, format!("{}: {e}", self.path().display()))
         };
+        let max_bytes = limits.item_bytes;
         match self {
             Self::Folder(root) => walk_folder(root, roots, max_bytes, visit),
-            Self::Archive(path) => walk_archive(File::open(path).map_err(fail)?, max_bytes, visit)
-                .map_err(|e| VisageError::unprocessable(Code::InvalidSource, format!("{}: {e}", path.display()))),
+            Self::Archive(path) => walk_archive(File::open(path).map_err(fail)?, max_bytes, limits.archive, visit)
+                .map_err(|e| match e {
+                    ArchiveFailure::Io(e) => fail(e),
+                    ArchiveFailure::TooLarge(m) => too_large(path, &m),
+                }),
             Self::Manifest(path) => walk_manifest(path, roots, max_bytes, visit),
             Self::Embeddings(e) => Err(VisageError::unprocessable(
                 Code::InvalidSource,
@@ -266,6 +303,86 @@ fn walk_folder(root: &Path, roots: Option<&[PathBuf]>, max_bytes: usize, visit: 
     Ok(())
 }
 
+/// Bytes an archive may still decompress to; once past, every read fails.
+struct Budget {
+    left: Cell<u64>,
+    exceeded: Cell<bool>,
+}
+
+impl Budget {
+    fn new(bytes: u64) -> Self {
+        Self { left: Cell::new(bytes), exceeded: Cell::new(false) }
+    }
+
+    fn check(&self) -> std::io::Result<()> {
+        if self.exceeded.get() {
+            return Err(std::io::Error::other("the archive decompresses past enroll.max_archive_bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// A reader of decompressed archive bytes, charged to a [`Budget`].
+struct Capped<'a, R> {
+    inner: R,
+    budget: &'a Budget,
+}
+
+impl<R: Read> Read for Capped<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.budget.check()?;
+        let n = self.inner.read(buf)?;
+        match self.budget.left.get().checked_sub(n as u64) {
+            Some(left) => self.budget.left.set(left),
+            None => {
+                self.budget.exceeded.set(true);
+                self.budget.check()?;
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn too_large(path: &Path, message: &dyn std::fmt::Display) -> VisageError {
+    VisageError::unprocessable(Code::ArchiveTooLarge, format!("{}: {message}", path.display()))
+}
+
+/// Refuses a zip whose central directory lists more than `max_entries` entries or is larger
+/// than 1 KiB per allowed entry, from its end records (zip64 included), before the `zip` crate
+/// loads the directory into memory.
+fn check_zip_directory(file: &mut (impl Read + Seek), max_entries: u64) -> std::result::Result<(), String> {
+    const EOCD: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
+    const LOCATOR: [u8; 4] = [0x50, 0x4b, 0x06, 0x07];
+    const EOCD64: [u8; 4] = [0x50, 0x4b, 0x06, 0x06];
+    let io = |e: std::io::Error| e.to_string();
+    let len = file.seek(SeekFrom::End(0)).map_err(io)?;
+    // The end record (22 bytes and a comment of up to 64 KiB), and the zip64 locator before it.
+    let tail_len = len.min(22 + 65_535 + 20);
+    file.seek(SeekFrom::Start(len - tail_len)).map_err(io)?;
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact(&mut tail).map_err(io)?;
+    let Some(at) = (0..tail.len().saturating_sub(21)).rev().find(|&i| tail[i..i + 4] == EOCD) else {
+        return Ok(()); // not a zip the crate can open either: it says why
+    };
+    let le = |b: &[u8]| b.iter().rev().fold(0u64, |v, &x| (v << 8) | u64::from(x));
+    let (mut entries, mut size) = (le(&tail[at + 10..at + 12]), le(&tail[at + 12..at + 16]));
+    if (entries == 0xFFFF || size == 0xFFFF_FFFF) && at >= 20 && tail[at - 20..at - 16] == LOCATOR {
+        let offset = le(&tail[at - 12..at - 4]);
+        let mut record = [0u8; 56];
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        if file.read_exact(&mut record).is_ok() && record[..4] == EOCD64 {
+            (entries, size) = (le(&record[32..40]), le(&record[40..48]));
+        }
+    }
+    if entries > max_entries || size > max_entries.saturating_mul(1024) {
+        return Err(format!(
+            "its central directory lists {entries} entries in {size} bytes; at most {max_entries} entries \
+             (enroll.max_archive_entries, 1 KiB each) are read"
+        ));
+    }
+    Ok(())
+}
+
 /// Visits one archive member, refusing to read it when its declared size is over the limit.
 fn visit_member(rel: &Path, declared: u64, member: impl Read, max_bytes: usize, visit: &mut Visit) -> ControlFlow<()> {
     let mut member = Some(member);
@@ -278,23 +395,65 @@ fn visit_member(rel: &Path, declared: u64, member: impl Read, max_bytes: usize, 
     visit(layout_entry(rel), &mut read)
 }
 
-/// Visits the photo members of an archive read from `reader`: zip, tar.gz or tar, told apart by
-/// their first bytes. Members that would land outside the archive's root are skipped.
-pub fn walk_archive(mut reader: impl Read + Seek, max_bytes: usize, visit: &mut Visit) -> std::io::Result<()> {
-    let mut magic = [0u8; 4];
-    let n = reader.read(&mut magic)?;
-    reader.rewind()?;
-    match &magic[..n] {
-        [b'P', b'K', ..] => walk_zip(reader, max_bytes, visit),
-        [0x1f, 0x8b, ..] => walk_tar(flate2::read::GzDecoder::new(BufReader::new(reader)), max_bytes, visit),
-        _ => walk_tar(BufReader::new(reader), max_bytes, visit),
-    }
+/// How an archive walk failed: unreadable, or past a limit.
+#[derive(Debug)]
+pub enum ArchiveFailure {
+    Io(std::io::Error),
+    /// Past `enroll.max_archive_bytes` or `enroll.max_archive_entries`.
+    TooLarge(String),
 }
 
-fn walk_zip(reader: impl Read + Seek, max_bytes: usize, visit: &mut Visit) -> std::io::Result<()> {
+/// Visits the photo members of an archive read from `reader`: zip, tar.gz or tar, told apart by
+/// their first bytes. A zip's directory is checked against `limits` before it is loaded, and
+/// everything decompressed is charged to them. Members that would land outside the archive's
+/// root, and links, are reported, never read.
+pub fn walk_archive(
+    mut reader: impl Read + Seek,
+    max_bytes: usize,
+    limits: ArchiveLimits,
+    visit: &mut Visit,
+) -> std::result::Result<(), ArchiveFailure> {
+    use ArchiveFailure::{Io, TooLarge};
+    let mut magic = [0u8; 4];
+    let n = reader.read(&mut magic).map_err(Io)?;
+    reader.rewind().map_err(Io)?;
+    let budget = Budget::new(limits.bytes);
+    let walked = match &magic[..n] {
+        [b'P', b'K', ..] => {
+            check_zip_directory(&mut reader, limits.entries).map_err(TooLarge)?;
+            reader.rewind().map_err(Io)?;
+            walk_zip(reader, max_bytes, &budget, visit).map_err(Io)
+        }
+        [0x1f, 0x8b, ..] => {
+            let gz = flate2::read::GzDecoder::new(BufReader::new(reader));
+            walk_tar(Capped { inner: gz, budget: &budget }, max_bytes, visit).map_err(Io)
+        }
+        _ => walk_tar(Capped { inner: BufReader::new(reader), budget: &budget }, max_bytes, visit).map_err(Io),
+    };
+    if budget.exceeded.get() {
+        return Err(TooLarge(format!("decompresses to more than {} bytes (enroll.max_archive_bytes)", limits.bytes)));
+    }
+    walked
+}
+
+/// Reports a member that is never read: its name leaves the archive, or it is a link.
+fn visit_refused(name: &str, why: &str, visit: &mut Visit) -> ControlFlow<()> {
+    // Its subject is recorded with the item only: without a face no subject is created.
+    let entry = layout_entry(Path::new(name));
+    let message = format!("{why}; archive members are read only under their own relative names");
+    visit(entry, &mut || Err(message.clone()))
+}
+
+/// Whether an archive member's name stays inside the archive: relative, without `..`.
+fn enclosed(name: &Path) -> bool {
+    name.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+fn walk_zip(reader: impl Read + Seek, max_bytes: usize, budget: &Budget, visit: &mut Visit) -> std::io::Result<()> {
     let mut zip = zip::ZipArchive::new(BufReader::new(reader)).map_err(std::io::Error::other)?;
     for i in 0..zip.len() {
-        let mut member = match zip.by_index(i) {
+        budget.check()?;
+        let member = match zip.by_index(i) {
             Ok(member) => member,
             Err(e) => {
                 let message = e.to_string();
@@ -305,12 +464,22 @@ fn walk_zip(reader: impl Read + Seek, max_bytes: usize, visit: &mut Visit) -> st
                 continue;
             }
         };
-        let Some(rel) = member.enclosed_name() else { continue };
-        if !member.is_file() || !is_photo(&rel) {
+        let raw = member.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("member {i}"));
+        let flow = if member.is_dir() || !is_photo(Path::new(&raw)) {
             continue;
-        }
-        let declared = member.size();
-        if visit_member(&rel, declared, &mut member, max_bytes, visit).is_break() {
+        } else if member.is_symlink() {
+            visit_refused(&raw, "a symbolic link", visit)
+        } else {
+            // `enclosed_name` refuses `..`, absolute and drive paths (both separators).
+            match member.enclosed_name().filter(|rel| enclosed(rel)) {
+                None => visit_refused(&raw, "its name leaves the archive", visit),
+                Some(rel) => {
+                    let declared = member.size();
+                    visit_member(&rel, declared, Capped { inner: member, budget }, max_bytes, visit)
+                }
+            }
+        };
+        if flow.is_break() {
             break;
         }
     }
@@ -321,16 +490,23 @@ fn walk_tar(reader: impl Read, max_bytes: usize, visit: &mut Visit) -> std::io::
     let mut archive = tar::Archive::new(reader);
     for member in archive.entries()? {
         let mut member = member?;
-        if member.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
         let rel = member.path()?.into_owned();
-        let safe = rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-        if !safe || !is_photo(&rel) {
+        let kind = member.header().entry_type();
+        if kind.is_dir() || !is_photo(&rel) || kind.is_pax_global_extensions() {
             continue;
         }
-        let declared = member.size();
-        if visit_member(&rel, declared, &mut member, max_bytes, visit).is_break() {
+        let name = rel.to_string_lossy().into_owned();
+        let flow = if kind.is_symlink() || kind.is_hard_link() {
+            visit_refused(&name, "a link", visit)
+        } else if kind != tar::EntryType::Regular && kind != tar::EntryType::Continuous {
+            visit_refused(&name, "not a regular file", visit)
+        } else if !enclosed(&rel) {
+            visit_refused(&name, "its name leaves the archive", visit)
+        } else {
+            let declared = member.size();
+            visit_member(&rel, declared, &mut member, max_bytes, visit)
+        };
+        if flow.is_break() {
             break;
         }
     }
@@ -400,7 +576,7 @@ mod tests {
     fn collect(source: &Source, roots: Option<&[PathBuf]>) -> Vec<(Entry, ReadResult)> {
         let mut out = Vec::new();
         source
-            .walk(roots, 10, &mut |e, read| {
+            .walk(roots, ReadLimits { item_bytes: 10, archive: ArchiveLimits::NONE }, &mut |e, read| {
                 out.push((e, read()));
                 ControlFlow::Continue(())
             })
@@ -436,7 +612,7 @@ mod tests {
         assert_eq!(got[0].0.subject_name, "a b");
         assert_eq!(got[1].1.as_deref(), Ok(&b"two"[..]));
         assert!(got[2].1.as_ref().unwrap_err().contains("larger"));
-        assert_eq!(Source::Folder(dir.path().into()).count(None, &|| false).unwrap(), Some(4));
+        assert_eq!(Source::Folder(dir.path().into()).count(None, ArchiveLimits::NONE, &|| false).unwrap(), Some(4));
     }
 
     #[test]
@@ -463,7 +639,9 @@ mod tests {
         assert_eq!(subjects, [subject_id("a b").as_str(), "b", "c", "set"]);
         let zip_items = collect(&Source::infer(&zip_path).unwrap(), None);
         let names: Vec<_> = zip_items.iter().map(|(e, _)| e.name.as_str()).collect();
-        assert_eq!(names, ["b/2.jpg", "a b/1.PNG"], "entries escaping the archive are skipped");
+        assert_eq!(names, ["b/2.jpg", "../evil/x.jpg", "a b/1.PNG"]);
+        let refused = zip_items[1].1.as_ref().unwrap_err();
+        assert!(refused.contains("leaves the archive"), "{refused}");
     }
 
     #[test]
@@ -489,7 +667,12 @@ mod tests {
         assert_ne!(got[0].0.name, got[1].0.name, "repeated paths get distinct item names");
         let bad = dir.path().join("bad.csv");
         std::fs::write(&bad, "who,where\nx,y\n").unwrap();
-        let err = Source::infer(&bad).unwrap().walk(None, 10, &mut |_, _| ControlFlow::Continue(())).unwrap_err();
+        let err = Source::infer(&bad)
+            .unwrap()
+            .walk(None, ReadLimits { item_bytes: 10, archive: ArchiveLimits::NONE }, &mut |_, _| {
+                ControlFlow::Continue(())
+            })
+            .unwrap_err();
         assert_eq!(err.code(), "invalid_manifest");
     }
 

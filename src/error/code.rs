@@ -52,10 +52,15 @@ codes! {
     /// A job request's option (the quality gate) is unknown or out of range.
     InvalidOption = ("invalid_parameter", 400, "A job's gate option is unknown or out of range.");
     Unauthorized = ("unauthorized", 401, "A valid API key is required (X-API-Key or Authorization: Bearer).");
+    Forbidden = ("forbidden", 403, "The API key is read-only (server.read_keys) and the route writes: enrol, delete, rename, merge, jobs, an applied calibration.");
     PathNotAllowed = ("path_not_allowed", 403, "A server-side source lies outside enroll.allowed_roots (or a link in it leads outside).");
     RouteNotFound = ("not_found", 404, "No such route.");
-    BodyTooLarge = ("body_too_large", 413, "The body exceeds the request size limit.");
+    RequestTimeout = ("request_timeout", 408, "The request's body paused longer than server.body_timeout_s (its head: server.client_request_timeout_ms).");
+    BodyTooLarge = ("body_too_large", 413, "The body exceeds the request size limit (server.max_body_bytes).");
+    TooManyFields = ("too_many_fields", 413, "The body has more parts or fields than server.max_form_fields.");
+    FieldTooLarge = ("field_too_large", 413, "A text part of a multipart body exceeds server.max_field_bytes.");
     UploadTooLarge = ("upload_too_large", 413, "An uploaded archive exceeds enroll.max_upload_bytes.");
+    ArchiveTooLarge = ("archive_too_large", 413, "A job's archive decompresses to more than enroll.max_archive_bytes, or its zip directory lists more than enroll.max_archive_entries entries.");
     UnsupportedMediaType = ("unsupported_media_type", 415, "The content type is not one the route accepts.");
     // Images.
     EmptyImage = ("empty_image", 400, "The image is empty (0 bytes).");

@@ -165,7 +165,7 @@ impl Gallery {
         let writer = self.writer.lock();
         let (deleted, seq) = writer.delete_faces(ids)?;
         let ids: Vec<u64> = deleted.iter().map(|d| d.face_id).collect();
-        self.unindex(&ids, seq)?;
+        self.unindex(&writer, &ids, seq)?;
         Ok(deleted)
     }
 
@@ -175,7 +175,7 @@ impl Gallery {
         let ids = writer.face_ids_of(subject_id)?;
         let (deleted, seq) = writer.delete_faces(&ids)?;
         let ids: Vec<u64> = deleted.iter().map(|d| d.face_id).collect();
-        self.unindex(&ids, seq)?;
+        self.unindex(&writer, &ids, seq)?;
         Ok(ids.len())
     }
 
@@ -197,7 +197,7 @@ impl Gallery {
     pub fn delete_all_subjects(&self) -> Result<u64> {
         let writer = self.writer.lock();
         let (faces, subjects, seq) = writer.delete_all_subjects()?;
-        self.unindex(&faces, seq)?;
+        self.unindex(&writer, &faces, seq)?;
         Ok(subjects)
     }
 }

@@ -361,7 +361,7 @@ impl Gallery {
     pub fn delete_subject(&self, id: &str) -> Result<usize> {
         let writer = self.writer.lock();
         let (faces, seq) = writer.delete_subject(id)?;
-        self.unindex(&faces, seq)?;
+        self.unindex(&writer, &faces, seq)?;
         Ok(faces.len())
     }
 
@@ -398,11 +398,14 @@ impl Gallery {
     pub fn delete_face(&self, face_id: u64) -> Result<()> {
         let writer = self.writer.lock();
         let seq = writer.delete_face(face_id)?;
-        self.unindex(&[face_id], seq)
+        self.unindex(&writer, &[face_id], seq)
     }
 
-    fn unindex(&self, faces: &[u64], seq: u64) -> Result<()> {
+    /// Removes deleted faces from the index, then scrubs the store's files of them
+    /// ([`Store::scrub`]); the index file follows at its next save.
+    fn unindex(&self, writer: &Store, faces: &[u64], seq: u64) -> Result<()> {
         self.index_write(seq, |index| index.remove(faces).map(drop))?;
+        writer.scrub();
         let mut map = self.face_subject.write();
         for f in faces {
             map.remove(f);

@@ -29,6 +29,24 @@ impl ApiError {
     }
 }
 
+/// The message of the timed-out read that ends a body paused too long.
+pub const BODY_TIMED_OUT: &str = "the request body paused longer than server.body_timeout_s";
+
+/// An error while receiving a body: 408 `request_timeout` when the client paused too long
+/// (anywhere in the error's chain), otherwise `code` with the error's message.
+pub fn body_error(e: &(dyn std::error::Error + 'static), code: Code) -> ApiError {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            || c.to_string().contains(BODY_TIMED_OUT)
+        {
+            return ApiError::new(Code::RequestTimeout, BODY_TIMED_OUT);
+        }
+        cause = c.source();
+    }
+    ApiError::new(code, e.to_string())
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code, self.message)

@@ -11,11 +11,22 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::error::ApiError;
+use super::error::{body_error, ApiError};
 use crate::error::Code;
 
 /// Field names that carry images.
 const IMAGE_FIELDS: [&str; 3] = ["image", "image_a", "image_b"];
+
+/// What one body may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct FormLimits {
+    /// Bytes in all.
+    pub body: usize,
+    /// Multipart parts, or keys of a JSON object.
+    pub fields: usize,
+    /// Bytes of one text part of a multipart body.
+    pub field_bytes: usize,
+}
 
 /// A parsed request: images by field name, and every other field as JSON.
 #[derive(Default)]
@@ -25,26 +36,27 @@ pub struct Form {
 }
 
 impl Form {
-    /// Reads the body according to its content type; `limit` bounds the whole body.
-    pub async fn read(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Self, ApiError> {
-        Self::read_with(req, payload, limit, &IMAGE_FIELDS).await
+    /// Reads the body according to its content type, within `limits`.
+    pub async fn read(req: &HttpRequest, payload: web::Payload, limits: FormLimits) -> Result<Self, ApiError> {
+        Self::read_with(req, payload, limits, &IMAGE_FIELDS).await
     }
 
     /// [`Form::read`] with other names for the image fields; a raw image body is the first.
     pub async fn read_with(
         req: &HttpRequest,
         mut payload: web::Payload,
-        limit: usize,
+        limits: FormLimits,
         image_fields: &[&str],
     ) -> Result<Self, ApiError> {
+        let limit = limits.body;
         let content_type =
             req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         if content_type.starts_with("multipart/form-data") {
-            return Self::multipart(req, payload, limit, image_fields).await;
+            return Self::multipart(req, payload, limits, image_fields).await;
         }
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| ApiError::new(Code::InvalidBody, e.to_string()))?;
+            let chunk = chunk.map_err(|e| body_error(&e, Code::InvalidBody))?;
             if body.len() + chunk.len() > limit {
                 return Err(too_large(limit));
             }
@@ -56,6 +68,9 @@ impl Form {
         if content_type.starts_with("application/json") {
             let fields: Map<String, Value> = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::new(Code::InvalidJson, format!("the body is not a JSON object: {e}")))?;
+            if fields.len() > limits.fields {
+                return Err(too_many_fields(limits.fields));
+            }
             let mut form = Self { images: HashMap::new(), fields };
             for &name in image_fields {
                 if let Some(v) = form.fields.remove(name) {
@@ -79,25 +94,36 @@ impl Form {
     async fn multipart(
         req: &HttpRequest,
         payload: web::Payload,
-        limit: usize,
+        limits: FormLimits,
         image_fields: &[&str],
     ) -> Result<Self, ApiError> {
         let mut form = Self::default();
         let mut multipart = Multipart::new(req.headers(), payload);
-        let mut total = 0usize;
+        let (mut total, mut parts) = (0usize, 0usize);
         while let Some(field) = multipart.next().await {
-            let mut field = field.map_err(|e| ApiError::new(Code::InvalidMultipart, e.to_string()))?;
+            let mut field = field.map_err(|e| body_error(&e, Code::InvalidMultipart))?;
+            parts += 1;
+            if parts > limits.fields {
+                return Err(too_many_fields(limits.fields));
+            }
             let name = field.name().unwrap_or_default().to_string();
+            let is_image = image_fields.contains(&name.as_str());
             let mut data = Vec::new();
             while let Some(chunk) = field.next().await {
-                let chunk = chunk.map_err(|e| ApiError::new(Code::InvalidMultipart, e.to_string()))?;
+                let chunk = chunk.map_err(|e| body_error(&e, Code::InvalidMultipart))?;
                 total += chunk.len();
-                if total > limit {
-                    return Err(too_large(limit));
+                if total > limits.body {
+                    return Err(too_large(limits.body));
+                }
+                if !is_image && data.len() + chunk.len() > limits.field_bytes {
+                    return Err(ApiError::new(
+                        Code::FieldTooLarge,
+                        format!("field {name:?} exceeds {} bytes (server.max_field_bytes)", limits.field_bytes),
+                    ));
                 }
                 data.extend_from_slice(&chunk);
             }
-            if image_fields.contains(&name.as_str()) {
+            if is_image {
                 form.images.insert(name, data);
             } else {
                 let text = String::from_utf8(data)
@@ -134,7 +160,11 @@ impl Form {
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(Code::BodyTooLarge, format!("the body exceeds {limit} bytes"))
+    ApiError::new(Code::BodyTooLarge, format!("the body exceeds {limit} bytes (server.max_body_bytes)"))
+}
+
+fn too_many_fields(limit: usize) -> ApiError {
+    ApiError::new(Code::TooManyFields, format!("the body has more than {limit} fields (server.max_form_fields)"))
 }
 
 fn decode_base64(name: &str, v: &Value) -> Result<Vec<u8>, ApiError> {

@@ -3,6 +3,7 @@
 //! with Retry-After here.
 
 pub mod api;
+pub mod auth;
 mod compreface;
 pub mod doc;
 pub mod error;
@@ -15,23 +16,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::middleware::{from_fn, Logger, Next};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpServer};
 
 use crate::config::Settings;
 use crate::error::Code;
 use crate::service::Engine;
 use error::ApiError;
+use futures_util::StreamExt;
 
-/// Largest request body accepted: two images, base64-inflated, plus fields.
-fn body_limit(engine: &Engine) -> usize {
-    body_limit_for(&engine.settings().limits)
+/// The limits of an image request's body: `server.max_body_bytes` (by default two images,
+/// base64-inflated, plus fields), `server.max_form_fields` and `server.max_field_bytes`.
+fn form_limits(engine: &Engine) -> input::FormLimits {
+    let s = engine.settings();
+    form_limits_for(&s.server, &s.limits)
 }
 
-/// The body limit for `limits`: the largest image as base64, plus room for the other fields.
-pub(crate) fn body_limit_for(limits: &crate::pipeline::decode::ImageLimits) -> usize {
-    limits.max_image_bytes * 8 / 3 + (1 << 20)
+/// [`form_limits`] from the settings themselves.
+pub(crate) fn form_limits_for(
+    server: &crate::config::ServerSettings,
+    limits: &crate::pipeline::decode::ImageLimits,
+) -> input::FormLimits {
+    let body = match server.max_body_bytes {
+        0 => limits.max_image_bytes * 8 / 3 + (1 << 20),
+        n => n,
+    };
+    input::FormLimits { body, fields: server.max_form_fields, field_bytes: server.max_field_bytes }
 }
 
 /// Admits a `/v1` request only while fewer than workers + queue requests are in flight (their
@@ -47,30 +59,34 @@ async fn admit(
     next.call(req).await
 }
 
-/// Checks `X-API-Key` (or `Authorization: Bearer`) when keys are configured; health probes are open.
-async fn authenticate(
-    req: ServiceRequest,
+/// A request body as actix streams it.
+type Body = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<web::Bytes, PayloadError>>>>;
+
+/// Middleware: a request body that pauses longer than `server.body_timeout_s` ends with a
+/// timed-out read, which every body reader answers as 408 `request_timeout` ([`error::body_error`]).
+async fn body_deadline(
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let engine = req.app_data::<web::Data<Engine>>().cloned();
-    let keys: &[String] = engine.as_ref().map_or(&[], |e| &e.settings().server.api_keys);
-    // The CompreFace door checks its own keys (per service) and answers in its own shape.
-    let compat = engine.as_ref().is_some_and(|e| e.settings().compat.compreface) && req.path().starts_with("/api/");
-    let open = keys.is_empty()
-        || compat
-        || matches!(req.path(), "/healthz" | "/readyz" | "/metrics" | "/openapi.json")
-        || req.path().starts_with("/docs")
-        // The UI's page and assets hold no data; it asks for a key and sends it to /v1.
-        || req.path() == "/"
-        || req.path().starts_with("/ui/");
-    if !open {
-        let headers = req.headers();
-        let given = headers.get("x-api-key").and_then(|v| v.to_str().ok()).or_else(|| {
-            headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
-        });
-        if !given.is_some_and(|g| keys.iter().any(|k| k == g)) {
-            return Err(ApiError::new(Code::Unauthorized, "a valid API key is required (X-API-Key header)").into());
-        }
+    if let Some(engine) = req.app_data::<web::Data<Engine>>() {
+        let idle = Duration::from_secs(engine.settings().server.body_timeout_s);
+        let payload = req.take_payload();
+        let timed = futures_util::stream::unfold((payload, false), move |(mut payload, over)| async move {
+            if over {
+                return None;
+            }
+            match actix_web::rt::time::timeout(idle, payload.next()).await {
+                Ok(Some(chunk)) => Some((chunk, (payload, false))),
+                Ok(None) => None,
+                Err(_) => {
+                    let e = std::io::Error::new(std::io::ErrorKind::TimedOut, error::BODY_TIMED_OUT);
+                    Some((Err(PayloadError::Io(e)), (payload, true)))
+                }
+            }
+        })
+        // actix may poll a finished body again; unfold alone must not be.
+        .fuse();
+        req.set_payload(Payload::from(Box::pin(timed) as Body));
     }
     next.call(req).await
 }
@@ -91,16 +107,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             background.follow_gallery_size().await;
         }
     });
+    let keys = web::Data::new(auth::Keys::new(engine.settings()).map_err(anyhow::Error::msg)?);
+    let server_settings = engine.settings().server.clone();
     let app_engine = engine.clone();
     let compreface = engine.settings().compat.compreface;
     let ui = engine.settings().ui.enabled;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_engine.clone())
+            .app_data(keys.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(1 << 20)
-                    .error_handler(|e, _| ApiError::new(Code::InvalidJson, e.to_string()).into()),
+                    .error_handler(|e, _| error::body_error(&e, Code::InvalidJson).into()),
             )
             .app_data(
                 web::PathConfig::default().error_handler(|e, _| ApiError::new(Code::InvalidPath, e.to_string()).into()),
@@ -109,7 +128,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 web::QueryConfig::default()
                     .error_handler(|e, _| ApiError::new(Code::InvalidQuery, e.to_string()).into()),
             )
-            .wrap(from_fn(authenticate))
+            .wrap(from_fn(body_deadline))
+            .wrap(from_fn(auth::authenticate))
             .wrap(from_fn(metrics::track))
             .wrap(Logger::new("%r %s %b %Dms").log_target("visage::http"))
             .configure(|cfg| {
@@ -124,6 +144,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             })
             .configure(routes::configure)
     })
+    .client_request_timeout(Duration::from_millis(server_settings.client_request_timeout_ms))
+    .keep_alive(Duration::from_secs(server_settings.keep_alive_s))
     .bind(&address)?;
     for addr in server.addrs() {
         tracing::info!("listening on http://{addr}");

@@ -43,6 +43,7 @@ pub fn size_for_batch(settings: &mut Settings, workers: usize, gate: Gate) -> Op
         batch: settings.enroll.batch,
         gate,
         roots: None,
+        archive: settings.enroll.archive_limits(),
         cancel: Arc::new(AtomicBool::new(false)),
         stop: Arc::new(AtomicBool::new(false)),
         throttle: None,

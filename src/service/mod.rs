@@ -12,6 +12,7 @@ mod collection;
 mod compare;
 mod enrol;
 mod jobs;
+pub mod keys;
 mod recognize;
 mod review;
 mod settings;
@@ -84,6 +85,7 @@ impl Engine {
             batch: settings.enroll.batch,
             gate: settings.enroll.gate,
             roots: Some(settings.enroll.allowed_roots.clone()),
+            archive: settings.enroll.archive_limits(),
             cancel: Default::default(),
             stop: Default::default(),
             // Job workers take the same model permits as requests.

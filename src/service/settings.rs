@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config_list::list_or_csv;
+use super::keys::KeyList;
 
 /// The HTTP service.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,10 +20,31 @@ pub struct ServerSettings {
     pub max_queue: usize,
     /// How long a request waits for a worker before 503 with Retry-After.
     pub queue_timeout_ms: u64,
-    /// API keys accepted in the `X-API-Key` header; empty = no authentication. From the
-    /// environment as a comma-separated list.
-    #[serde(deserialize_with = "list_or_csv")]
-    pub api_keys: Vec<String>,
+    /// Admin keys (every route), accepted in `X-API-Key` or `Authorization: Bearer`; each the
+    /// key or `sha256:<hex>` of it. With no key at all (here or in `read_keys`) the API is open.
+    /// From the environment as a comma-separated list (likewise `read_keys`).
+    pub api_keys: KeyList,
+    /// Read-only keys: detect, embed, verify, identify, search, evaluate and the gallery's reads;
+    /// a write or a job with one of them is refused with 403 `forbidden`.
+    pub read_keys: KeyList,
+    /// `/metrics` needs a key (read or admin) when keys are configured.
+    pub protect_metrics: bool,
+    /// `/docs` and `/openapi.json` need a key (read or admin) when keys are configured.
+    pub protect_docs: bool,
+    /// Largest request body, bytes; 0 = two images of `limits.max_image_bytes` as base64 plus
+    /// 1 MiB. Archives of bulk jobs have their own limit (`enroll.max_upload_bytes`).
+    pub max_body_bytes: usize,
+    /// Most parts of a multipart body (or keys of a JSON body).
+    pub max_form_fields: usize,
+    /// Largest text (non-image) part of a multipart body, bytes.
+    pub max_field_bytes: usize,
+    /// Time a client has to send a request's head (line and headers), milliseconds; then 408.
+    pub client_request_timeout_ms: u64,
+    /// Longest pause while a request's body is being received, seconds; then 408
+    /// `request_timeout` (a slow upload holds no connection or worker for ever).
+    pub body_timeout_s: u64,
+    /// Seconds an idle keep-alive connection is kept open.
+    pub keep_alive_s: u64,
     /// Seconds between background saves of the index (it is also saved at shutdown).
     pub persist_interval_s: u64,
 }
@@ -35,14 +56,11 @@ pub struct CompatSettings {
     pub compreface: bool,
     /// Keys accepted by CompreFace's recognition service only, besides `server.api_keys`. From
     /// the environment as a comma-separated list (likewise the two below).
-    #[serde(deserialize_with = "list_or_csv")]
-    pub recognition_keys: Vec<String>,
+    pub recognition_keys: KeyList,
     /// Keys accepted by CompreFace's detection service only.
-    #[serde(deserialize_with = "list_or_csv")]
-    pub detection_keys: Vec<String>,
+    pub detection_keys: KeyList,
     /// Keys accepted by CompreFace's verification service only.
-    #[serde(deserialize_with = "list_or_csv")]
-    pub verification_keys: Vec<String>,
+    pub verification_keys: KeyList,
 }
 
 /// The web UI served at `/` (`[ui]`).

@@ -14,6 +14,8 @@ pub struct Server {
     pub base: String,
     pub data_dir: PathBuf,
     env: Vec<(String, String)>,
+    /// Where the server's stderr (its log) goes; inherited when unset.
+    log: Option<PathBuf>,
 }
 
 /// One part of a multipart body.
@@ -36,11 +38,17 @@ fn free_port() -> u16 {
 impl Server {
     /// Starts a server over `data_dir` with extra environment variables and waits until ready.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_logged(data_dir, env, None)
+    }
+
+    /// [`Server::start`] with the server's stderr appended to `log`.
+    pub fn start_logged(data_dir: &Path, env: &[(&str, &str)], log: Option<&Path>) -> Self {
         let mut s = Self {
             child: None,
             base: String::new(),
             data_dir: data_dir.to_path_buf(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            log: log.map(Path::to_path_buf),
         };
         s.spawn();
         s
@@ -54,7 +62,12 @@ impl Server {
             .arg(&self.data_dir)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(match &self.log {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open the server log"),
+                ),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("start visage serve");
         self.child = Some(child);
@@ -160,6 +173,20 @@ impl Server {
             req = req.header(*k, *v);
         }
         req.body(body.to_vec()).unwrap()
+    }
+
+    /// Polls a bulk job until it is no longer queued or running (or `timeout` passes); its status.
+    pub fn wait_job(&self, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self.get(&format!("/v1/jobs/{id}"));
+            assert_eq!(r.status, 200, "{}", r.json);
+            let state = r.json["state"].as_str().unwrap_or_default().to_string();
+            if !matches!(state.as_str(), "queued" | "running") || Instant::now() > deadline {
+                return r.json;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// POST a multipart/form-data body.

@@ -9,24 +9,26 @@ use actix_web::middleware::Next;
 use actix_web::web;
 
 use super::error::{cf, CfError};
-use crate::config::Settings;
-use crate::service::Engine;
+use crate::http::auth::Keys;
 
-/// The keys a path's service accepts; `None` when no key is configured at all (open).
-fn accepted<'a>(s: &'a Settings, path: &str) -> Option<Vec<&'a str>> {
-    let c = &s.compat;
-    let all = [&s.server.api_keys, &c.recognition_keys, &c.detection_keys, &c.verification_keys];
-    if all.iter().all(|k| k.is_empty()) {
+/// Whether `key` opens the service of `path`: an admin key, or the service's own. `None` when
+/// no key is configured at all (open). Every set is compared in constant time ([`KeySet`]).
+///
+/// [`KeySet`]: crate::service::keys::KeySet
+fn accepts(keys: &Keys, path: &str, key: &str) -> Option<bool> {
+    if keys.admin().is_empty() && keys.compat.iter().all(|k| k.is_empty()) {
         return None;
     }
     let service = path.strip_prefix("/api/v1/").and_then(|p| p.split('/').next()).unwrap_or_default();
-    let own: &[String] = match service {
-        "recognition" => &c.recognition_keys,
-        "detection" => &c.detection_keys,
-        "verification" => &c.verification_keys,
-        _ => &[],
+    let own = match service {
+        "recognition" => Some(&keys.compat[0]),
+        "detection" => Some(&keys.compat[1]),
+        "verification" => Some(&keys.compat[2]),
+        _ => None,
     };
-    Some(s.server.api_keys.iter().chain(own).map(String::as_str).collect())
+    let admin = keys.admin().contains(key);
+    let own = own.is_some_and(|k| k.contains(key));
+    Some(admin | own)
 }
 
 /// Refuses a request without a key its service accepts: 401, CompreFace code 20 (no key) or 10
@@ -35,27 +37,25 @@ pub async fn check_key(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(engine) = req.app_data::<web::Data<Engine>>() {
-        if let Some(keys) = accepted(engine.settings(), req.path()) {
-            let given = req.headers().get("x-api-key").and_then(|v| v.to_str().ok());
-            match given {
-                None => {
-                    return Err(CfError::new(
-                        StatusCode::UNAUTHORIZED,
-                        cf::MISSING_REQUEST_HEADER,
-                        "Missing header: x-api-key",
-                    )
-                    .into())
-                }
-                Some(k) if !keys.contains(&k) => {
-                    return Err(CfError::new(
-                        StatusCode::UNAUTHORIZED,
-                        cf::MODEL_NOT_FOUND,
-                        "No service found for this x-api-key",
-                    )
-                    .into())
-                }
-                Some(_) => {}
+    if let Some(keys) = req.app_data::<web::Data<Keys>>() {
+        let given = req.headers().get("x-api-key").and_then(|v| v.to_str().ok());
+        match (accepts(keys, req.path(), given.unwrap_or_default()), given) {
+            (None, _) | (Some(true), Some(_)) => {}
+            (Some(_), None) => {
+                return Err(CfError::new(
+                    StatusCode::UNAUTHORIZED,
+                    cf::MISSING_REQUEST_HEADER,
+                    "Missing header: x-api-key",
+                )
+                .into())
+            }
+            (Some(false), Some(_)) => {
+                return Err(CfError::new(
+                    StatusCode::UNAUTHORIZED,
+                    cf::MODEL_NOT_FOUND,
+                    "No service found for this x-api-key",
+                )
+                .into())
             }
         }
     }

@@ -51,13 +51,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Reads an image request: `fields` hold images (multipart files or base64 in JSON).
 async fn form(engine: &Engine, req: &HttpRequest, body: web::Payload, fields: &[&str]) -> Result<Form, CfError> {
-    Ok(Form::read_with(req, body, super::body_limit(engine), fields).await?)
+    Ok(Form::read_with(req, body, super::form_limits(engine), fields).await?)
 }
 
 /// Reads a JSON body (at most 16 MiB).
 async fn json<T: serde::de::DeserializeOwned>(body: web::Payload) -> Result<T, CfError> {
     let bytes = body.to_bytes_limited(16 << 20).await.map_err(|_| CfError::argument("the JSON body exceeds 16 MiB"))?;
-    let bytes = bytes.map_err(|e| CfError::argument(format!("the body could not be read: {e}")))?;
+    let bytes = bytes.map_err(|e| crate::http::error::body_error(&e, crate::error::Code::InvalidBody))?;
     serde_json::from_slice(&bytes).map_err(|e| CfError::argument(format!("the body is not the expected JSON: {e}")))
 }
 

@@ -1,7 +1,7 @@
 //! `POST /v1/eval` (the evaluation protocol over the enrolled gallery) and `/v1/calibrate`
 //! (thresholds from the gallery's own pairs; the ones in force).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::Code;
 use crate::eval::{self, EvalOptions};
@@ -41,11 +41,18 @@ pub async fn thresholds(engine: web::Data<Engine>) -> Result<HttpResponse, ApiEr
 }
 
 /// Calibrates the thresholds on the gallery's genuine and impostor pairs for a target FAR (1:1)
-/// and FPIR (1:N, leave-one-subject-out); `apply` puts them in force.
+/// and FPIR (1:N, leave-one-subject-out); `apply` puts them in force (an admin key's right).
 #[utoipa::path(post, path = "/v1/calibrate", tag = "evaluation", request_body = CalibrateRequest,
-    responses((status = 200, body = CalibrateResponse), (status = 422, body = ErrorBody)))]
-pub async fn calibrate(engine: web::Data<Engine>, body: web::Json<CalibrateRequest>) -> Result<HttpResponse, ApiError> {
+    responses((status = 200, body = CalibrateResponse), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn calibrate(
+    engine: web::Data<Engine>,
+    req: HttpRequest,
+    body: web::Json<CalibrateRequest>,
+) -> Result<HttpResponse, ApiError> {
     let CalibrateRequest { target_far, target_fpir, apply } = body.into_inner();
+    if apply {
+        crate::http::auth::require_admin(&req)?;
+    }
     let out = engine.calibrate(target_far, target_fpir, apply).await?;
     Ok(HttpResponse::Ok().json(CalibrateResponse::from(out)))
 }

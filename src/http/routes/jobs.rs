@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::error::Code;
 use crate::http::api::{ErrorBody, JobReport, JobRequest, JobStatus, JobUploadQuery, ReportQuery};
-use crate::http::error::ApiError;
+use crate::http::error::{body_error, ApiError};
 use crate::service::{job_id, Engine, JobSource, NewJob};
 
 /// `POST /v1/jobs/enroll`: JSON naming a server-side source (under `enroll.allowed_roots`), or
@@ -28,7 +28,7 @@ pub async fn create_job(
             .to_bytes_limited(1 << 20)
             .await
             .map_err(|_| ApiError::new(Code::BodyTooLarge, "a job request is at most 1 MiB of JSON"))?
-            .map_err(|e| ApiError::new(Code::InvalidBody, e.to_string()))?;
+            .map_err(|e| body_error(&e, Code::InvalidBody))?;
         let r: JobRequest =
             serde_json::from_slice(&bytes).map_err(|e| ApiError::new(Code::InvalidJson, e.to_string()))?;
         NewJob {
@@ -83,7 +83,7 @@ async fn save_upload(mut body: web::Payload, path: &std::path::Path, max: u64) -
     let mut written = 0u64;
     let result = async {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ApiError::new(Code::InvalidBody, e.to_string()))?;
+            let chunk = chunk.map_err(|e| body_error(&e, Code::InvalidBody))?;
             written += chunk.len() as u64;
             if written > max {
                 return Err(ApiError::new(

@@ -1,0 +1,136 @@
+//! API keys as the service holds them: SHA-256 digests, checked in constant time. A configured
+//! entry is either the key itself or `sha256:<64 hex digits>` (its digest, so that a config file
+//! or an environment variable need not hold the key); plain entries are hashed at start-up and
+//! only the digests are kept. A presented key is hashed and compared with every digest by
+//! [`subtle`], without an early exit, so the time taken says nothing about the keys.
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+
+/// Configured key entries (`server.api_keys`, `server.read_keys`, `compat.*_keys`). Their
+/// `Debug` shows only how many there are, so that printing the settings leaks no key.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KeyList(pub Vec<String>);
+
+impl std::fmt::Debug for KeyList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyList({} keys, redacted)", self.0.len())
+    }
+}
+
+impl std::ops::Deref for KeyList {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        crate::config_list::list_or_csv(d).map(Self)
+    }
+}
+
+/// The prefix of an entry that is a key's digest rather than the key.
+pub const HASH_PREFIX: &str = "sha256:";
+
+/// Accepted keys, as digests only.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    digests: Vec<[u8; 32]>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeySet({} keys)", self.digests.len())
+    }
+}
+
+/// The digest an entry `sha256:<hex>` stands for (`sha256sum` of the key, without newline).
+pub fn digest_of(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+impl KeySet {
+    /// Parses configured entries (keys, or `sha256:<64 hex digits>`). An entry with the prefix
+    /// but not 64 hex digits is refused rather than taken as a key.
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        let digests = entries
+            .iter()
+            .map(|entry| match entry.strip_prefix(HASH_PREFIX) {
+                Some(hex_digest) => {
+                    let bytes = hex::decode(hex_digest.trim()).ok().filter(|b| b.len() == 32);
+                    let bytes = bytes.ok_or_else(|| {
+                        format!("a key entry {HASH_PREFIX}... must be followed by 64 hex digits (a SHA-256)")
+                    })?;
+                    Ok(<[u8; 32]>::try_from(bytes.as_slice()).expect("32 bytes"))
+                }
+                None => Ok(digest_of(entry)),
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self { digests })
+    }
+
+    /// The union of sets.
+    pub fn union<'a>(sets: impl IntoIterator<Item = &'a KeySet>) -> Self {
+        Self { digests: sets.into_iter().flat_map(|s| s.digests.iter().copied()).collect() }
+    }
+
+    /// No key configured.
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// Whether `key` is one of the set: its digest is compared with every entry in constant time.
+    pub fn contains(&self, key: &str) -> bool {
+        let given = digest_of(key);
+        let found = self.digests.iter().fold(Choice::from(0), |found, d| found | d.ct_eq(&given));
+        found.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(entries: &[&str]) -> Vec<String> {
+        entries.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn plain_and_hashed_entries_are_kept_as_digests_and_matched() {
+        // sha256("s3cret-admin") as `printf %s s3cret-admin | sha256sum` prints it.
+        let hashed = format!("{HASH_PREFIX}{}", hex::encode(Sha256::digest(b"s3cret-admin")));
+        let set = KeySet::parse(&list(&["plain-key", &hashed])).unwrap();
+        assert_eq!(set.digests, [digest_of("plain-key"), digest_of("s3cret-admin")]);
+        assert!(set.contains("plain-key") && set.contains("s3cret-admin"));
+        // The digest entry itself is not a key, nor are near misses.
+        for wrong in [hashed.as_str(), "plain-ke", "plain-key ", "", "PLAIN-KEY"] {
+            assert!(!set.contains(wrong), "{wrong:?}");
+        }
+        assert!(!format!("{set:?}").contains("plain"));
+        assert_eq!(format!("{:?}", KeyList(list(&["plain-key"]))), "KeyList(1 keys, redacted)");
+    }
+
+    #[test]
+    fn malformed_digest_entries_are_refused() {
+        for bad in ["sha256:", "sha256:abc", &format!("sha256:{}", "zz".repeat(32))] {
+            assert!(KeySet::parse(&list(&[bad])).is_err(), "{bad}");
+        }
+        assert!(KeySet::parse(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_comparison_is_subtle_s_constant_time_equality_over_whole_digests() {
+        // Every entry is compared (no early exit): a set whose first entry matches and one whose
+        // last does give the same answer through the same fold, and `ct_eq` on digests of keys
+        // sharing a long prefix is false like on unrelated ones.
+        let many: Vec<String> = (0..64).map(|i| format!("key-{i}")).collect();
+        let set = KeySet::parse(&many).unwrap();
+        assert!(set.contains("key-0") && set.contains("key-63") && !set.contains("key-64"));
+        let (a, b) = (digest_of("prefix-shared-aaaaaaaa"), digest_of("prefix-shared-aaaaaaab"));
+        assert!(!bool::from(a.ct_eq(&b)) && bool::from(a.ct_eq(&a)));
+    }
+}
