@@ -162,14 +162,18 @@ fn check_entry(entry: &Entry, read: &mut dyn FnMut() -> ReadResult, max: usize) 
 }
 
 /// A zip, tar or tar.gz archive through [`walk_archive`] (what an archive job walks): no
-/// member lands outside the archive's root, and each is read within the size limit.
+/// member outside the archive's root is read, and each is read within the size limit.
 pub fn archive(data: &[u8]) {
     let max = limits().max_image_bytes;
     // The service's default caps (enroll.max_archive_*), scaled down to fuzzing's memory.
     let caps = ArchiveLimits { bytes: 256 << 20, entries: 100_000 };
     let _ = walk_archive(Cursor::new(data), max, caps, &mut |entry, read| {
-        assert!(!escapes(Path::new(&entry.name)), "member {:?} escapes the archive", entry.name);
-        check_entry(&entry, read, max);
+        if escapes(Path::new(&entry.name)) {
+            // Reported in the job's report, never read.
+            assert!(read().is_err(), "member {:?} escapes the archive and was read", entry.name);
+        } else {
+            check_entry(&entry, read, max);
+        }
         ControlFlow::Continue(())
     });
 }

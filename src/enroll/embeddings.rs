@@ -572,26 +572,27 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_shape_too_large_for_64_bits_is_refused() {
-        // Shape [1, 2^62] of float32: its size wrapped around to 0 bytes and passed for complete.
-        let input = include_bytes!("../../tests/fuzz_regressions/embeddings_npy/dim_overflow.npy.bin");
+    /// The error opening a fuzz regression input (after its 2-byte selector) as a `.npy`.
+    fn regression_error(input: &[u8]) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.npy");
         std::fs::write(&path, &input[2..]).unwrap();
-        let err = Reader::open(&path, None).err().unwrap();
-        assert!(err.to_string().contains("shape [1, 4611686018427387904] is too large"), "{err}");
+        Reader::open(&path, None).err().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_shape_too_large_for_64_bits_is_refused() {
+        // Shape [1, 2^62] of float32: its size wrapped around to 0 bytes and passed for complete.
+        let err = regression_error(include_bytes!("../../tests/fuzz_regressions/embeddings_npy/dim_overflow.npy.bin"));
+        assert!(err.contains("shape [1, 4611686018427387904] is too large"), "{err}");
     }
 
     #[test]
     fn a_header_nesting_too_deep_is_refused_before_it_is_parsed() {
         // `'shape': ([[[[[[[[[[[[[[3,True }`: the header parser never finished on it.
-        let input = include_bytes!("../../tests/fuzz_regressions/embeddings_npy/nested_shape_hang.npy.bin");
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e.npy");
-        std::fs::write(&path, &input[2..]).unwrap();
-        let err = Reader::open(&path, None).err().unwrap();
-        assert!(err.to_string().contains("nests brackets too deep"), "{err}");
+        let err =
+            regression_error(include_bytes!("../../tests/fuzz_regressions/embeddings_npy/nested_shape_hang.npy.bin"));
+        assert!(err.contains("nests brackets too deep"), "{err}");
     }
 
     #[test]
