@@ -368,17 +368,19 @@ impl Engine {
         self.thresholds.get()
     }
 
-    /// The FPIR of the identify threshold in force on the gallery as it is now (measured again
-    /// only when the gallery or the threshold changed).
-    pub async fn fpir_estimate(&self) -> Result<FpirEstimate> {
-        let threshold = self.thresholds().identify;
+    /// The thresholds in force and the FPIR their identify threshold gives on the gallery as it
+    /// is now (measured again only when the gallery or the threshold changed), from one reading
+    /// of the thresholds, which a recalibration may replace meanwhile.
+    pub async fn fpir_estimate(&self) -> Result<(Thresholds, FpirEstimate)> {
+        let thresholds = self.thresholds();
+        let threshold = thresholds.identify;
         let version = self.gallery().version();
         if let Some(e) = self.thresholds.cached_fpir(version, threshold) {
-            return Ok(e);
+            return Ok((thresholds, e));
         }
         let estimate = self.blocking(move |g| calibrate::estimate_fpir(g, threshold)).await?;
         self.thresholds.cache_fpir(version, estimate.clone());
-        Ok(estimate)
+        Ok((thresholds, estimate))
     }
 
     /// Calibrates the thresholds on the gallery's pairs for a target FAR (1:1) and FPIR (1:N),

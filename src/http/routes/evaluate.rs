@@ -36,8 +36,8 @@ pub async fn evaluate(
 #[utoipa::path(get, path = "/v1/calibrate", tag = "evaluation",
     responses((status = 200, body = ThresholdsReport)))]
 pub async fn thresholds(engine: web::Data<Engine>) -> Result<HttpResponse, ApiError> {
-    let fpir_estimate = engine.fpir_estimate().await?;
-    Ok(HttpResponse::Ok().json(ThresholdsReport { thresholds: engine.thresholds(), fpir_estimate }))
+    let (thresholds, fpir_estimate) = engine.fpir_estimate().await?;
+    Ok(HttpResponse::Ok().json(ThresholdsReport { thresholds, fpir_estimate }))
 }
 
 /// Calibrates the thresholds on the gallery's genuine and impostor pairs for a target FAR (1:1)
