@@ -197,35 +197,7 @@ pub enum BenchCommand {
     /// embedding import is SIGKILLed at a random moment, restarted and checked (acknowledged
     /// faces present once, deletes kept, jobs finished once, index = store, SQLite integrity);
     /// plus torn-index and full-disk trials. A JSON summary; non-zero exit on any failure.
-    Crash {
-        /// Folders of photos to enrol (one face each is the useful case).
-        #[arg(required = true)]
-        images: Vec<PathBuf>,
-        /// Kill -9 trials.
-        #[arg(long, default_value_t = 10)]
-        trials: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Concurrent enrolment clients.
-        #[arg(long, default_value_t = 4)]
-        clients: usize,
-        /// Longest time under load before the kill, ms.
-        #[arg(long, default_value_t = 3000)]
-        max_kill_ms: u64,
-        /// Embedding rows imported per trial.
-        #[arg(long, default_value_t = 200)]
-        import_rows: usize,
-        /// Skip the two torn-index trials.
-        #[arg(long)]
-        no_torn: bool,
-        /// Skip the full-disk trial (it mounts a small tmpfs or loop ext4: needs root).
-        #[arg(long)]
-        no_full_disk: bool,
-        /// Keep the data directories and the servers' log here (default: a temporary folder,
-        /// removed when every check passed).
-        #[arg(long)]
-        work_dir: Option<PathBuf>,
-    },
+    Crash(crate::bench::CrashOptions),
     /// A mixed workload (identify, search, enrol, delete, a job) against a real server at and
     /// above saturation: requests/s, p50/p99 per route, status counts, RSS and open descriptors
     /// every 10 s; non-zero exit unless only 2xx, expected 4xx and 503 with Retry-After came
@@ -300,32 +272,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {
             return crate::bench::pipeline(&pipeline(&settings)?, &settings, &images, runs);
         }
-        Command::Bench {
-            what:
-                BenchCommand::Crash {
-                    images,
-                    trials,
-                    seed,
-                    clients,
-                    max_kill_ms,
-                    import_rows,
-                    no_torn,
-                    no_full_disk,
-                    work_dir,
-                },
-        } => {
-            let opts = crate::bench::CrashOptions {
-                images,
-                trials,
-                seed,
-                clients,
-                max_kill_ms,
-                import_rows,
-                torn: !no_torn,
-                full_disk: !no_full_disk,
-                work_dir,
-                server_args: server_args(&cli.global),
-            };
+        Command::Bench { what: BenchCommand::Crash(mut opts) } => {
+            opts.server_args = server_args(&cli.global);
             return crate::bench::crash(&settings, &opts);
         }
         Command::Bench { what: BenchCommand::Soak { images, minutes, clients, sample_s, seed } } => {

@@ -38,28 +38,42 @@ use crate::gallery::Gallery;
 use crate::index::Rng;
 
 /// What `visage bench crash` was asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct CrashOptions {
-    /// Folders of photos (searched recursively); photos without exactly one face are refused
-    /// by the server and simply never acknowledged.
+    /// Folders of photos to enrol, searched recursively (one face each is the useful case:
+    /// photos without exactly one face are refused by the server and never acknowledged).
+    #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// Kill -9 trials (the torn-index and full-disk trials come on top).
+    #[arg(long, default_value_t = 10)]
     pub trials: usize,
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Concurrent enrolment clients per trial.
+    #[arg(long, default_value_t = 4)]
     pub clients: usize,
-    /// Longest time under load before the kill (the moment is uniform in [0.2 s, this]).
+    /// Longest time under load before the kill, ms (the moment is uniform in [0.2 s, this]).
+    #[arg(long, default_value_t = 3000)]
     pub max_kill_ms: u64,
     /// Embedding rows imported per trial.
+    #[arg(long, default_value_t = 200)]
     pub import_rows: usize,
     /// Run the two torn-index trials.
+    #[arg(long = "no-torn", action = clap::ArgAction::SetFalse, help = "Skip the two torn-index trials")]
     pub torn: bool,
-    /// Run the full-disk trial.
+    /// Run the full-disk trial (it mounts a small tmpfs or loop ext4: needs root).
+    #[arg(
+        long = "no-full-disk",
+        action = clap::ArgAction::SetFalse,
+        help = "Skip the full-disk trial (it mounts a small tmpfs or loop ext4: needs root)"
+    )]
     pub full_disk: bool,
-    /// Where the data directories go (default: a new folder under the temp dir, removed at the
-    /// end when every check passed).
+    /// Keep the data directories and the servers' log here (default: a new folder under the
+    /// temp dir, removed at the end when every check passed).
+    #[arg(long)]
     pub work_dir: Option<PathBuf>,
     /// Global flags passed on to the servers and imports started (`--config`, `--threads`).
+    #[arg(skip)]
     pub server_args: Vec<OsString>,
 }
 
@@ -593,15 +607,22 @@ impl Ctx<'_> {
         drop(filler);
         let mut recovered = true;
         for i in 0..2 {
-            let subject = format!("after-{i}");
-            ledger.enrol_subjects.insert(subject.clone());
-            match enrol(&mut conn, &subject, rng).map_err(io)? {
-                (201, face) => {
-                    ledger.live.insert(face["id"].as_u64().unwrap_or(0), subject);
-                }
-                (status, body) => {
-                    recovered = false;
-                    eprintln!("visage bench crash: after the disk emptied, enrolling answered {status} {body}");
+            // A photo refused for its faces (422: none, or several) says nothing of the disk:
+            // another is tried, for a new subject.
+            for attempt in 0.. {
+                let subject = format!("after-{i}-{attempt}");
+                ledger.enrol_subjects.insert(subject.clone());
+                match enrol(&mut conn, &subject, rng).map_err(io)? {
+                    (201, face) => {
+                        ledger.live.insert(face["id"].as_u64().unwrap_or(0), subject);
+                        break;
+                    }
+                    (422, _) if attempt < 8 => continue,
+                    (status, body) => {
+                        recovered = false;
+                        eprintln!("visage bench crash: after the disk emptied, enrolling answered {status} {body}");
+                        break;
+                    }
                 }
             }
         }
