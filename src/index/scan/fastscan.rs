@@ -257,6 +257,27 @@ pub(crate) fn refine_block(low: &[u8], gain: &[f32], spread: &[u8], lut: &Lut, c
     hits.show = show & hits.used;
 }
 
+/// Both planes of one block at once (portable code), for dense scans (top-k), in which nearly
+/// every block passes the sign codes: the 2-bit estimate alone decides, which lets through at
+/// least what the two stages in turn would.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scan_both_block(
+    block: &[u8],
+    low: &[u8],
+    gain: &[f32],
+    spread: &[u8],
+    valid: usize,
+    lut: &Lut,
+    cuts: Cuts,
+    out: &mut BlockHits,
+) -> u32 {
+    out.sums = table_sums(&block[..BLOCK * lut.pairs], lut);
+    let used = valid_slots(valid);
+    (out.used, out.need, out.show) = (used, used, used);
+    refine_block(low, gain, spread, lut, cuts, out);
+    out.need | out.show
+}
+
 /// A vector's error scale `√(inv_f² − 1)` is concave in `inv_f`, so a tangent bounds it from
 /// above everywhere: `√(x² − 1) ≤ TANGENT_SLOPE·x − TANGENT_OFFSET`, touching at the typical
 /// `x = 1.25` (`f = √(2/π)` at high dimension). Saves a square root per vector.
@@ -399,13 +420,68 @@ pub(crate) unsafe fn refine_block_avx2(
 ) {
     use std::arch::x86_64::*;
     debug_assert!(low.len() >= BLOCK * lut.pairs && gain.len() >= BLOCK && spread.len() >= BLOCK);
-    let (even, odd) = table_sums_avx2(low.as_ptr(), lut);
-    let halves = [
-        _mm256_castsi256_si128(even),
-        _mm256_extracti128_si256::<1>(even),
-        _mm256_castsi256_si128(odd),
-        _mm256_extracti128_si256::<1>(odd),
-    ];
+    let sign = (
+        _mm256_loadu_si256(hits.sums.as_ptr() as *const __m256i),
+        _mm256_loadu_si256(hits.sums.as_ptr().add(16) as *const __m256i),
+    );
+    let (need, show) = two_bit_avx2(sign, table_sums_avx2(low.as_ptr(), lut), gain, spread, lut, cuts, hits);
+    hits.need &= need;
+    hits.show = show & hits.used;
+}
+
+/// [`scan_both_block`] with AVX2.
+///
+/// # Safety
+/// The processor must have AVX2 and FMA; `block` must be [`block_bytes`] long, `low`
+/// [`low_block_bytes`], `gain` and `spread` [`BLOCK`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline(never)] // as `scan_block_avx2`
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn scan_both_block_avx2(
+    block: &[u8],
+    low: &[u8],
+    gain: &[f32],
+    spread: &[u8],
+    valid: usize,
+    lut: &Lut,
+    cuts: Cuts,
+    out: &mut BlockHits,
+) -> u32 {
+    debug_assert!(block.len() >= BLOCK * lut.pairs && low.len() >= BLOCK * lut.pairs);
+    debug_assert!(gain.len() >= BLOCK && spread.len() >= BLOCK);
+    let sign = table_sums_avx2(block.as_ptr(), lut);
+    let (need, show) = two_bit_avx2(sign, table_sums_avx2(low.as_ptr(), lut), gain, spread, lut, cuts, out);
+    out.finish(need, show, valid)
+}
+
+/// The 2-bit estimates of a block from its planes' table sums (even slots, odd slots), stored
+/// in `out.estimate`; returns the needed and shown slots.
+///
+/// # Safety
+/// The processor must have AVX2 and FMA; `gain` and `spread` must be [`BLOCK`] long.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn two_bit_avx2(
+    sign: (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i),
+    low: (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i),
+    gain: &[f32],
+    spread: &[u8],
+    lut: &Lut,
+    cuts: Cuts,
+    out: &mut BlockHits,
+) -> (u32, u32) {
+    use std::arch::x86_64::*;
+    let halves = |(even, odd): (__m256i, __m256i)| {
+        [
+            _mm256_castsi256_si128(even),
+            _mm256_extracti128_si256::<1>(even),
+            _mm256_castsi256_si128(odd),
+            _mm256_extracti128_si256::<1>(odd),
+        ]
+    };
+    let (sign, low) = (halves(sign), halves(low));
     let a2 = _mm256_set1_ps(lut.a2);
     let b2 = _mm256_set1_ps(lut.b2);
     let four = _mm256_set1_ps(4.0);
@@ -417,17 +493,16 @@ pub(crate) unsafe fn refine_block_avx2(
     let need_cut = _mm256_set1_ps(cuts.need);
     let show_cut = _mm256_set1_ps(cuts.show);
     let (mut need, mut show) = (0u32, 0u32);
-    for (g, half) in halves.iter().enumerate() {
-        let acc_low = _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(*half));
-        let sign = _mm_loadu_si128(hits.sums.as_ptr().add(8 * g) as *const __m128i);
-        let acc_sign = _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(sign));
+    for g in 0..4 {
+        let acc_low = _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(low[g]));
+        let acc_sign = _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(sign[g]));
         let c = _mm256_fmadd_ps(b2, _mm256_fmadd_ps(four, acc_sign, _mm256_mul_ps(two, acc_low)), a2);
         let gain = _mm256_loadu_ps(gain.as_ptr().add(8 * g));
         let est = _mm256_mul_ps(c, gain);
         let code = _mm256_cvtepu8_epi32(_mm_loadl_epi64(spread.as_ptr().add(8 * g) as *const __m128i));
         let sd = _mm256_cvtepi32_ps(code);
         let upper = _mm256_add_ps(_mm256_fmadd_ps(lambda_sd, sd, _mm256_fmadd_ps(lr, gain, est)), slack);
-        _mm256_storeu_ps(hits.estimate.as_mut_ptr().add(8 * g), est);
+        _mm256_storeu_ps(out.estimate.as_mut_ptr().add(8 * g), est);
         let wanted = _mm256_or_ps(
             _mm256_cmp_ps::<_CMP_GE_OQ>(upper, need_cut),
             _mm256_castsi256_ps(_mm256_cmpeq_epi32(code, unknown)),
@@ -435,8 +510,7 @@ pub(crate) unsafe fn refine_block_avx2(
         need |= (_mm256_movemask_ps(wanted) as u32) << (8 * g);
         show |= (_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(est, show_cut)) as u32) << (8 * g);
     }
-    hits.need &= need;
-    hits.show = show & hits.used;
+    (need, show)
 }
 
 /// Writes one vector's sign code and factor byte into its block.
@@ -569,6 +643,31 @@ mod tests {
             assert_eq!((fast.need, fast.show), (portable.need, portable.show));
             for s in 0..BLOCK {
                 assert!((fast.estimate[s] - portable.estimate[s]).abs() < 1e-5);
+            }
+        }
+        // Both planes at once: the same estimates, and at least the vectors the two stages in
+        // turn leave in (a cut that the sign codes alone would narrow).
+        let cuts = Cuts { need: 0.6, show: 0.5, lambda: 3.0 };
+        let mut staged = BlockHits::default();
+        scan_block(&block, 30, &lut, cuts, &mut staged);
+        refine_block(&low, &gain, &spread, &lut, cuts, &mut staged);
+        let mut both = BlockHits::default();
+        let mask = scan_both_block(&block, &low, &gain, &spread, 30, &lut, cuts, &mut both);
+        assert_eq!(mask, both.need | both.show);
+        assert_eq!(staged.need & !both.need, 0);
+        assert_eq!(both.used.count_ones(), 30);
+        assert!(both.need != 0 && both.need != both.used, "a cut that splits the block");
+        for s in 0..BLOCK {
+            assert!((both.estimate[s] - portable.estimate[s]).abs() < 1e-6);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            let mut fast = BlockHits::default();
+            // SAFETY: checked just above; the slices are a whole block's.
+            let fast_mask = unsafe { scan_both_block_avx2(&block, &low, &gain, &spread, 30, &lut, cuts, &mut fast) };
+            assert_eq!((fast_mask, fast.need, fast.show, fast.used), (mask, both.need, both.show, both.used));
+            for s in 0..BLOCK {
+                assert!((fast.estimate[s] - both.estimate[s]).abs() < 1e-5);
             }
         }
     }

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use parking_lot::RwLock;
 
 use super::encode::{self, dot_sq, rotate, SqQuery};
-use super::fastscan::{self, refine_block, scan_block, slot_to_lane, BlockHits, Cuts, Lut, BLOCK};
+use super::fastscan::{self, refine_block, scan_block, scan_both_block, slot_to_lane, BlockHits, Cuts, Lut, BLOCK};
 use super::{split, Data, Segment, SEGMENT_ROWS, SQ_SLACK};
 use crate::index::kernel::{dot, Allow, TopK};
 use crate::index::Hit;
@@ -26,6 +26,12 @@ const STREAM_AHEAD: usize = 8;
 const DIRECT_MAX: u32 = 8;
 /// Weight of the last block in a pass's density of passing blocks (fixed point, 1/32).
 const DENSITY_ONE: u32 = 1 << 10;
+/// Density from which a pass skips the sign codes' filter and reads both planes of every
+/// block at once (a top-k scan, in which nearly every block passes).
+const DENSE: u32 = 30 * DENSITY_ONE;
+/// In a dense pass, one block in this many still goes through the sign codes alone, to keep
+/// the density current.
+const DENSE_SAMPLE: usize = 8;
 
 /// One query, ready for the blocks.
 pub(super) struct Query<'a> {
@@ -116,7 +122,11 @@ fn scan_segment<K: Kernels>(passes: &mut [Pass<'_>], seg: &Segment, si: usize, r
     let blocks = rows.div_ceil(BLOCK);
     for b in 0..blocks + 2 * AHEAD {
         if b + STREAM_AHEAD < blocks {
-            prefetch::<K, _>(seg.block(b + STREAM_AHEAD, dp));
+            let ahead = b + STREAM_AHEAD;
+            prefetch::<K, _>(seg.block(ahead, dp));
+            if passes.iter().any(Pass::dense) {
+                prefetch_second::<K>(seg, ahead, dp);
+            }
         }
         for pass in passes.iter_mut() {
             pass.step::<K>(seg, si, b, rows, dp);
@@ -172,12 +182,34 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// True when nearly every block passes the sign codes.
+    fn dense(&self) -> bool {
+        self.density >= DENSE
+    }
+
     /// Scans block `b` of segment `si` (when it is within its first `rows`) and moves the
     /// pipeline on.
     #[inline(always)]
     fn step<K: Kernels>(&mut self, seg: &Segment, si: usize, b: usize, rows: usize, dp: usize) {
         let lut = &self.query.lut;
-        if b * BLOCK < rows {
+        if b * BLOCK < rows && self.dense() && !b.is_multiple_of(DENSE_SAMPLE) {
+            // Both planes at once: the second plane streams in with the first, and the block's
+            // candidates are scored like a sparse scan's.
+            let valid = (rows - b * BLOCK).min(BLOCK);
+            let at = b * BLOCK;
+            let (gain, spread) = (&seg.gain[at..at + BLOCK], &seg.spread[at..at + BLOCK]);
+            let mask = K::scan_both(
+                seg.block(b, dp),
+                seg.low_block(b, dp),
+                gain,
+                spread,
+                valid,
+                lut,
+                self.cuts(),
+                &mut self.scratch,
+            );
+            self.took_both::<K>(seg, b, mask, dp);
+        } else if b * BLOCK < rows {
             let valid = (rows - b * BLOCK).min(BLOCK);
             let mask = K::scan(seg.block(b, dp), valid, lut, self.cuts(), &mut self.scratch);
             self.density = self.density - self.density / 32 + if mask != 0 { DENSITY_ONE } else { 0 };
@@ -190,9 +222,7 @@ impl<'a> Pass<'a> {
             } else if mask != 0 {
                 // Runs of blocks are left to the hardware's prefetcher.
                 if self.scanned.back().is_none_or(|(last, _)| *last + 1 != b) {
-                    prefetch::<K, _>(seg.low_block(b, dp));
-                    prefetch::<K, _>(&seg.gain[b * BLOCK..(b + 1) * BLOCK]);
-                    prefetch::<K, _>(&seg.spread[b * BLOCK..(b + 1) * BLOCK]);
+                    prefetch_second::<K>(seg, b, dp);
                 }
                 self.scanned.push_back((b, self.scratch.clone()));
             }
@@ -216,6 +246,15 @@ impl<'a> Pass<'a> {
         while self.refined.front().is_some_and(|(rb, _)| rb + 2 * AHEAD <= b) {
             let Some((rb, hits)) = self.refined.pop_front() else { break };
             self.score::<K>(seg, si, rb, &hits, dp);
+        }
+    }
+
+    /// Queues block `b`, scanned with both planes, for its candidates' int8 codes.
+    #[inline(always)]
+    fn took_both<K: Kernels>(&mut self, seg: &Segment, b: usize, mask: u32, dp: usize) {
+        if mask != 0 {
+            prefetch_rows::<K>(seg, b, mask, dp);
+            self.direct.push_back((b, self.scratch.clone()));
         }
     }
 
@@ -271,6 +310,14 @@ fn prefetch_rows<K: Kernels>(seg: &Segment, b: usize, mut mask: u32, dp: usize) 
     }
 }
 
+/// Prefetches block `b`'s second plane, gains and spreads.
+#[inline(always)]
+fn prefetch_second<K: Kernels>(seg: &Segment, b: usize, dp: usize) {
+    prefetch::<K, _>(seg.low_block(b, dp));
+    prefetch::<K, _>(&seg.gain[b * BLOCK..(b + 1) * BLOCK]);
+    prefetch::<K, _>(&seg.spread[b * BLOCK..(b + 1) * BLOCK]);
+}
+
 /// Prefetches every cache line of `data`.
 #[inline(always)]
 fn prefetch<K: Kernels, T>(data: &[T]) {
@@ -287,6 +334,18 @@ trait Kernels {
     /// Scans a block into `out`; returns the slots needed or shown.
     fn scan(block: &[u8], valid: usize, lut: &Lut, cuts: Cuts, out: &mut BlockHits) -> u32;
     fn refine(low: &[u8], gain: &[f32], spread: &[u8], lut: &Lut, cuts: Cuts, hits: &mut BlockHits);
+    /// Both planes of a block at once into `out`; returns the slots needed or shown.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_both(
+        block: &[u8],
+        low: &[u8],
+        gain: &[f32],
+        spread: &[u8],
+        valid: usize,
+        lut: &Lut,
+        cuts: Cuts,
+        out: &mut BlockHits,
+    ) -> u32;
     fn dot_sq(q: &[i16], code: &[i8]) -> i32;
     /// A hint that `p`'s cache line will be read soon.
     fn prefetch(_p: *const i8) {}
@@ -303,6 +362,20 @@ impl Kernels for Portable {
     #[inline(always)]
     fn refine(low: &[u8], gain: &[f32], spread: &[u8], lut: &Lut, cuts: Cuts, hits: &mut BlockHits) {
         refine_block(low, gain, spread, lut, cuts, hits)
+    }
+
+    #[inline(always)]
+    fn scan_both(
+        block: &[u8],
+        low: &[u8],
+        gain: &[f32],
+        spread: &[u8],
+        valid: usize,
+        lut: &Lut,
+        cuts: Cuts,
+        out: &mut BlockHits,
+    ) -> u32 {
+        scan_both_block(block, low, gain, spread, valid, lut, cuts, out)
     }
 
     #[inline(always)]
@@ -326,6 +399,21 @@ impl Kernels for Avx2 {
     fn refine(low: &[u8], gain: &[f32], spread: &[u8], lut: &Lut, cuts: Cuts, hits: &mut BlockHits) {
         // SAFETY: as above; the slices are a whole block's.
         unsafe { fastscan::refine_block_avx2(low, gain, spread, lut, cuts, hits) }
+    }
+
+    #[inline(always)]
+    fn scan_both(
+        block: &[u8],
+        low: &[u8],
+        gain: &[f32],
+        spread: &[u8],
+        valid: usize,
+        lut: &Lut,
+        cuts: Cuts,
+        out: &mut BlockHits,
+    ) -> u32 {
+        // SAFETY: as above; the slices are a whole block's.
+        unsafe { fastscan::scan_both_block_avx2(block, low, gain, spread, valid, lut, cuts, out) }
     }
 
     #[inline(always)]
