@@ -1,8 +1,9 @@
-"""Writes the committed fuzz seeds (fuzz/seeds/TARGET/*), a few KB each, from the test photos.
-
-Run once with the tool venv: `~/.cache/visage/venv/bin/python fuzz/make_seeds.py`. The photos of
-$VISAGE_CACHE/testdata up to 16 KB are added as seeds of `decode_image` at run time by
-scripts/fuzz.sh; these are the formats and colour types they lack, and the other targets' inputs.
+"""Writes the fuzz seeds (OUT/TARGET/*, a few KB each) from the test photos, into the test data
+folder beside them (never into git: they are derived from photos): `python fuzz/make_seeds.py
+[OUT]`, OUT by default $VISAGE_CACHE/testdata/fuzz-seeds. scripts/test.sh and scripts/fuzz.sh
+run it with the tool venv. The photos of $VISAGE_CACHE/testdata up to 16 KB are added as seeds
+of `decode_image` at run time by scripts/fuzz.sh; these are the formats and colour types they
+lack, and the other targets' inputs.
 """
 
 import base64
@@ -10,14 +11,15 @@ import io
 import json
 import os
 import struct
+import sys
 import tarfile
 import zipfile
 
 import numpy as np
 from PIL import Image
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
 TESTDATA = os.path.join(os.environ.get("VISAGE_CACHE", os.path.expanduser("~/.cache/visage")), "testdata")
+ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TESTDATA, "fuzz-seeds")
 BOUNDARY = "visage-fuzz"
 
 

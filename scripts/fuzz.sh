@@ -2,7 +2,8 @@
 # Coverage-guided fuzzing on stable Rust: libFuzzer (the `libfuzzer-sys` crate, built from source
 # by cargo) with rustc's SanitizerCoverage instrumentation. Builds fuzz/ (its own workspace) and
 # runs one target, or every target, for SECONDS each, starting from the working corpus in
-# $VISAGE_CACHE/fuzz/corpus/TARGET, the seeds in fuzz/seeds/TARGET and, for decode_image, the
+# $VISAGE_CACHE/fuzz/corpus/TARGET, the seeds (fuzz/make_seeds.py, written into
+# $VISAGE_CACHE/testdata/fuzz-seeds/TARGET) and, for decode_image, the
 # test photos up to 16 KB. Prints per target the inputs executed, the rate and the crashes and
 # hangs found; exits non-zero on any, leaving the failing input in
 # $VISAGE_CACHE/fuzz/artifacts/TARGET/ (replay: the binary with that file as its argument).
@@ -34,6 +35,10 @@ log "building the fuzz targets (instrumented, in $CARGO_TARGET_DIR)"
 nice -n 19 cargo build --release --locked --quiet --manifest-path fuzz/Cargo.toml --target "$triple" >&2
 bin="$CARGO_TARGET_DIR/$triple/release"
 
+# The seeds, derived from the test photos.
+seed_dir="$VISAGE_CACHE/testdata/fuzz-seeds"
+"$(venv_python)" fuzz/make_seeds.py "$seed_dir"
+
 # The test photos up to 16 KB: the decoder's real corpus (scripts/fetch_testdata.sh fetches them).
 photos="$VISAGE_CACHE/fuzz/photos"
 mkdir -p "$photos"
@@ -50,7 +55,7 @@ stamp="$(date -u +%Y%m%dT%H%M%S)"
 for t in "${targets[@]}"; do
   corpus="$VISAGE_CACHE/fuzz/corpus/$t" artifacts="$VISAGE_CACHE/fuzz/artifacts/$t-$stamp"
   mkdir -p "$corpus" "$artifacts"
-  seeds=("fuzz/seeds/$t")
+  seeds=("$seed_dir/$t")
   [ "$t" = decode_image ] && seeds+=("$photos")
   out="$scratch/$t.log"
   set +e

@@ -6,6 +6,8 @@ cd "$VISAGE_ROOT"
 ./scripts/setup.sh
 ./scripts/fetch_testdata.sh
 export VISAGE_TESTDATA="$VISAGE_CACHE/testdata"
+# The fuzz targets' seeds, derived from the photos (tests/fuzz_regressions.rs replays them).
+"$(venv_python)" fuzz/make_seeds.py "$VISAGE_TESTDATA/fuzz-seeds"
 # The tool venv (scripts/requirements.txt) holds CompreFace's SDK: its test must run, never skip.
 venv_python >/dev/null
 export VISAGE_SDK_REQUIRED=1

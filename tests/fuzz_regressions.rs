@@ -1,26 +1,30 @@
 //! The fuzz targets' inputs replayed as plain tests through the same harnesses
-//! (`visage::fuzzing`): the seeds (`fuzz/seeds/TARGET/`) and every input that once made a target
+//! (`visage::fuzzing`): the seeds (`fuzz/make_seeds.py` writes them from the test photos into
+//! `fuzz-seeds/TARGET/` of the test data folder) and every input that once made a target
 //! fail (`tests/fuzz_regressions/TARGET/`, named for the bug). A harness panics on any violated
 //! property, so each file that once crashed keeps its fix honest. `scripts/fuzz.sh` fuzzes.
 
+mod common;
+
 use std::path::Path;
 
-/// Runs every file of `fuzz/seeds/TARGET` and `tests/fuzz_regressions/TARGET` through the target.
+/// Runs every seed of `name` and every file of `tests/fuzz_regressions/TARGET` through the target.
 fn replay(name: &str) {
     let (_, target) = visage::fuzzing::TARGETS.iter().find(|(n, _)| *n == name).expect("a fuzz target");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let seed_dir = common::testdata().join("fuzz-seeds");
+    let regressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
     let mut seeds = 0;
-    for dir in ["fuzz/seeds", "tests/fuzz_regressions"] {
-        let Ok(files) = std::fs::read_dir(root.join(dir).join(name)) else { continue };
+    for dir in [&seed_dir, &regressions] {
+        let Ok(files) = std::fs::read_dir(dir.join(name)) else { continue };
         for file in files {
             let path = file.unwrap().path();
             let bytes = std::fs::read(&path).unwrap();
             eprintln!("{name}: {}", path.display());
             target(&bytes);
-            seeds += usize::from(dir == "fuzz/seeds");
+            seeds += usize::from(dir == &seed_dir);
         }
     }
-    assert!(seeds > 0, "no seeds for {name} in fuzz/seeds/{name}");
+    assert!(seeds > 0, "no seeds for {name} in {}: run ./scripts/test.sh (fuzz/make_seeds.py)", seed_dir.display());
 }
 
 #[test]

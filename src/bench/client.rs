@@ -14,6 +14,28 @@ use serde_json::Value;
 
 use crate::error::{Code, Result, VisageError};
 
+/// A tar of `count` photos drawn from `photos`, photo `k` as `{folder(k)}/photo.EXT` (one
+/// subject per folder, for an enrolment job).
+pub(super) fn photo_archive(
+    photos: &[(PathBuf, Vec<u8>)],
+    count: usize,
+    folder: impl Fn(usize) -> String,
+    rng: &mut crate::index::Rng,
+) -> Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for k in 0..count {
+        let (path, bytes) = &photos[rng.below(photos.len())];
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("jpg");
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("{}/photo.{ext}", folder(k)), bytes.as_slice())
+            .map_err(|e| VisageError::Store(format!("archive: {e}")))?;
+    }
+    tar.into_inner().map_err(|e| VisageError::Store(format!("archive: {e}")))
+}
+
 /// How long a server this command starts may take to load its models.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Socket timeout for one request (connect, send, answer).

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use super::client::{content_type, Conn, OwnServer, Target};
+use super::client::{content_type, photo_archive, Conn, OwnServer, Target};
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
 use crate::gallery::check::{check, CheckOptions};
@@ -389,18 +389,7 @@ impl Ctx<'_> {
 
     /// A small archive for the trial's job: each photo in its own subject folder.
     fn archive(&self, prefix: &str, rng: &mut Rng) -> Result<Vec<u8>> {
-        let mut tar = tar::Builder::new(Vec::new());
-        for k in 0..6 {
-            let (path, bytes) = &self.photos[rng.below(self.photos.len())];
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("jpg");
-            let mut header = tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            tar.append_data(&mut header, format!("{prefix}{k}/photo.{ext}"), bytes.as_slice())
-                .map_err(|e| VisageError::Store(format!("archive: {e}")))?;
-        }
-        tar.into_inner().map_err(|e| VisageError::Store(format!("archive: {e}")))
+        photo_archive(self.photos, 6, |k| format!("{prefix}{k}"), rng)
     }
 
     /// Waits until every job that exists has finished, and checks that acknowledged ones did.

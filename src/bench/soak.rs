@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::json;
 
-use super::client::{content_type, percentile, Conn, OwnServer, Target};
+use super::client::{content_type, percentile, photo_archive, Conn, OwnServer, Target};
 use super::crash::photos;
 use super::median_ms;
 use crate::config::Settings;
@@ -337,17 +337,7 @@ fn job_client(
     let mut conn = Conn::new(target);
     let mut n = 0;
     while Instant::now() < until && !stop.load(Ordering::Acquire) {
-        let mut tar = tar::Builder::new(Vec::new());
-        for k in 0..4 {
-            let (path, bytes) = &photos[rng.below(photos.len())];
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("jpg");
-            let mut header = tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            let _ = tar.append_data(&mut header, format!("soakjob-{seed:x}-{n}-{k}/photo.{ext}"), bytes.as_slice());
-        }
-        let Ok(archive) = tar.into_inner() else { return };
+        let Ok(archive) = photo_archive(photos, 4, |k| format!("soakjob-{seed:x}-{n}-{k}"), &mut rng) else { return };
         let id = format!("soak-job-{seed:x}-{n}");
         n += 1;
         let sent = Instant::now();
