@@ -16,7 +16,7 @@
 # original int8 files that scripts/setup.sh puts in $VISAGE_CACHE/original).
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 
-TESTDATA_VERSION="visage-testdata-1"
+TESTDATA_VERSION="visage-testdata-2"
 OUT="$VISAGE_CACHE/testdata"
 STAMP="$OUT/.stamp"
 ORACLE_YUNET="${ORACLE_YUNET:-$VISAGE_CACHE/original/face_detection_yunet_2023mar_int8bq.onnx}"
@@ -88,14 +88,15 @@ fetch_skimage_wheel() {
   echo "$DOWNLOADS/$found"
 }
 
-fetch_npm_tracking() {
-  local f="$DOWNLOADS/tracking-1.1.3.tgz" tmp
+# fetch_npm SPEC TARBALL: `npm pack` of one pinned package into the downloads cache; prints its path.
+fetch_npm() {
+  local spec="$1" f="$DOWNLOADS/$2" tmp
   if [ ! -f "$f" ]; then
-    command -v npm >/dev/null || die "npm is needed to fetch tracking@1.1.3"
-    log "downloading tracking@1.1.3 from npm"
+    command -v npm >/dev/null || die "npm is needed to fetch $spec"
+    log "downloading $spec from npm"
     tmp="$(mktemp -d "$DOWNLOADS/.npm.XXXXXX")"
-    (cd "$tmp" && npm pack --silent tracking@1.1.3 >/dev/null) || { rm -rf "$tmp"; die "npm pack tracking@1.1.3 failed"; }
-    mv "$tmp/tracking-1.1.3.tgz" "$f"
+    (cd "$tmp" && npm pack --silent "$spec" >/dev/null) || { rm -rf "$tmp"; die "npm pack $spec failed"; }
+    mv "$tmp/$2" "$f"
     rm -rf "$tmp"
   fi
   echo "$f"
@@ -126,7 +127,8 @@ FR_SDIST="$(pip_fetch face-recognition==1.3.0 sdist)"
 PIL_SDIST="$(pip_fetch pillow==13.0.0 sdist)"
 IF_WHEEL="$(pip_fetch insightface==2.1 wheel)"
 SK_WHEEL="$(fetch_skimage_wheel)"
-TRACKING_TGZ="$(fetch_npm_tracking)"
+TRACKING_TGZ="$(fetch_npm tracking@1.1.3 tracking-1.1.3.tgz)"
+FACEAPI_TGZ="$(fetch_npm @vladmandic/face-api@1.7.15 vladmandic-face-api-1.7.15.tgz)"
 OPENCV_DEB="$(fetch_opencv_doc)"
 PY="$(venv_python)"
 
@@ -192,6 +194,13 @@ place "$X/skimage/skimage/data" "scikit-image-0.26.0:skimage/data" \
 
 tar -xzf "$TRACKING_TGZ" -C "$X" package/examples/assets/faces.jpg package/examples/assets/psmove.png
 place "$X/package/examples/assets" "tracking-1.1.3:package/examples/assets" faces.jpg psmove.png
+
+# Six group photos of women (22 faces, varied pose): the attribute tests' female class.
+mkdir -p "$X/faceapi"
+tar -xzf "$FACEAPI_TGZ" -C "$X/faceapi" --wildcards 'package/demo/sample*.jpg'
+place "$X/faceapi/package/demo" "@vladmandic/face-api-1.7.15:package/demo" \
+  sample1.jpg=women_1.jpg sample2.jpg=women_2.jpg sample3.jpg=women_3.jpg \
+  sample4.jpg=women_4.jpg sample5.jpg=women_5.jpg sample6.jpg=women_6.jpg
 
 mkdir -p "$X/deb"
 dpkg-deb --fsys-tarfile "$OPENCV_DEB" | tar -x -C "$X/deb" --wildcards './usr/share/doc/opencv-doc/examples/data/*'

@@ -155,48 +155,66 @@ fn chips_and_outputs_match_the_packages_reference_path() {
     assert!(mean(&d_years) < 6.0 && max(&d_years) < 20.0, "expected ages far from the package's");
 }
 
-/// (photo, faces to check by index in Visage's order: public gender).
-const KNOWN: &[(&str, &[(usize, &str)])] = &[
-    ("astronaut.png", &[(0, "female")]), // Eileen Collins
-    ("obama.jpg", &[(0, "male")]),
-    ("obama2.jpg", &[(0, "male")]),
-    ("obama3.jpg", &[(0, "male")]),
-    ("biden.jpg", &[(0, "male")]),
-    ("hopper.jpg", &[(0, "female")]), // Grace Hopper
-    ("messi5.jpg", &[(0, "male")]),
+/// Photos of people whose public gender is known, and group photos of women: (photo, the
+/// people in it left to right). Their faces are the photo's most confident detections, one per
+/// person (so not a crowd's or a background face's), in order of their boxes' centres.
+const KNOWN: &[(&str, &[&str])] = &[
+    ("astronaut.png", &["female"]), // Eileen Collins
+    ("hopper.jpg", &["female"]),    // Grace Hopper
+    ("obama.jpg", &["male"]),
+    ("obama2.jpg", &["male"]),
+    ("obama3.jpg", &["male"]),
+    ("biden.jpg", &["male"]),
+    ("messi5.jpg", &["male"]),
+    // Friends' cast: Jennifer Aniston, Courteney Cox, David Schwimmer, Matthew Perry, Matt
+    // LeBlanc, Lisa Kudrow.
+    ("t1.jpg", &["female", "female", "male", "male", "male", "female"]),
+    // Silicon Valley's cast: Martin Starr, Thomas Middleditch, Zach Woods.
+    ("faces.jpg", &["male", "male", "male"]),
+    // @vladmandic/face-api's demo photos: 22 women in groups, some looking down or away.
+    ("women_1.jpg", &["female"; 3]),
+    ("women_2.jpg", &["female"; 3]),
+    ("women_3.jpg", &["female"; 3]),
+    ("women_4.jpg", &["female"; 4]),
+    ("women_5.jpg", &["female"; 5]),
+    ("women_6.jpg", &["female"; 4]),
 ];
 
 #[test]
 fn gender_on_real_photos_of_known_people_beats_the_floors() {
     let p = common::pipeline();
-    let (mut labels, mut scores) = (Vec::new(), Vec::new());
-    for (photo, faces) in KNOWN {
+    let (mut labels, mut scores, mut wrong) = (Vec::new(), Vec::new(), Vec::new());
+    for (photo, truths) in KNOWN {
         let image = common::rgb(photo);
-        let dets = p.detect(&image).unwrap();
+        let mut dets = p.detect(&image).unwrap();
+        assert!(dets.len() >= truths.len(), "{photo}: {} faces found", dets.len());
+        dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+        dets.truncate(truths.len());
+        dets.sort_by(|a, b| (a.bbox.x1 + a.bbox.x2).total_cmp(&(b.bbox.x1 + b.bbox.x2)));
         let attrs = p.attributes(&image, &dets, AttributeSet { gender: true, age: true }).unwrap();
-        for (i, truth) in *faces {
-            let a = attrs[*i].as_ref().unwrap();
-            let g = a.gender.as_ref().unwrap();
+        for (i, (a, truth)) in attrs.iter().zip(truths.iter()).enumerate() {
+            let a = a.as_ref().unwrap();
+            let (g, age) = (a.gender.as_ref().unwrap(), a.age.as_ref().unwrap());
             eprintln!(
                 "{photo} face {i}: {truth} → {} {:.3}, age {:.1} [{}, {}]",
-                g.label,
-                g.probability,
-                a.age.as_ref().unwrap().years,
-                a.age.as_ref().unwrap().low,
-                a.age.as_ref().unwrap().high
+                g.label, g.probability, age.years, age.low, age.high
             );
+            if g.label != *truth {
+                wrong.push(format!("{photo} face {i}"));
+            }
             labels.push(*truth == "male");
             scores.push(g.p_male());
         }
     }
     let report = visage::eval::attributes::gender_figures(&labels, &scores);
-    eprintln!("known-gender photos: {report:?}");
-    // dlib-models report about 97.3 % accuracy on LFW for this classifier (Cydral's figure);
-    // at that rate a set of 7 photos has about one error in six. The floors allow one error in
-    // the smaller (female) class: balanced accuracy ≥ 0.75. Measured: Grace Hopper (older, in
-    // uniform) is given `male` at 0.65, the rest right, so 0.75; AUC 1.0 (her P(male) is still
-    // below every man's), floor 0.9.
-    assert!(report.balanced_accuracy.unwrap() >= 0.75, "{report:?}");
+    eprintln!("{} faces, wrong: {wrong:?}\n{report:?}", labels.len());
+    // dlib-models report about 97.3 % accuracy on LFW for this classifier (Cydral's figure): at
+    // that rate 38 faces hold about one error, and four or more happen about 2 % of the time.
+    // Floors: balanced accuracy ≥ 0.85 (three errors among the 11 men still pass), and ROC AUC
+    // ≥ 0.9 (the ranking by P(male) may misplace a few faces, not a class). Measured: 37 of 38
+    // right (Grace Hopper, an older woman in uniform, is given `male` at 0.65), balanced
+    // accuracy 0.98, AUC 1.0.
+    assert!(report.balanced_accuracy.unwrap() >= 0.85, "{report:?}");
     assert!(report.auc.unwrap() >= 0.9, "{report:?}");
 }
 

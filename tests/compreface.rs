@@ -90,6 +90,9 @@ fn collection_recognition_detection_and_verification_over_http() {
     // The stranger (Biden, cosine ~0.1 with Obama) is below the 1:N threshold: not listed.
     assert_eq!(subjects.len(), 1, "each subject once, only those at or above the threshold: {face}");
     assert!(r["plugins_versions"]["detector"].is_string() && r["plugins_versions"]["calculator"].is_string());
+    let age_model = r["plugins_versions"]["age"].as_str().unwrap_or_default();
+    assert!(age_model.starts_with("age-v1@"), "the age network's weights id: {r}");
+    assert!(r["plugins_versions"].get("gender").is_none(), "only the plugins asked for: {r}");
 
     // An unknown face: empty `subjects`; `threshold=0` lists the nearest anyway.
     let (_, r) = post(&s, "/api/v1/recognition/recognize", &file("astronaut.png"));

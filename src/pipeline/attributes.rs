@@ -431,6 +431,12 @@ impl AttributeModels {
         self.runs.load(Ordering::Relaxed)
     }
 
+    /// The weights id of the age or gender network once it has been loaded (by a first request).
+    pub fn model_id(&self, age: bool) -> Option<String> {
+        let slot = if age { &self.age } else { &self.gender };
+        slot.lock().as_ref().map(|m| m.id.clone())
+    }
+
     fn model(&self, age: bool) -> Result<Arc<ModelSessions>> {
         let (slot, path, what, side, classes) = if age {
             (&self.age, &self.settings.age_model, "age model", AGE_CHIP, AGE_CLASSES)

@@ -81,5 +81,11 @@ fn versions(engine: &Engine, opts: &FaceOptions, embedded: bool) -> Option<Plugi
     if opts.landmarks {
         v.insert("landmarks", detector.to_string());
     }
+    // The attribute networks ran for this answer, so they are loaded.
+    for (asked, key, age) in [(opts.attributes.age, "age", true), (opts.attributes.gender, "gender", false)] {
+        if let Some(id) = asked.then(|| p.attributes.model_id(age)).flatten() {
+            v.insert(key, id);
+        }
+    }
     Some(v)
 }
