@@ -2,7 +2,8 @@
 //! package's own reference path (scripts/attributes_oracle.py: dlib HOG detector, dlib 5-point
 //! landmarks, dlib face chips, the package's ONNX Runtime sessions) on the parity photos, the
 //! models on real photos of people whose public gender is known, that attributes off cost
-//! nothing, and the errors for unknown attribute names.
+//! nothing, the errors for unknown attribute names, and `visage detect --attributes` and
+//! `visage eval attributes` on a labelled CSV.
 
 mod common;
 
@@ -295,4 +296,65 @@ fn http_attributes_on_request_and_clear_errors_for_unknown_names() {
     // The OpenAPI document describes the field and the schema.
     let doc = s.get("/openapi.json");
     assert!(doc.json["components"]["schemas"]["Attributes"].is_object());
+}
+
+#[test]
+fn cli_detect_and_eval_attributes_on_a_labelled_csv() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_visage")).args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
+    };
+    let photo = |name: &str| common::photo(name).to_string_lossy().into_owned();
+
+    let faces = run(&["detect", &photo("t1.jpg"), "--attributes", "age,gender"]);
+    let faces = faces["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 6);
+    for f in faces {
+        let a = &f["attributes"];
+        assert!(["female", "male"].contains(&a["gender"]["label"].as_str().unwrap()), "{f}");
+        let (years, low, high) = (
+            a["age"]["years"].as_f64().unwrap(),
+            a["age"]["low"].as_f64().unwrap(),
+            a["age"]["high"].as_f64().unwrap(),
+        );
+        assert!(low <= years.ceil() && years.floor() <= high && high <= 80.0, "{f}");
+    }
+    let plain = run(&["detect", &photo("t1.jpg")]);
+    assert!(plain["faces"][0].get("attributes").is_none(), "attributes only on request: {plain}");
+
+    // A CSV `path,gender[,age]` with a header, relative paths, one unreadable file.
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("path,gender,age\n");
+    for (name, gender) in [
+        ("astronaut.png", "female"),
+        ("hopper.jpg", "female"),
+        ("women_3.jpg", "female"),
+        ("obama.jpg", "male"),
+        ("biden.jpg", "male"),
+        ("messi5.jpg", "male"),
+        ("not_an_image.jpg", "female"),
+    ] {
+        std::fs::copy(common::photo(name), dir.path().join(name)).unwrap();
+        csv.push_str(&format!("{name},{gender},\n"));
+    }
+    // An age label on one photo: Lionel Messi in 2009 or 2010 (opencv's messi5.jpg), 22 or 23.
+    csv = csv.replace("messi5.jpg,male,", "messi5.jpg,male,22.5");
+    std::fs::write(dir.path().join("labels.csv"), csv).unwrap();
+    let out = dir.path().join("report");
+    let summary =
+        run(&["eval", "attributes", dir.path().join("labels.csv").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!((summary["photos"].as_u64(), summary["failed"].as_u64()), (Some(7), Some(1)), "{summary}");
+    let g = &summary["gender"];
+    assert_eq!(g["samples"], 6);
+    let matrix: Vec<Vec<u64>> = serde_json::from_value(g["confusion"]["matrix"].clone()).unwrap();
+    assert_eq!(matrix.iter().map(|r| r[0] + r[1]).collect::<Vec<_>>(), [3, 3], "rows are the truth: {g}");
+    assert!(g["balanced_accuracy"].as_f64().unwrap() >= 0.75 && g["auc"].as_f64().unwrap() >= 0.9, "{g}");
+    assert_eq!(summary["age"]["samples"], 1, "{summary}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("attributes.json")).unwrap()).unwrap();
+    assert_eq!(report["samples"].as_array().unwrap().len(), 7);
+    let html = std::fs::read_to_string(out.join("attributes.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("ROC") && html.contains("onfusion"), "the charts");
 }
