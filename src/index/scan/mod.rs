@@ -65,8 +65,10 @@ const ROTATION_SEED: u64 = 0x5EED_5CA9;
 const MAX_DIM: usize = 2048;
 /// Slack added to the int8 bound for f32 rounding in the sums and the rotation.
 const SQ_SLACK: f32 = 1e-4;
-/// Rows appended per hold of the write lock, so that searches wait at most that long.
+/// Rows of an append entered in the id map per hold of its lock (other writers wait that long).
 const APPEND_BATCH: usize = 512;
+/// Rows written per hold of the data lock by an append (searches wait at most that long).
+const HOLD_ROWS: usize = 64;
 /// Rows copied per hold of the read lock when saving.
 const SAVE_ROWS: usize = 4096;
 /// Saves that removals (which move rows) restart before one holds the lock throughout.
@@ -513,30 +515,48 @@ impl VectorIndex for ScanIndex {
 
     fn add(&self, items: &[(u64, &[f32])]) -> Result<()> {
         let batch = prepare_batch(self.dim, items)?;
-        // Encoding is the expensive part: done on the caller's thread before the lock (one core,
-        // so concurrent searches keep theirs), then appended a few hundred rows per hold of the
-        // lock, so that no search waits long.
+        // Encoding is the expensive part: done on the caller's thread before any lock (one core,
+        // so concurrent searches keep theirs); then the rows are entered in the map and written
+        // in short holds, so that no search waits long.
         let encoded: Vec<Encoded> = batch.iter().map(|(_, v)| encode(&self.rotation, self.dp, v)).collect();
         self.prepare_room(batch.len());
         for (part, codes) in batch.chunks(APPEND_BATCH).zip(encoded.chunks(APPEND_BATCH)) {
+            // The map is updated first, under its own lock only: every writer (add, remove) takes
+            // it before the data's, so the rows new ids will take are known, and searches, which
+            // do not read the map, are not held up by its hashing and cache misses.
             let mut pos = self.pos.write();
-            // Any growth of the map happens here, before searches are held up.
             pos.reserve(part.len());
-            let mut spare = std::mem::take(&mut *self.spare.lock());
-            let mut data = self.data.write();
-            for ((id, v), e) in part.iter().zip(codes) {
-                match pos.get(id) {
-                    Some(&row) => {
-                        let (s, r) = split(row);
-                        data.segments[s].overwrite(r, v, e, self.dim, self.dp);
-                    }
+            let mut next = self.data.read().len;
+            let rows: Vec<Option<usize>> = part
+                .iter()
+                .map(|(id, _)| match pos.get(id) {
+                    Some(&row) => Some(row),
                     None => {
-                        let row = data.push(*id, v, e, (self.dim, self.dp), &mut spare);
-                        pos.insert(*id, row);
+                        pos.insert(*id, next);
+                        next += 1;
+                        None
+                    }
+                })
+                .collect();
+            let mut spare = std::mem::take(&mut *self.spare.lock());
+            // Then the rows are written, a short hold of the data lock at a time.
+            for ((part, codes), rows) in part.chunks(HOLD_ROWS).zip(codes.chunks(HOLD_ROWS)).zip(rows.chunks(HOLD_ROWS))
+            {
+                let mut data = self.data.write();
+                for (((id, v), e), row) in part.iter().zip(codes).zip(rows) {
+                    match row {
+                        Some(row) => {
+                            let (s, r) = split(*row);
+                            data.segments[s].overwrite(r, v, e, self.dim, self.dp);
+                        }
+                        None => {
+                            let row = data.push(*id, v, e, (self.dim, self.dp), &mut spare);
+                            debug_assert_eq!(pos.get(id), Some(&row));
+                        }
                     }
                 }
             }
-            drop(data);
+            drop(pos);
             self.spare.lock().append(&mut spare);
         }
         self.dirty.store(true, Ordering::Release);
