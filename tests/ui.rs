@@ -3,7 +3,8 @@
 //! enrol a face and see it recognised, verify, the gallery (search, merge, rename, delete with
 //! confirmation), a bulk job with its report, calibration, the system screen, phone width; review
 //! unknowns (name a group, discard one), a job from a server folder, cancelling a running job and
-//! the evaluation's charts on the quality screen. Screenshots go to `target/tmp/ui/`.
+//! the evaluation's charts on the quality screen; the same by keyboard alone. Screenshots go to
+//! `target/tmp/ui/`.
 //! Skipped (with the reason) without Chromium unless `VISAGE_UI_REQUIRED`.
 
 mod common;
@@ -12,7 +13,7 @@ use std::io::Write;
 
 use common::photo;
 use common::server::{Part, Server};
-use common::webdriver::Browser;
+use common::webdriver::{key, Browser};
 use serde_json::{json, Value};
 
 const KEY: &str = "ui-test-key";
@@ -26,11 +27,26 @@ fn with_key(s: &Server, method: &str, path: &str, body: &Value) -> Value {
 /// A subject with one face, through the API.
 fn enrol(s: &Server, name: &str, photo_name: &str) -> String {
     let id = with_key(s, "POST", "/v1/subjects", &json!({ "name": name }))["id"].as_str().unwrap().to_string();
+    add_face(s, &id, photo_name);
+    id
+}
+
+/// Another face for subject `id`, through the API.
+fn add_face(s: &Server, id: &str, photo_name: &str) {
     let bytes = common::bytes(photo_name);
     let r =
         s.multipart_with(&format!("/v1/subjects/{id}/faces"), &[("image", Part::File(&bytes))], &[("x-api-key", KEY)]);
     assert_eq!(r.status, 201, "{}", r.json);
-    id
+}
+
+/// Fails unless every rendered control (and link) under `scope` has an accessible name; their
+/// number.
+fn assert_labelled(b: &Browser, scope: &str) -> usize {
+    let css = ["input", "select", "textarea", "button", "a[href]"].map(|c| format!("{scope} {c}")).join(", ");
+    let labels = b.computed_labels(&css);
+    let unnamed: Vec<_> = labels.iter().filter(|(_, name)| name.trim().is_empty()).map(|(e, _)| e).collect();
+    assert!(unnamed.is_empty(), "{scope}: controls without an accessible name: {unnamed:?}");
+    labels.len()
 }
 
 fn zip_of(path: &std::path::Path, files: &[(&str, &str)]) {
@@ -380,5 +396,115 @@ fn review_unknowns_folder_jobs_cancel_and_quality_charts_in_chromium() {
 
     assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
     let severe: Vec<_> = b.console().into_iter().filter(|(level, _)| level == "SEVERE").collect();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+}
+
+#[test]
+fn keyboard_alone_drives_the_key_prompt_screens_faces_enrolment_and_confirmations_in_chromium() {
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui");
+    let Some(b) = Browser::start(shots) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[("VISAGE_SERVER__API_KEYS", KEY), ("VISAGE_GALLERY__KEEP_CROPS", "true")]);
+    b.goto(&format!("{}/", s.base));
+
+    // The key prompt opens with the focus in it; the key is typed and sent with Enter.
+    b.wait(
+        "the key prompt, focused",
+        "return document.querySelector('#key-dialog').open && document.activeElement.id === 'key-input'",
+    );
+    assert_eq!(assert_labelled(&b, "#key-dialog"), 3);
+    b.press(KEY);
+    b.press(key::ENTER);
+    b.wait("the prompt to close", "return !document.querySelector('#key-dialog').open");
+    assert_eq!(b.js("return sessionStorage.getItem('visage.apiKey')", vec![]), KEY);
+
+    // Tab reaches the nav (after the skip link); the focus shows; Enter switches screens and
+    // gives the new one the focus.
+    assert_eq!(b.tab_to("nav a[data-screen=gallery]", false), 4, "skip link, recognise, verify, gallery");
+    let ring = b.js(
+        "const e = document.activeElement; return [e.matches(':focus-visible'), getComputedStyle(e).outlineStyle]",
+        vec![],
+    );
+    assert_eq!(ring, json!([true, "solid"]), "the focus is visible on a nav link");
+    b.press(key::ENTER);
+    b.wait("the gallery", "return !document.querySelector('section[data-screen=gallery]').hidden");
+    assert!(b.has_focus("main"), "the new screen has the focus: {}", b.focused());
+    // The skip link moves the focus to the screen, and stays on it.
+    b.tab_to(".skip", true);
+    b.press(key::ENTER);
+    assert!(b.has_focus("main"), "the skip link leads to the content: {}", b.focused());
+    assert_eq!(b.js("return location.hash", vec![]), "#/gallery");
+    assert!(b.js("return document.querySelector('section[data-screen=gallery]').hidden", vec![]) == false);
+    b.tab_to("nav a[data-screen=recognise]", true);
+    b.press(key::ENTER);
+    b.wait("the recognise screen", "return !document.querySelector('section[data-screen=recognise]').hidden");
+
+    // The photo input is the screen's first stop, its label showing the focus; a photo is chosen
+    // by typing its path (headless Chromium has no file chooser).
+    assert_eq!(b.tab_to("#rec-file", false), 1, "the photo input first");
+    let label_ring =
+        b.js("return getComputedStyle(document.querySelector('label[for=rec-file]')).outlineStyle", vec![]);
+    assert_eq!(label_ring, "solid", "the focused input's label shows the focus");
+    b.choose_file("#rec-file", &photo("obama.jpg"));
+    b.wait(
+        "one unknown face",
+        "return document.querySelector('#rec-summary').textContent.startsWith('1 face: 0 recognised')",
+    );
+    // Tab reaches the face's box; Enter opens it; its name is typed and Enter enrols it.
+    b.tab_to("#rec-boxes .box", false);
+    assert_eq!(b.js("return getComputedStyle(document.activeElement).outlineStyle", vec![]), "solid");
+    b.press(key::ENTER);
+    b.wait("the face panel", "return !document.querySelector('#rec-detail').hidden");
+    assert_eq!(b.js("return document.querySelector('#rec-boxes .box').getAttribute('aria-pressed')", vec![]), "true");
+    b.tab_to("#rec-enrol-name", false);
+    b.press("Barack Obama");
+    b.press(key::ENTER);
+    b.wait(
+        "the face recognised",
+        "return document.querySelector('#rec-summary').textContent.startsWith('1 face: 1 recognised')",
+    );
+    assert!(b.text("#status").contains("enrolled as Barack Obama"), "{}", b.text("#status"));
+    let obama = with_key(&s, "GET", "/v1/subjects", &json!({}))["subjects"][0]["id"].as_str().unwrap().to_string();
+    add_face(&s, &obama, "obama2.jpg");
+
+    // The gallery: to the subject's page; deleting a face asks, Escape cancels (the focus returns
+    // to the button), then Shift+Tab to the confirming button and Space deletes it.
+    b.tab_to("nav a[data-screen=gallery]", true);
+    b.press(key::ENTER);
+    b.wait("Obama's row", "return document.querySelector('#gal-rows tr[data-subject] a')");
+    b.tab_to("#gal-rows a", false);
+    b.press(key::ENTER);
+    b.wait("two faces", "return document.querySelectorAll('#sub-faces tr[data-face]').length === 2");
+    let face = b.js("return document.querySelector('#sub-faces tr[data-face]').dataset.face", vec![]);
+    b.tab_to("#sub-faces button.danger", false);
+    b.press(key::ENTER);
+    b.wait("the confirmation", "return document.querySelector('#confirm').open");
+    assert!(b.has_focus("#confirm-cancel"), "the safe choice has the focus: {}", b.focused());
+    assert_eq!(assert_labelled(&b, "#confirm"), 2);
+    b.press(key::ESCAPE);
+    b.wait("the dialog closed", "return !document.querySelector('#confirm').open");
+    assert!(b.has_focus("#sub-faces button.danger"), "the focus returns: {}", b.focused());
+    b.press(key::ENTER);
+    b.wait("the confirmation", "return document.querySelector('#confirm').open");
+    assert_eq!(b.tab_to("#confirm-ok", true), 1);
+    b.press(key::SPACE);
+    b.wait("one face left", "return document.querySelectorAll('#sub-faces tr[data-face]').length === 1");
+    let left = with_key(&s, "GET", &format!("/v1/subjects/{obama}/faces"), &json!({}));
+    let ids: Vec<String> = left["faces"].as_array().unwrap().iter().map(|f| f["id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "Escape deleted nothing, the confirmation one face: {left}");
+    assert_ne!(ids[0], face.as_str().unwrap(), "the confirmed face is the one deleted");
+
+    // The key prompt again from its button (Space), closed with Escape: the key is kept.
+    b.tab_to("#key-button", true);
+    b.press(key::SPACE);
+    b.wait("the key prompt", "return document.querySelector('#key-dialog').open");
+    assert!(b.has_focus("#key-input"), "{}", b.focused());
+    b.press(key::ESCAPE);
+    b.wait("the prompt to close", "return !document.querySelector('#key-dialog').open");
+    assert!(b.has_focus("#key-button"), "{}", b.focused());
+    assert_eq!(b.js("return sessionStorage.getItem('visage.apiKey')", vec![]), KEY);
+
+    assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
+    let severe: Vec<_> = b.console().into_iter().filter(|(level, m)| level == "SEVERE" && !m.contains("401")).collect();
     assert!(severe.is_empty(), "console errors: {severe:?}");
 }
