@@ -1,10 +1,10 @@
 //! The web UI in a real headless Chromium (chromedriver, W3C WebDriver) against a real
 //! `visage serve` on loopback with real photos: the API key prompt, recognise a group photo,
 //! enrol a face and see it recognised, verify, the gallery (search, merge, rename, delete with
-//! confirmation), a bulk job with its report, calibration, the system screen, phone width; review
-//! unknowns (name a group, discard one), a job from a server folder, cancelling a running job and
-//! the evaluation's charts on the quality screen; the same by keyboard alone. Screenshots go to
-//! `target/tmp/ui/`.
+//! confirmation), a bulk job with its report, calibration, the system screen; review unknowns (name
+//! a group, discard one), a job from a server folder, cancelling a running job and the
+//! evaluation's charts on the quality screen; all of it by keyboard alone; every screen at phone
+//! and desktop widths, every control named. Screenshots go to `target/tmp/ui/`.
 //! Skipped (with the reason) without Chromium unless `VISAGE_UI_REQUIRED`.
 
 mod common;
@@ -37,6 +37,20 @@ fn add_face(s: &Server, id: &str, photo_name: &str) {
     let r =
         s.multipart_with(&format!("/v1/subjects/{id}/faces"), &[("image", Part::File(&bytes))], &[("x-api-key", KEY)]);
     assert_eq!(r.status, 201, "{}", r.json);
+}
+
+/// Fails when the page scrolls sideways at the window's width, naming what sticks out (what is
+/// in the tables' own scrolling boxes only when absolutely placed).
+fn assert_fits(b: &Browser, what: &str) {
+    let overflow = b.js("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![]);
+    let wide = b.js(
+        "const w = document.documentElement.clientWidth;
+         return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 0.5
+             && (!e.parentElement.closest('.scroll') || getComputedStyle(e).position === 'absolute'))
+           .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 10)",
+        vec![],
+    );
+    assert_eq!(overflow, 0, "{what}: no horizontal scrolling: {wide}");
 }
 
 /// Fails unless every rendered control (and link) under `scope` has an accessible name; their
@@ -271,21 +285,6 @@ fn recognise_enrol_verify_gallery_jobs_and_system_in_chromium() {
     }
     b.screenshot("system");
 
-    // Phone width: nothing overflows sideways.
-    b.resize(390, 844);
-    b.click("nav a[data-screen=recognise]");
-    b.choose_file("#rec-file", &photo("t1.jpg"));
-    b.wait("six boxes", "return document.querySelector('#rec-summary').textContent.startsWith('6 faces')");
-    let overflow = b.js("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![]);
-    let wide = b.js(
-        "const w = document.documentElement.clientWidth;
-         return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 0.5)
-           .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 10)",
-        vec![],
-    );
-    assert_eq!(overflow, 0, "no horizontal scrolling at phone width: {wide}");
-    b.screenshot("phone-recognise");
-
     // No script error, and nothing in the console but the two refusals of the key prompt.
     assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
     let severe: Vec<_> = b.console().into_iter().filter(|(level, m)| level == "SEVERE" && !m.contains("401")).collect();
@@ -507,4 +506,121 @@ fn keyboard_alone_drives_the_key_prompt_screens_faces_enrolment_and_confirmation
     assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
     let severe: Vec<_> = b.console().into_iter().filter(|(level, m)| level == "SEVERE" && !m.contains("401")).collect();
     assert!(severe.is_empty(), "console errors: {severe:?}");
+}
+
+#[test]
+fn every_screen_fits_phone_and_desktop_widths_with_every_control_named_in_chromium() {
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui");
+    let Some(b) = Browser::start(shots) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let roots = dir.path().join("photos");
+    common::copy("obama.jpg", &roots.join("a-folder-with-a-rather-long-name-for-a-phone"), "alice/a.jpg");
+    let s = Server::start(
+        &dir.path().join("data"),
+        &[
+            ("VISAGE_REVIEW__ENABLED", "true"),
+            ("VISAGE_GALLERY__KEEP_CROPS", "true"),
+            ("VISAGE_ENROLL__ALLOWED_ROOTS", roots.to_str().unwrap()),
+        ],
+    );
+    let obama = enrol(&s, "Barack Obama", "obama.jpg");
+    add_face(&s, &obama, "obama3.jpg");
+    enrol(&s, "Joe Biden", "biden.jpg");
+
+    // Each screen in its fullest state: a group photo (its six strangers kept for review), a
+    // verdict, a job's report, calibration figures and the evaluation's charts.
+    b.goto(&format!("{}/#/recognise", s.base));
+    b.choose_file("#rec-file", &photo("t1.jpg"));
+    b.wait("six boxes", "return document.querySelector('#rec-summary').textContent.startsWith('6 faces')");
+    b.click("#rec-boxes .box");
+    b.wait("the face panel", "return !document.querySelector('#rec-detail').hidden");
+    b.click("nav a[data-screen=verify]");
+    b.choose_file("#ver-a", &photo("obama.jpg"));
+    b.choose_file("#ver-b", &photo("obama2.jpg"));
+    b.click("#ver-form button[type=submit]");
+    b.wait("the verdict", "return !document.querySelector('#ver-result').hidden");
+    let archive = dir.path().join("people.zip");
+    zip_of(
+        &archive,
+        &[
+            ("obama/a.jpg", "obama_bright.jpg"),
+            ("obama/b.jpg", "obama_gray.jpg"),
+            ("hopper/a.jpg", "hopper.jpg"),
+            ("nobody/c.png", "coffee.png"),
+        ],
+    );
+    b.click("nav a[data-screen=jobs]");
+    b.choose_file("#job-file", &archive);
+    b.click("#job-form button[type=submit]");
+    b.wait("the report", "return !document.querySelector('#job-report').hidden");
+    b.click("nav a[data-screen=quality]");
+    b.click("#cal-form button[type=submit]");
+    b.wait("the calibration", "return !document.querySelector('#cal-result').hidden");
+    b.click("#q-run");
+    b.wait("the charts", "return document.querySelectorAll('#q-charts figure svg').length >= 4");
+
+    // Each screen at each width: nothing scrolls sideways; at desktop width every control has a
+    // name (how many there are at least, so that none is missed by being absent).
+    // Each screen: its route, when it is ready, how many controls it has at least, and what the
+    // phone screenshot shows first.
+    let screens = [
+        (
+            "recognise",
+            "#/recognise".to_string(),
+            "document.querySelectorAll('#rec-boxes .box').length === 6",
+            12,
+            "#rec-title",
+        ),
+        ("verify", "#/verify".to_string(), "!document.querySelector('#ver-result').hidden", 3, "#ver-title"),
+        (
+            "gallery",
+            format!("#/gallery/{obama}"),
+            "document.querySelectorAll('#sub-faces tr[data-face]').length === 2",
+            8,
+            "#sub-title",
+        ),
+        ("jobs", "#/jobs".to_string(), "!document.querySelector('#job-report').hidden", 6, "#job-run"),
+        (
+            "review",
+            "#/review".to_string(),
+            "document.querySelectorAll('#rev-groups article').length > 0",
+            6,
+            "#rev-title",
+        ),
+        ("quality", "#/quality".to_string(), "document.querySelectorAll('#q-charts svg').length >= 4", 4, "#q-title"),
+        (
+            "system",
+            "#/system".to_string(),
+            "document.querySelector('#sys-facts').textContent.includes('Vector index')",
+            2,
+            "#sys-title",
+        ),
+    ];
+    assert!(assert_labelled(&b, "header") >= 7, "the nav's links");
+    for (width, height) in [(1280, 800), (390, 844)] {
+        b.resize(width, height);
+        let inner = b.js("return document.documentElement.clientWidth", vec![]).as_u64().unwrap();
+        assert!(inner <= width as u64 && inner + 40 >= width as u64, "the window is {width} wide: {inner}");
+        for (name, hash, ready, controls, first) in &screens {
+            b.js("location.hash = arguments[0]", vec![json!(hash)]);
+            b.wait(
+                &format!("the {name} screen"),
+                &format!("return !document.querySelector('section[data-screen={name}]').hidden && {ready}"),
+            );
+            assert_fits(&b, &format!("{name} at {width} px"));
+            let shown = b.js(
+                "return [...document.querySelectorAll('[hidden]')].filter(e => e.checkVisibility()).map(e => e.id)",
+                vec![],
+            );
+            assert_eq!(shown, json!([]), "{name}: hidden elements are not shown");
+            if width < 800 {
+                b.js("document.querySelector(arguments[0]).scrollIntoView()", vec![json!(first)]);
+                b.screenshot(&format!("phone-{name}"));
+            } else {
+                let named = assert_labelled(&b, &format!("section[data-screen={name}]"));
+                assert!(named >= *controls, "{name}: {named} controls, expected at least {controls}");
+            }
+        }
+    }
+    assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
 }
