@@ -101,6 +101,7 @@ fn read_keys_recognise_admin_keys_write_and_no_key_reaches_the_log() {
         post("/v1/subjects/obama/merge", json!({ "into": "obama" }), reader),
         post("/v1/jobs/enroll", json!({ "source": { "folder": "/tmp" } }), reader),
         get("/v1/jobs/any", reader),
+        get("/v1/folders", reader),
         post("/v1/calibrate", json!({ "apply": true }), reader),
     ];
     for r in &refused {

@@ -1,9 +1,10 @@
 //! The web UI in a real headless Chromium (chromedriver, W3C WebDriver) against a real
 //! `visage serve` on loopback with real photos: the API key prompt, recognise a group photo,
 //! enrol a face and see it recognised, verify, the gallery (search, merge, rename, delete with
-//! confirmation), a bulk job with its report, calibration, the system screen, phone width; review
-//! unknowns (name a group, discard one), a job from a server folder, cancelling a running job and
-//! the evaluation's charts on the quality screen. Screenshots go to `target/tmp/ui/`.
+//! confirmation), a bulk job with its report, calibration, the system screen; review unknowns (name
+//! a group, discard one), a job from a server folder, cancelling a running job and the
+//! evaluation's charts on the quality screen; all of it by keyboard alone; every screen at phone
+//! and desktop widths, every control named. Screenshots go to `target/tmp/ui/`.
 //! Skipped (with the reason) without Chromium unless `VISAGE_UI_REQUIRED`.
 
 mod common;
@@ -12,7 +13,7 @@ use std::io::Write;
 
 use common::photo;
 use common::server::{Part, Server};
-use common::webdriver::Browser;
+use common::webdriver::{key, Browser};
 use serde_json::{json, Value};
 
 const KEY: &str = "ui-test-key";
@@ -26,11 +27,40 @@ fn with_key(s: &Server, method: &str, path: &str, body: &Value) -> Value {
 /// A subject with one face, through the API.
 fn enrol(s: &Server, name: &str, photo_name: &str) -> String {
     let id = with_key(s, "POST", "/v1/subjects", &json!({ "name": name }))["id"].as_str().unwrap().to_string();
+    add_face(s, &id, photo_name);
+    id
+}
+
+/// Another face for subject `id`, through the API.
+fn add_face(s: &Server, id: &str, photo_name: &str) {
     let bytes = common::bytes(photo_name);
     let r =
         s.multipart_with(&format!("/v1/subjects/{id}/faces"), &[("image", Part::File(&bytes))], &[("x-api-key", KEY)]);
     assert_eq!(r.status, 201, "{}", r.json);
-    id
+}
+
+/// Fails when the page scrolls sideways at the window's width, naming what sticks out (what is
+/// in the tables' own scrolling boxes only when absolutely placed).
+fn assert_fits(b: &Browser, what: &str) {
+    let overflow = b.js("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![]);
+    let wide = b.js(
+        "const w = document.documentElement.clientWidth;
+         return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 0.5
+             && (!e.parentElement.closest('.scroll') || getComputedStyle(e).position === 'absolute'))
+           .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 10)",
+        vec![],
+    );
+    assert_eq!(overflow, 0, "{what}: no horizontal scrolling: {wide}");
+}
+
+/// Fails unless every rendered control (and link) under `scope` has an accessible name; their
+/// number.
+fn assert_labelled(b: &Browser, scope: &str) -> usize {
+    let css = ["input", "select", "textarea", "button", "a[href]"].map(|c| format!("{scope} {c}")).join(", ");
+    let labels = b.computed_labels(&css);
+    let unnamed: Vec<_> = labels.iter().filter(|(_, name)| name.trim().is_empty()).map(|(e, _)| e).collect();
+    assert!(unnamed.is_empty(), "{scope}: controls without an accessible name: {unnamed:?}");
+    labels.len()
 }
 
 fn zip_of(path: &std::path::Path, files: &[(&str, &str)]) {
@@ -255,21 +285,6 @@ fn recognise_enrol_verify_gallery_jobs_and_system_in_chromium() {
     }
     b.screenshot("system");
 
-    // Phone width: nothing overflows sideways.
-    b.resize(390, 844);
-    b.click("nav a[data-screen=recognise]");
-    b.choose_file("#rec-file", &photo("t1.jpg"));
-    b.wait("six boxes", "return document.querySelector('#rec-summary').textContent.startsWith('6 faces')");
-    let overflow = b.js("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![]);
-    let wide = b.js(
-        "const w = document.documentElement.clientWidth;
-         return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 0.5)
-           .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 10)",
-        vec![],
-    );
-    assert_eq!(overflow, 0, "no horizontal scrolling at phone width: {wide}");
-    b.screenshot("phone-recognise");
-
     // No script error, and nothing in the console but the two refusals of the key prompt.
     assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
     let severe: Vec<_> = b.console().into_iter().filter(|(level, m)| level == "SEVERE" && !m.contains("401")).collect();
@@ -381,4 +396,231 @@ fn review_unknowns_folder_jobs_cancel_and_quality_charts_in_chromium() {
     assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
     let severe: Vec<_> = b.console().into_iter().filter(|(level, _)| level == "SEVERE").collect();
     assert!(severe.is_empty(), "console errors: {severe:?}");
+}
+
+#[test]
+fn keyboard_alone_drives_the_key_prompt_screens_faces_enrolment_and_confirmations_in_chromium() {
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui");
+    let Some(b) = Browser::start(shots) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[("VISAGE_SERVER__API_KEYS", KEY), ("VISAGE_GALLERY__KEEP_CROPS", "true")]);
+    b.goto(&format!("{}/", s.base));
+
+    // The key prompt opens with the focus in it; the key is typed and sent with Enter.
+    b.wait(
+        "the key prompt, focused",
+        "return document.querySelector('#key-dialog').open && document.activeElement.id === 'key-input'",
+    );
+    assert_eq!(assert_labelled(&b, "#key-dialog"), 3);
+    b.press(KEY);
+    b.press(key::ENTER);
+    b.wait("the prompt to close", "return !document.querySelector('#key-dialog').open");
+    assert_eq!(b.js("return sessionStorage.getItem('visage.apiKey')", vec![]), KEY);
+
+    // Tab reaches the nav (after the skip link); the focus shows; Enter switches screens and
+    // gives the new one the focus.
+    assert_eq!(b.tab_to("nav a[data-screen=gallery]", false), 4, "skip link, recognise, verify, gallery");
+    let ring = b.js(
+        "const e = document.activeElement; return [e.matches(':focus-visible'), getComputedStyle(e).outlineStyle]",
+        vec![],
+    );
+    assert_eq!(ring, json!([true, "solid"]), "the focus is visible on a nav link");
+    b.press(key::ENTER);
+    b.wait("the gallery", "return !document.querySelector('section[data-screen=gallery]').hidden");
+    assert!(b.has_focus("main"), "the new screen has the focus: {}", b.focused());
+    // The skip link moves the focus to the screen, and stays on it.
+    b.tab_to(".skip", true);
+    b.press(key::ENTER);
+    assert!(b.has_focus("main"), "the skip link leads to the content: {}", b.focused());
+    assert_eq!(b.js("return location.hash", vec![]), "#/gallery");
+    assert!(b.js("return document.querySelector('section[data-screen=gallery]').hidden", vec![]) == false);
+    b.tab_to("nav a[data-screen=recognise]", true);
+    b.press(key::ENTER);
+    b.wait("the recognise screen", "return !document.querySelector('section[data-screen=recognise]').hidden");
+
+    // The photo input is the screen's first stop, its label showing the focus; a photo is chosen
+    // by typing its path (headless Chromium has no file chooser).
+    assert_eq!(b.tab_to("#rec-file", false), 1, "the photo input first");
+    let label_ring =
+        b.js("return getComputedStyle(document.querySelector('label[for=rec-file]')).outlineStyle", vec![]);
+    assert_eq!(label_ring, "solid", "the focused input's label shows the focus");
+    b.choose_file("#rec-file", &photo("obama.jpg"));
+    b.wait(
+        "one unknown face",
+        "return document.querySelector('#rec-summary').textContent.startsWith('1 face: 0 recognised')",
+    );
+    // Tab reaches the face's box; Enter opens it; its name is typed and Enter enrols it.
+    b.tab_to("#rec-boxes .box", false);
+    assert_eq!(b.js("return getComputedStyle(document.activeElement).outlineStyle", vec![]), "solid");
+    b.press(key::ENTER);
+    b.wait("the face panel", "return !document.querySelector('#rec-detail').hidden");
+    assert_eq!(b.js("return document.querySelector('#rec-boxes .box').getAttribute('aria-pressed')", vec![]), "true");
+    b.tab_to("#rec-enrol-name", false);
+    b.press("Barack Obama");
+    b.press(key::ENTER);
+    b.wait(
+        "the face recognised",
+        "return document.querySelector('#rec-summary').textContent.startsWith('1 face: 1 recognised')",
+    );
+    assert!(b.text("#status").contains("enrolled as Barack Obama"), "{}", b.text("#status"));
+    let obama = with_key(&s, "GET", "/v1/subjects", &json!({}))["subjects"][0]["id"].as_str().unwrap().to_string();
+    add_face(&s, &obama, "obama2.jpg");
+
+    // The gallery: to the subject's page; deleting a face asks, Escape cancels (the focus returns
+    // to the button), then Shift+Tab to the confirming button and Space deletes it.
+    b.tab_to("nav a[data-screen=gallery]", true);
+    b.press(key::ENTER);
+    b.wait("Obama's row", "return document.querySelector('#gal-rows tr[data-subject] a')");
+    b.tab_to("#gal-rows a", false);
+    b.press(key::ENTER);
+    b.wait("two faces", "return document.querySelectorAll('#sub-faces tr[data-face]').length === 2");
+    let face = b.js("return document.querySelector('#sub-faces tr[data-face]').dataset.face", vec![]);
+    b.tab_to("#sub-faces button.danger", false);
+    b.press(key::ENTER);
+    b.wait("the confirmation", "return document.querySelector('#confirm').open");
+    assert!(b.has_focus("#confirm-cancel"), "the safe choice has the focus: {}", b.focused());
+    assert_eq!(assert_labelled(&b, "#confirm"), 2);
+    b.press(key::ESCAPE);
+    b.wait("the dialog closed", "return !document.querySelector('#confirm').open");
+    assert!(b.has_focus("#sub-faces button.danger"), "the focus returns: {}", b.focused());
+    b.press(key::ENTER);
+    b.wait("the confirmation", "return document.querySelector('#confirm').open");
+    assert_eq!(b.tab_to("#confirm-ok", true), 1);
+    b.press(key::SPACE);
+    b.wait("one face left", "return document.querySelectorAll('#sub-faces tr[data-face]').length === 1");
+    let left = with_key(&s, "GET", &format!("/v1/subjects/{obama}/faces"), &json!({}));
+    let ids: Vec<String> = left["faces"].as_array().unwrap().iter().map(|f| f["id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "Escape deleted nothing, the confirmation one face: {left}");
+    assert_ne!(ids[0], face.as_str().unwrap(), "the confirmed face is the one deleted");
+
+    // The key prompt again from its button (Space), closed with Escape: the key is kept.
+    b.tab_to("#key-button", true);
+    b.press(key::SPACE);
+    b.wait("the key prompt", "return document.querySelector('#key-dialog').open");
+    assert!(b.has_focus("#key-input"), "{}", b.focused());
+    b.press(key::ESCAPE);
+    b.wait("the prompt to close", "return !document.querySelector('#key-dialog').open");
+    assert!(b.has_focus("#key-button"), "{}", b.focused());
+    assert_eq!(b.js("return sessionStorage.getItem('visage.apiKey')", vec![]), KEY);
+
+    assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
+    let severe: Vec<_> = b.console().into_iter().filter(|(level, m)| level == "SEVERE" && !m.contains("401")).collect();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+}
+
+#[test]
+fn every_screen_fits_phone_and_desktop_widths_with_every_control_named_in_chromium() {
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui");
+    let Some(b) = Browser::start(shots) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let roots = dir.path().join("photos");
+    common::copy("obama.jpg", &roots.join("a-folder-with-a-rather-long-name-for-a-phone"), "alice/a.jpg");
+    let s = Server::start(
+        &dir.path().join("data"),
+        &[
+            ("VISAGE_REVIEW__ENABLED", "true"),
+            ("VISAGE_GALLERY__KEEP_CROPS", "true"),
+            ("VISAGE_ENROLL__ALLOWED_ROOTS", roots.to_str().unwrap()),
+        ],
+    );
+    let obama = enrol(&s, "Barack Obama", "obama.jpg");
+    add_face(&s, &obama, "obama3.jpg");
+    enrol(&s, "Joe Biden", "biden.jpg");
+
+    // Each screen in its fullest state: a group photo (its six strangers kept for review), a
+    // verdict, a job's report, calibration figures and the evaluation's charts.
+    b.goto(&format!("{}/#/recognise", s.base));
+    b.choose_file("#rec-file", &photo("t1.jpg"));
+    b.wait("six boxes", "return document.querySelector('#rec-summary').textContent.startsWith('6 faces')");
+    b.click("#rec-boxes .box");
+    b.wait("the face panel", "return !document.querySelector('#rec-detail').hidden");
+    b.click("nav a[data-screen=verify]");
+    b.choose_file("#ver-a", &photo("obama.jpg"));
+    b.choose_file("#ver-b", &photo("obama2.jpg"));
+    b.click("#ver-form button[type=submit]");
+    b.wait("the verdict", "return !document.querySelector('#ver-result').hidden");
+    let archive = dir.path().join("people.zip");
+    zip_of(
+        &archive,
+        &[
+            ("obama/a.jpg", "obama_bright.jpg"),
+            ("obama/b.jpg", "obama_gray.jpg"),
+            ("hopper/a.jpg", "hopper.jpg"),
+            ("nobody/c.png", "coffee.png"),
+        ],
+    );
+    b.click("nav a[data-screen=jobs]");
+    b.choose_file("#job-file", &archive);
+    b.click("#job-form button[type=submit]");
+    b.wait("the report", "return !document.querySelector('#job-report').hidden");
+    b.click("nav a[data-screen=quality]");
+    b.click("#cal-form button[type=submit]");
+    b.wait("the calibration", "return !document.querySelector('#cal-result').hidden");
+    b.click("#q-run");
+    b.wait("the charts", "return document.querySelectorAll('#q-charts figure svg').length >= 4");
+
+    // Each screen at each width: nothing scrolls sideways; at desktop width every control has a
+    // name (how many there are at least, so that none is missed by being absent).
+    // Each screen: its route, when it is ready, how many controls it has at least, and what the
+    // phone screenshot shows first.
+    let screens = [
+        (
+            "recognise",
+            "#/recognise".to_string(),
+            "document.querySelectorAll('#rec-boxes .box').length === 6",
+            12,
+            "#rec-title",
+        ),
+        ("verify", "#/verify".to_string(), "!document.querySelector('#ver-result').hidden", 3, "#ver-title"),
+        (
+            "gallery",
+            format!("#/gallery/{obama}"),
+            "document.querySelectorAll('#sub-faces tr[data-face]').length === 2",
+            8,
+            "#sub-title",
+        ),
+        ("jobs", "#/jobs".to_string(), "!document.querySelector('#job-report').hidden", 6, "#job-run"),
+        (
+            "review",
+            "#/review".to_string(),
+            "document.querySelectorAll('#rev-groups article').length > 0",
+            6,
+            "#rev-title",
+        ),
+        ("quality", "#/quality".to_string(), "document.querySelectorAll('#q-charts svg').length >= 4", 4, "#q-title"),
+        (
+            "system",
+            "#/system".to_string(),
+            "document.querySelector('#sys-facts').textContent.includes('Vector index')",
+            2,
+            "#sys-title",
+        ),
+    ];
+    assert!(assert_labelled(&b, "header") >= 7, "the nav's links");
+    for (width, height) in [(1280, 800), (390, 844)] {
+        b.resize(width, height);
+        let inner = b.js("return document.documentElement.clientWidth", vec![]).as_u64().unwrap();
+        assert!(inner <= width as u64 && inner + 40 >= width as u64, "the window is {width} wide: {inner}");
+        for (name, hash, ready, controls, first) in &screens {
+            b.js("location.hash = arguments[0]", vec![json!(hash)]);
+            b.wait(
+                &format!("the {name} screen"),
+                &format!("return !document.querySelector('section[data-screen={name}]').hidden && {ready}"),
+            );
+            assert_fits(&b, &format!("{name} at {width} px"));
+            let shown = b.js(
+                "return [...document.querySelectorAll('[hidden]')].filter(e => e.checkVisibility()).map(e => e.id)",
+                vec![],
+            );
+            assert_eq!(shown, json!([]), "{name}: hidden elements are not shown");
+            if width < 800 {
+                b.js("document.querySelector(arguments[0]).scrollIntoView()", vec![json!(first)]);
+                b.screenshot(&format!("phone-{name}"));
+            } else {
+                let named = assert_labelled(&b, &format!("section[data-screen={name}]"));
+                assert!(named >= *controls, "{name}: {named} controls, expected at least {controls}");
+            }
+        }
+    }
+    assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
 }

@@ -96,7 +96,8 @@ fn need(keys: &Keys, method: &Method, path: &str) -> Need {
         return Need::Open;
     }
     let Some(route) = path.strip_prefix("/v1/") else { return Need::Role(Role::Admin) };
-    let jobs = route == "jobs" || route.starts_with("jobs/");
+    // Jobs, and the server folders a job may read (their paths are the admin's business).
+    let jobs = route == "jobs" || route.starts_with("jobs/") || route == "folders";
     let read = match *method {
         Method::GET | Method::HEAD => !jobs,
         // `POST /v1/calibrate` only computes unless it applies; the handler checks `apply`.
@@ -194,6 +195,7 @@ mod tests {
             (Method::POST, "/v1/subjects/a/merge", &admin),
             (Method::GET, "/v1/jobs/j1", &admin),
             (Method::POST, "/v1/jobs/enroll", &admin),
+            (Method::GET, "/v1/folders", &admin),
             (Method::PUT, "/v1/anything", &admin),
             (Method::GET, "/elsewhere", &admin),
             (Method::GET, "/healthz", &Need::Open),

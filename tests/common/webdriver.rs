@@ -10,6 +10,15 @@ use serde_json::{json, Value};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// WebDriver's codes for keys that type no text, for [`Browser::press`].
+pub mod key {
+    pub const TAB: &str = "\u{E004}";
+    pub const ENTER: &str = "\u{E007}";
+    pub const SHIFT: &str = "\u{E008}";
+    pub const ESCAPE: &str = "\u{E00C}";
+    pub const SPACE: &str = " ";
+}
+
 /// A browser session; chromedriver is stopped when dropped.
 pub struct Browser {
     driver: Child,
@@ -169,6 +178,74 @@ impl Browser {
     pub fn text(&self, css: &str) -> String {
         let e = self.find(css);
         self.cmd("GET", &format!("/element/{e}/text"), None).as_str().unwrap_or_default().to_string()
+    }
+
+    /// Presses and releases each key of `keys` in turn (text, or [`key`] codes) as real key
+    /// events (W3C Actions): focus moves, buttons and links activate, text is typed.
+    pub fn press(&self, keys: &str) {
+        self.press_with(None, keys);
+    }
+
+    /// [`Self::press`] with `modifier` (e.g. [`key::SHIFT`]) held down throughout.
+    pub fn press_with(&self, modifier: Option<&str>, keys: &str) {
+        let mut actions: Vec<Value> = modifier.map(|m| json!({ "type": "keyDown", "value": m })).into_iter().collect();
+        for c in keys.chars() {
+            actions.push(json!({ "type": "keyDown", "value": c.to_string() }));
+            actions.push(json!({ "type": "keyUp", "value": c.to_string() }));
+        }
+        actions.extend(modifier.map(|m| json!({ "type": "keyUp", "value": m })));
+        let body = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] });
+        self.cmd("POST", "/actions", Some(body));
+    }
+
+    /// A short description of `document.activeElement` (tag, id, classes, text or label).
+    pub fn focused(&self) -> String {
+        let v = self.js(
+            "const e = document.activeElement;
+             return e ? `${e.tagName.toLowerCase()}#${e.id}.${e.className} \"${(e.getAttribute('aria-label') || e.textContent).trim().slice(0, 40)}\"` : ''",
+            vec![],
+        );
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Whether `document.activeElement` matches `css`.
+    pub fn has_focus(&self, css: &str) -> bool {
+        self.js(
+            "return document.activeElement !== null && document.activeElement.matches(arguments[0])",
+            vec![json!(css)],
+        ) == true
+    }
+
+    /// Presses Tab (Shift+Tab when `back`) until the focused element matches `css`, as a keyboard
+    /// user reaches a control; panics after 40 presses, naming what has focus. The presses taken.
+    pub fn tab_to(&self, css: &str, back: bool) -> usize {
+        for n in 1..=40 {
+            self.press_with(back.then_some(key::SHIFT), key::TAB);
+            if self.has_focus(css) {
+                return n;
+            }
+        }
+        panic!("Tab never reached {css}; focus is on {}", self.focused());
+    }
+
+    /// Each rendered element `css` selects (`checkVisibility()`), described (tag, id, classes),
+    /// with its accessible name as the browser computes it (WebDriver "Get Computed Label").
+    pub fn computed_labels(&self, css: &str) -> Vec<(String, String)> {
+        let found = self.js(
+            "return [...document.querySelectorAll(arguments[0])].filter(e => e.checkVisibility())
+               .map(e => [e, `${e.tagName.toLowerCase()}#${e.id}.${e.className}[${e.type || ''}]`])",
+            vec![json!(css)],
+        );
+        found
+            .as_array()
+            .unwrap_or_else(|| panic!("elements {css}: {found}"))
+            .iter()
+            .map(|pair| {
+                let id = pair[0][ELEMENT].as_str().unwrap_or_else(|| panic!("an element: {pair}"));
+                let label = self.cmd("GET", &format!("/element/{id}/computedlabel"), None);
+                (pair[1].as_str().unwrap_or_default().to_string(), label.as_str().unwrap_or_default().to_string())
+            })
+            .collect()
     }
 
     /// Saves a PNG screenshot of the viewport as `name.png` under `shots`.

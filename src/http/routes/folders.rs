@@ -1,4 +1,4 @@
-//! `GET /v1/jobs/folders`: the server folders a bulk job may read (under `enroll.allowed_roots`),
+//! `GET /v1/folders`: the server folders a bulk job may read (under `enroll.allowed_roots`),
 //! for choosing one.
 
 use actix_web::{web, HttpResponse};
@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 use crate::http::error::ApiError;
 use crate::service::{Engine, ServerFolder};
 
-/// Registers the route (inside `/v1`, before `/jobs/{id}`).
+/// Registers the route (inside `/v1`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/jobs/folders", web::get().to(list_folders));
+    cfg.route("/folders", web::get().to(list_folders));
 }
 
 /// The folders a server job may read.
@@ -23,7 +23,7 @@ pub struct FolderList {
 
 /// The allowed roots and the folders directly inside them (at most 1000): sources for
 /// `POST /v1/jobs/enroll` with `{"source": {"folder": PATH}}`.
-#[utoipa::path(get, path = "/v1/jobs/folders", tag = "jobs", responses((status = 200, body = FolderList)))]
+#[utoipa::path(get, path = "/v1/folders", tag = "jobs", responses((status = 200, body = FolderList)))]
 pub async fn list_folders(engine: web::Data<Engine>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(FolderList { folders: engine.server_folders().await? }))
 }

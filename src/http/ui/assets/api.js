@@ -13,7 +13,7 @@ export class ApiError extends Error {
 
 let unauthorized = () => {};
 
-/** Called with the error whenever the server answers 401. */
+/** Called with the error and the key the request sent whenever the server answers 401. */
 export function onUnauthorized(handler) {
   unauthorized = handler;
 }
@@ -52,7 +52,7 @@ export async function call(method, path, { json, form, body, type } = {}) {
   const data = isJson ? await response.json() : await response.blob();
   if (!response.ok) {
     const error = new ApiError(response.status, data.code || `http_${response.status}`, data.message || response.statusText);
-    if (response.status === 401) unauthorized(error);
+    if (response.status === 401) unauthorized(error, key);
     throw error;
   }
   return data;

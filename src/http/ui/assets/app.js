@@ -33,16 +33,21 @@ function route() {
   screens[screen].show(rest.map(decodeURIComponent));
 }
 
-function askForKey(error) {
-  const refused = getKey() !== '';
-  setKey('');
-  $('#key-message').textContent = refused
-    ? `That API key was refused (${error.message}). Enter a valid key.`
-    : 'This server needs an API key. It is kept for this browser tab only.';
+function openKeyDialog(message) {
+  $('#key-message').textContent = message;
   $('#key-button').hidden = false;
   const dialog = $('#key-dialog');
   if (!dialog.open) dialog.showModal();
   $('#key-input').focus();
+}
+
+/** A 401 to a request sent with `sent`; one sent before the key changed is old news. */
+function askForKey(error, sent) {
+  if (sent !== getKey()) return;
+  setKey('');
+  openKeyDialog(sent
+    ? `That API key was refused (${error.message}). Enter a valid key.`
+    : 'This server needs an API key. It is kept for this browser tab only.');
 }
 
 onUnauthorized(askForKey);
@@ -56,13 +61,19 @@ $('#key-form').addEventListener('submit', (e) => {
   route();
 });
 $('#key-cancel').addEventListener('click', () => $('#key-dialog').close());
-$('#key-button').addEventListener('click', () => {
-  $('#key-message').textContent = 'Enter the API key to use (kept for this browser tab only).';
-  $('#key-dialog').showModal();
+$('#key-button').addEventListener('click', () => openKeyDialog('Enter the API key to use (kept for this browser tab only).'));
+// The skip link moves the focus without changing the route.
+$('.skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  $('#main').focus();
 });
 
 for (const s of Object.values(screens)) s.init();
-addEventListener('hashchange', route);
+// A new screen takes the focus (Tab goes on from its content), as a new page would.
+addEventListener('hashchange', () => {
+  route();
+  $('#main').focus({ preventScroll: true });
+});
 if (getKey()) $('#key-button').hidden = false;
 route();
 // Learn at once whether the server wants a key (401 opens the prompt).

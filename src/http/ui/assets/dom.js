@@ -33,28 +33,18 @@ export function sayError(e) {
   say(e && e.code ? `${e.message} (${e.code})` : `Error: ${e && e.message ? e.message : e}`, 'error');
 }
 
-/** Asks before a destructive action; resolves true when confirmed. */
+/**
+ * Asks before a destructive action; resolves true when confirmed. The dialog's buttons close it
+ * with their value; Escape closes it with none.
+ */
 export function confirmAction(message, action = 'Delete') {
   const d = $('#confirm');
   $('#confirm-message').textContent = message;
   $('#confirm-ok').textContent = action;
+  d.returnValue = '';
   d.showModal();
   $('#confirm-cancel').focus();
-  return new Promise((resolve) => {
-    const done = (ok) => () => {
-      d.close();
-      resolve(ok);
-    };
-    const ok = done(true);
-    const cancel = done(false);
-    $('#confirm-ok').addEventListener('click', ok, { once: true });
-    $('#confirm-cancel').addEventListener('click', cancel, { once: true });
-    d.addEventListener('cancel', cancel, { once: true });
-    d.addEventListener('close', () => {
-      $('#confirm-ok').removeEventListener('click', ok);
-      $('#confirm-cancel').removeEventListener('click', cancel);
-    }, { once: true });
-  });
+  return new Promise((resolve) => d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true }));
 }
 
 export const fixed = (x, digits = 3) => (x === null || x === undefined ? '–' : Number(x).toFixed(digits));

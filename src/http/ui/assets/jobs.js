@@ -17,7 +17,7 @@ export function init() {
 
 export async function show() {
   try {
-    const { folders } = await get('/v1/jobs/folders');
+    const { folders } = await get('/v1/folders');
     $('#job-folder').replaceChildren(...folders.map((f) =>
       el('option', { value: f.path, text: `${f.path} (${f.subfolders} folder${f.subfolders === 1 ? '' : 's'})` })));
     const none = folders.length === 0;
