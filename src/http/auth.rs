@@ -120,7 +120,7 @@ fn presented(req: &ServiceRequest) -> Option<&str> {
 fn forbidden() -> ApiError {
     ApiError::new(
         Code::Forbidden,
-        "this API key is read-only: enrolment, deletion, renames, jobs and applying a calibration need an admin key",
+        "this API key is read-only: enrolment, deletion, renames, jobs, the server folder listing and applying a calibration need an admin key",
     )
 }
 

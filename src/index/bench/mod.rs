@@ -339,7 +339,7 @@ impl Bench<'_> {
     }
 
     /// Identification p99 on one thread, idle and while another thread adds `n / 10` new faces
-    /// (at most 100k) in batches of 10k, as an import does.
+    /// (at most 100k) in batches of 10k, as an import does (three times over).
     fn while_inserting(&self, scan: &ScanIndex, identities: &Identities, per: usize) -> Result<(f64, f64)> {
         let extra =
             gallery(&identities.strangers((scan.len() / 10).clamp(1000, 100_000) / per, self.opts.seed + 7), per, 9);
@@ -348,32 +348,37 @@ impl Bench<'_> {
         let floor = Some(self.opts.threshold);
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread pool");
         let (_, idle) = one.install(|| timed(&self.qs, |q| scan.search(q, ik, &with_floor(floor))))?;
-        let done = std::sync::atomic::AtomicBool::new(false);
-        let busy = std::thread::scope(|s| {
-            let writer = s.spawn(|| {
-                let items: Vec<(u64, &[f32])> = extra.items().into_iter().map(|(i, v)| (i + offset, v)).collect();
-                let r = items.chunks(10_000).try_for_each(|c| scan.add(c));
-                done.store(true, std::sync::atomic::Ordering::Release);
-                r
-            });
-            // Enrolled people and strangers in turn (the queries hold the enrolled first), so
-            // that an insert shorter than the query list still meets both kinds.
-            let n = self.qs.len();
-            let half = n.div_ceil(2);
-            let order = (0..n).map(|i| if i % 2 == 0 { i / 2 } else { half + i / 2 });
-            let mut times = Vec::new();
-            for qi in order.cycle() {
-                if done.load(std::sync::atomic::Ordering::Acquire) {
-                    break;
+        // Three inserts (each removed again), so that the p99 rests on a few thousand queries.
+        let mut busy = Vec::new();
+        for _ in 0..3 {
+            let done = std::sync::atomic::AtomicBool::new(false);
+            let times = std::thread::scope(|s| {
+                let writer = s.spawn(|| {
+                    let items: Vec<(u64, &[f32])> = extra.items().into_iter().map(|(i, v)| (i + offset, v)).collect();
+                    let r = items.chunks(10_000).try_for_each(|c| scan.add(c));
+                    done.store(true, std::sync::atomic::Ordering::Release);
+                    r
+                });
+                // Enrolled people and strangers in turn (the queries hold the enrolled first), so
+                // that an insert shorter than the query list still meets both kinds.
+                let n = self.qs.len();
+                let half = n.div_ceil(2);
+                let order = (0..n).map(|i| if i % 2 == 0 { i / 2 } else { half + i / 2 });
+                let mut times = Vec::new();
+                for qi in order.cycle() {
+                    if done.load(std::sync::atomic::Ordering::Acquire) {
+                        break;
+                    }
+                    let t = Instant::now();
+                    one.install(|| scan.search(&self.qs[qi], ik, &with_floor(floor)))?;
+                    times.push((qi, t.elapsed().as_secs_f64() * 1e3));
                 }
-                let t = Instant::now();
-                one.install(|| scan.search(&self.qs[qi], ik, &with_floor(floor)))?;
-                times.push((qi, t.elapsed().as_secs_f64() * 1e3));
-            }
-            writer.join().expect("the writer thread")?;
-            Ok::<_, crate::index::IndexError>(times)
-        })?;
-        scan.remove(&extra.ids.iter().map(|i| i + offset).collect::<Vec<_>>())?;
+                writer.join().expect("the writer thread")?;
+                Ok::<_, crate::index::IndexError>(times)
+            })?;
+            scan.remove(&extra.ids.iter().map(|i| i + offset).collect::<Vec<_>>())?;
+            busy.extend(times);
+        }
         // The idle figure is over the same queries as the busy one: some cost more than others.
         let idle_same = busy.iter().map(|(qi, _)| idle[*qi]).collect();
         Ok((percentiles(idle_same).1, percentiles(busy.into_iter().map(|(_, t)| t).collect()).1))

@@ -68,7 +68,7 @@ const SQ_SLACK: f32 = 1e-4;
 /// Rows of an append entered in the id map per hold of its lock (other writers wait that long).
 const APPEND_BATCH: usize = 512;
 /// Rows written per hold of the data lock by an append (searches wait at most that long).
-const HOLD_ROWS: usize = 64;
+const HOLD_ROWS: usize = 32;
 /// Rows copied per hold of the read lock when saving.
 const SAVE_ROWS: usize = 4096;
 /// Saves that removals (which move rows) restart before one holds the lock throughout.

@@ -22,9 +22,14 @@ const unexpected = (message) => {
 addEventListener('error', (e) => unexpected(e.message));
 addEventListener('unhandledrejection', (e) => unexpected(e.reason && e.reason.message ? e.reason.message : String(e.reason)));
 
+let shown = null;
+
 function route() {
   const [name, ...rest] = location.hash.replace(/^#\/?/, '').split('/');
   const screen = screens[name] ? name : 'recognise';
+  // The status line speaks of the screen it was said on.
+  if (shown !== null && shown !== screen) say('');
+  shown = screen;
   for (const s of $$('main > section')) s.hidden = s.dataset.screen !== screen;
   for (const a of $$('nav a')) {
     if (a.dataset.screen === screen) a.setAttribute('aria-current', 'page');

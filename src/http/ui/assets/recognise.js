@@ -78,14 +78,18 @@ const pct = (x) => `${(100 * x).toFixed(3)}%`;
 function draw() {
   const img = $('#rec-img');
   const [w, h] = [img.naturalWidth || 1, img.naturalHeight || 1];
-  $('#rec-boxes').replaceChildren(...answer.faces.map((f, i) => {
+  // Boxes in reading order (left to right), so that Tab and screen readers meet them so.
+  const centre = (i) => answer.faces[i].bbox.x1 + answer.faces[i].bbox.x2;
+  const order = answer.faces.map((_, i) => i).sort((a, b) => centre(a) - centre(b));
+  $('#rec-boxes').replaceChildren(...order.map((i, n) => {
+    const f = answer.faces[i];
     const b = f.bbox;
     return el('button', {
       type: 'button',
       // Labels of faces on the right half hang leftwards, so that they stay on the photo.
       class: `box ${f.match ? 'known' : 'unknown'}${(b.x1 + b.x2) / 2 > w / 2 ? ' right' : ''}`,
       style: { left: pct(b.x1 / w), top: pct(b.y1 / h), width: pct((b.x2 - b.x1) / w), height: pct((b.y2 - b.y1) / h) },
-      'aria-label': `Face ${i + 1}: ${label(f)}`,
+      'aria-label': `Face ${n + 1}: ${label(f)}`,
       'aria-pressed': String(i === selected),
       dataset: { face: i },
       onclick: () => select(i),
