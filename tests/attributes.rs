@@ -357,4 +357,18 @@ fn cli_detect_and_eval_attributes_on_a_labelled_csv() {
     assert_eq!(report["samples"].as_array().unwrap().len(), 7);
     let html = std::fs::read_to_string(out.join("attributes.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("ROC") && html.contains("onfusion"), "the charts");
+
+    // The other layout: `female/` and `male/` folders.
+    let folders = tempfile::tempdir().unwrap();
+    for (gender, names) in [("female", ["astronaut.png", "women_6.jpg"]), ("male", ["obama2.jpg", "biden.jpg"])] {
+        std::fs::create_dir(folders.path().join(gender)).unwrap();
+        for name in names {
+            std::fs::copy(common::photo(name), folders.path().join(gender).join(name)).unwrap();
+        }
+    }
+    let out = folders.path().join("report");
+    let summary = run(&["eval", "attributes", folders.path().to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!((summary["photos"].as_u64(), summary["failed"].as_u64()), (Some(4), Some(0)), "{summary}");
+    assert_eq!(summary["gender"]["confusion"]["matrix"], serde_json::json!([[2, 0], [0, 2]]), "{summary}");
+    assert!(summary["age"].is_null(), "no age labels, no age figures: {summary}");
 }
