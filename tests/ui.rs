@@ -63,6 +63,23 @@ fn assert_labelled(b: &Browser, scope: &str) -> usize {
     labels.len()
 }
 
+/// A headless Chromium whose screenshots go to `target/tmp/ui/` (`None`: skipped, with the reason).
+fn browser() -> Option<Browser> {
+    Browser::start(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui"))
+}
+
+/// No script error on the page, and no error in the console (but a key prompt's 401s when
+/// `refusals_expected`).
+fn no_page_errors(b: &Browser, refusals_expected: bool) {
+    assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
+    let severe: Vec<_> = b
+        .console()
+        .into_iter()
+        .filter(|(level, m)| level == "SEVERE" && !(refusals_expected && m.contains("401")))
+        .collect();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+}
+
 fn zip_of(path: &std::path::Path, files: &[(&str, &str)]) {
     let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     for (name, photo_name) in files {
@@ -107,8 +124,7 @@ fn the_page_and_its_assets_are_served_with_types_and_validators() {
 
 #[test]
 fn recognise_enrol_verify_gallery_jobs_and_system_in_chromium() {
-    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui");
-    let Some(b) = Browser::start(shots) else { return };
+    let Some(b) = browser() else { return };
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &[("VISAGE_SERVER__API_KEYS", KEY), ("VISAGE_GALLERY__KEEP_CROPS", "true")]);
     b.goto(&format!("{}/", s.base));
@@ -286,15 +302,12 @@ fn recognise_enrol_verify_gallery_jobs_and_system_in_chromium() {
     b.screenshot("system");
 
     // No script error, and nothing in the console but the two refusals of the key prompt.
-    assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
-    let severe: Vec<_> = b.console().into_iter().filter(|(level, m)| level == "SEVERE" && !m.contains("401")).collect();
-    assert!(severe.is_empty(), "console errors: {severe:?}");
+    no_page_errors(&b, true);
 }
 
 #[test]
 fn review_unknowns_folder_jobs_cancel_and_quality_charts_in_chromium() {
-    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui");
-    let Some(b) = Browser::start(shots) else { return };
+    let Some(b) = browser() else { return };
     let dir = tempfile::tempdir().unwrap();
     // Server folders: a small set to enrol, and a large one to cancel while it runs.
     let roots = dir.path().join("photos");
@@ -393,15 +406,12 @@ fn review_unknowns_folder_jobs_cancel_and_quality_charts_in_chromium() {
     b.js("document.querySelector('#q-title').scrollIntoView()", vec![]);
     b.screenshot("quality-charts");
 
-    assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
-    let severe: Vec<_> = b.console().into_iter().filter(|(level, _)| level == "SEVERE").collect();
-    assert!(severe.is_empty(), "console errors: {severe:?}");
+    no_page_errors(&b, false);
 }
 
 #[test]
 fn keyboard_alone_drives_the_key_prompt_screens_faces_enrolment_and_confirmations_in_chromium() {
-    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui");
-    let Some(b) = Browser::start(shots) else { return };
+    let Some(b) = browser() else { return };
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &[("VISAGE_SERVER__API_KEYS", KEY), ("VISAGE_GALLERY__KEEP_CROPS", "true")]);
     b.goto(&format!("{}/", s.base));
@@ -503,15 +513,12 @@ fn keyboard_alone_drives_the_key_prompt_screens_faces_enrolment_and_confirmation
     assert!(b.has_focus("#key-button"), "{}", b.focused());
     assert_eq!(b.js("return sessionStorage.getItem('visage.apiKey')", vec![]), KEY);
 
-    assert_eq!(b.js("return window.visageErrors", vec![]), json!([]));
-    let severe: Vec<_> = b.console().into_iter().filter(|(level, m)| level == "SEVERE" && !m.contains("401")).collect();
-    assert!(severe.is_empty(), "console errors: {severe:?}");
+    no_page_errors(&b, true);
 }
 
 #[test]
 fn every_screen_fits_phone_and_desktop_widths_with_every_control_named_in_chromium() {
-    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui");
-    let Some(b) = Browser::start(shots) else { return };
+    let Some(b) = browser() else { return };
     let dir = tempfile::tempdir().unwrap();
     let roots = dir.path().join("photos");
     common::copy("obama.jpg", &roots.join("a-folder-with-a-rather-long-name-for-a-phone"), "alice/a.jpg");
