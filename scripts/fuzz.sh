@@ -9,6 +9,7 @@
 # $VISAGE_CACHE/fuzz/artifacts/TARGET/ (replay: the binary with that file as its argument).
 #
 # Usage: scripts/fuzz.sh TARGET|all SECONDS [libFuzzer flags...]
+#   e.g. scripts/fuzz.sh archive 3600 -runs=1000000   (stops at 1M inputs or after an hour)
 # Targets: the files of fuzz/fuzz_targets/ (harnesses in src/fuzzing.rs).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$VISAGE_ROOT"
@@ -46,7 +47,8 @@ find "$VISAGE_CACHE/testdata" -maxdepth 1 -type f ! -name '.*' ! -name '*.tsv' !
   -exec cp -u {} "$photos/" \; 2>/dev/null || true
 
 # Scratch files of the harnesses (manifests, embeddings) go to a folder removed at the end.
-scratch="$(mktemp -d)"
+# On a RAM disk where there is one: the file-reading harnesses write a file per input.
+scratch="$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 
 failed=0
@@ -59,9 +61,11 @@ for t in "${targets[@]}"; do
   [ "$t" = decode_image ] && seeds+=("$photos")
   out="$scratch/$t.log"
   set +e
+  started=$SECONDS
   TMPDIR="$scratch" nice -n 19 "$bin/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" "$@" "$corpus" "${seeds[@]}" >"$out" 2>&1
   rc=$?
+  elapsed=$((SECONDS - started))
   set -e
   final_stat() { sed -n "s/^stat::$1: *//p" "$out" | tail -n1; }
   runs="$(final_stat number_of_executed_units)" rate="$(final_stat average_exec_per_sec)"
@@ -69,7 +73,7 @@ for t in "${targets[@]}"; do
   crashes="$(ls "$artifacts" | grep -c -E '^(crash|oom|leak)-' || true)"
   hangs="$(ls "$artifacts" | grep -c -E '^(timeout|slow-unit)-' || true)"
   printf '%-18s %10s inputs in %ss (%s/s), corpus %s, crashes %s, hangs %s\n' \
-    "$t" "${runs:-0}" "$seconds" "${rate:-0}" "$(ls "$corpus" | wc -l)" "$crashes" "$hangs"
+    "$t" "${runs:-0}" "$elapsed" "${rate:-0}" "$(ls "$corpus" | wc -l)" "$crashes" "$hangs"
   if [ "$rc" != 0 ] || [ "$crashes" != 0 ] || [ "$hangs" != 0 ] || [ -z "$runs" ]; then
     failed=1
     echo "$t failed (exit $rc):" >&2

@@ -164,6 +164,9 @@ fn fifty_concurrent_identify_requests_all_succeed() {
     assert!(count(r#"visage_stage_duration_seconds_count{stage="embed"}"#) >= 51.0, "{text}");
     assert!(count(r#"visage_stage_duration_seconds_count{stage="search"}"#) >= 50.0, "{text}");
     assert_eq!(count("visage_gallery_faces"), 1.0);
+    // SQLite's memory (page caches of the open gallery) is reported and within its caps.
+    let sqlite = count("visage_sqlite_memory_bytes");
+    assert!(sqlite > 0.0 && sqlite < 96.0 * 1024.0 * 1024.0, "{sqlite}");
     assert!(text.contains(r#"route="/v1/subjects/{id}/faces""#), "routes are labelled by pattern");
 }
 

@@ -60,12 +60,15 @@ struct Route {
     last_failure: Option<String>,
 }
 
-/// One `/proc` sample.
+/// One `/proc` sample, with SQLite's memory from `/metrics`.
 #[derive(Clone, Copy)]
 struct Sample {
     at_s: f64,
     rss_kib: u64,
     fds: u64,
+    /// `visage_sqlite_memory_bytes` in KiB: page caches that fill up to their cap, which a
+    /// growing RSS may be made of.
+    sqlite_kib: Option<u64>,
 }
 
 type Routes = Mutex<BTreeMap<&'static str, Route>>;
@@ -140,8 +143,13 @@ pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
                 loaded_model_ms = loaded_model_ms.max(ms);
             }
             if let Some((rss_kib, fds)) = proc_sample(pid) {
-                samples.lock().push(Sample { at_s, rss_kib, fds });
-                eprintln!("visage bench soak: t={at_s:>6.0}s rss={:.1} MiB fds={fds}", rss_kib as f64 / 1024.0);
+                let sqlite_kib = sqlite_sample(target);
+                samples.lock().push(Sample { at_s, rss_kib, fds, sqlite_kib });
+                eprintln!(
+                    "visage bench soak: t={at_s:>6.0}s rss={:.1} MiB fds={fds} sqlite={:.1} MiB",
+                    rss_kib as f64 / 1024.0,
+                    sqlite_kib.unwrap_or(0) as f64 / 1024.0
+                );
             }
             next += Duration::from_secs_f64(opts.sample_s);
             std::thread::sleep(
@@ -149,7 +157,8 @@ pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
             );
         }
         if let Some((rss_kib, fds)) = proc_sample(pid) {
-            samples.lock().push(Sample { at_s: start.elapsed().as_secs_f64(), rss_kib, fds });
+            let sqlite_kib = sqlite_sample(target);
+            samples.lock().push(Sample { at_s: start.elapsed().as_secs_f64(), rss_kib, fds, sqlite_kib });
         }
         stop.store(true, Ordering::Release);
     });
@@ -198,11 +207,14 @@ pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
     }
     let warm = samples.iter().find(|s| s.at_s >= warmup_s).copied();
     let end = samples.last().copied();
-    let (mut rss_growth, mut fd_growth) = (None, None);
+    let (mut rss_growth, mut fd_growth, mut sqlite_growth_mib) = (None, None, None);
     match (warm, end) {
         (Some(w), Some(e)) if e.at_s > w.at_s => {
             let growth = e.rss_kib as f64 / w.rss_kib.max(1) as f64 - 1.0;
             rss_growth = Some(growth);
+            if let (Some(ws), Some(es)) = (w.sqlite_kib, e.sqlite_kib) {
+                sqlite_growth_mib = Some((es as f64 - ws as f64) / 1024.0);
+            }
             if growth > 0.10 {
                 problems.push(format!(
                     "RSS grew {:.1} % after the warm-up ({} -> {} KiB)",
@@ -224,8 +236,12 @@ pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
         "requests": total, "requests_per_second": total as f64 / elapsed,
         "queue_timeout_ms": queue_timeout_ms, "idle_model_ms": idle_model_ms, "model_ms": model_ms, "latency_bound_ms": bound_ms, "slowest_ms": slowest,
         "routes": table, "warmup_s": warmup_s,
-        "samples": samples.iter().map(|s| json!({ "t_s": s.at_s, "rss_mib": s.rss_kib as f64 / 1024.0, "fds": s.fds })).collect::<Vec<_>>(),
+        "samples": samples.iter().map(|s| json!({
+            "t_s": s.at_s, "rss_mib": s.rss_kib as f64 / 1024.0, "fds": s.fds,
+            "sqlite_mib": s.sqlite_kib.map(|k| k as f64 / 1024.0),
+        })).collect::<Vec<_>>(),
         "rss_growth_after_warmup": rss_growth, "fd_growth_after_warmup": fd_growth,
+        "sqlite_growth_after_warmup_mib": sqlite_growth_mib,
         "problems": problems, "passed": problems.is_empty(),
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
@@ -234,6 +250,14 @@ pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
     } else {
         Err(VisageError::Internal(format!("soak failed: {}", problems.join("; "))))
     }
+}
+
+/// `visage_sqlite_memory_bytes` (in KiB) from the server's `/metrics`.
+fn sqlite_sample(target: &Target) -> Option<u64> {
+    let (status, body) = Conn::new(target).call(&target.request("GET", "/metrics", None, &[])).ok()?;
+    let text = String::from_utf8(body).ok().filter(|_| status == 200)?;
+    let line = text.lines().find(|l| l.starts_with("visage_sqlite_memory_bytes "))?;
+    Some(line.rsplit(' ').next()?.parse::<f64>().ok()? as u64 / 1024)
 }
 
 /// RSS (KiB) and open descriptors of `pid`, from `/proc`.

@@ -126,6 +126,13 @@ pub struct Change {
     pub added: bool,
 }
 
+/// Bytes of heap memory SQLite holds in this process, its page caches included (each
+/// connection's is capped at 32 MiB).
+pub fn sqlite_memory_bytes() -> i64 {
+    // SAFETY: a read of SQLite's global counter, which SQLite makes thread-safe.
+    unsafe { rusqlite::ffi::sqlite3_memory_used() }
+}
+
 /// A connection to the gallery database. Writers and readers each hold their own.
 pub struct Store {
     pub(super) conn: Connection,

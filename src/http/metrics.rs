@@ -1,5 +1,5 @@
 //! Prometheus metrics at `GET /metrics`: requests and latency per route and status, time per
-//! pipeline stage, gallery size.
+//! pipeline stage, gallery size, SQLite's memory.
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ struct Metrics {
     latency: HistogramVec,
     stages: HistogramVec,
     gallery_faces: IntGauge,
+    sqlite_memory: IntGauge,
 }
 
 /// Latency buckets from 1 ms to 30 s.
@@ -44,15 +45,21 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     )
     .expect("valid metric");
     let gallery_faces = IntGauge::new("visage_gallery_faces", "Faces in the gallery's index").expect("valid metric");
+    let sqlite_memory = IntGauge::new(
+        "visage_sqlite_memory_bytes",
+        "Heap memory held by SQLite, its page caches included (bounded: 32 MiB per connection)",
+    )
+    .expect("valid metric");
     for m in [
         Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(latency.clone()),
         Box::new(stages.clone()),
         Box::new(gallery_faces.clone()),
+        Box::new(sqlite_memory.clone()),
     ] {
         registry.register(m).expect("unique metric");
     }
-    Metrics { registry, requests, latency, stages, gallery_faces }
+    Metrics { registry, requests, latency, stages, gallery_faces, sqlite_memory }
 });
 
 /// The engine's stage hook: records a stage's duration.
@@ -82,6 +89,7 @@ pub async fn track(
 /// `GET /metrics` in the Prometheus text format.
 pub async fn render(engine: web::Data<Engine>) -> HttpResponse {
     METRICS.gallery_faces.set(engine.gallery().len() as i64);
+    METRICS.sqlite_memory.set(crate::gallery::store::sqlite_memory_bytes());
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&METRICS.registry.gather(), &mut out) {
         return HttpResponse::InternalServerError().body(e.to_string());
