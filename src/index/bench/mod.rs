@@ -349,12 +349,12 @@ impl Bench<'_> {
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread pool");
         let (_, idle) = one.install(|| timed(&self.qs, |q| scan.search(q, ik, &with_floor(floor))))?;
         // Three inserts (each removed again), so that the p99 rests on a few thousand queries.
+        let items: Vec<(u64, &[f32])> = extra.items().into_iter().map(|(i, v)| (i + offset, v)).collect();
         let mut busy = Vec::new();
         for _ in 0..3 {
             let done = std::sync::atomic::AtomicBool::new(false);
             let times = std::thread::scope(|s| {
                 let writer = s.spawn(|| {
-                    let items: Vec<(u64, &[f32])> = extra.items().into_iter().map(|(i, v)| (i + offset, v)).collect();
                     let r = items.chunks(10_000).try_for_each(|c| scan.add(c));
                     done.store(true, std::sync::atomic::Ordering::Release);
                     r
@@ -376,7 +376,7 @@ impl Bench<'_> {
                 writer.join().expect("the writer thread")?;
                 Ok::<_, crate::index::IndexError>(times)
             })?;
-            scan.remove(&extra.ids.iter().map(|i| i + offset).collect::<Vec<_>>())?;
+            scan.remove(&items.iter().map(|(i, _)| *i).collect::<Vec<_>>())?;
             busy.extend(times);
         }
         // The idle figure is over the same queries as the busy one: some cost more than others.
