@@ -28,6 +28,7 @@
 //! count, checkpoint, then per segment its rows' ids, vectors, int8 codes and scales, sign codes
 //! and factors, low bits, gains and spread bytes.
 
+mod bulk;
 mod encode;
 mod fastscan;
 mod search;
@@ -73,6 +74,9 @@ const HOLD_ROWS: usize = 32;
 const SAVE_ROWS: usize = 4096;
 /// Saves that removals (which move rows) restart before one holds the lock throughout.
 const TRIES: usize = 3;
+/// Top-k queries from which a batch goes through [`bulk`] where the processor has it: it reads
+/// every code once per worker, which a few dozen queries repay.
+const BULK_MIN: usize = 64;
 
 /// Tuning of the scan index.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -608,6 +612,18 @@ impl VectorIndex for ScanIndex {
         let queries: Vec<Query<'_>> =
             prepared.iter().map(|q| Query::new(q, &self.rotation, self.dp, k, &allow, floor)).collect();
         let lambda = self.params.lambda;
+        if floor == f32::NEG_INFINITY && queries.len() >= BULK_MIN && bulk::available() {
+            // Top-k batches: every code scored for a group of queries at a time, one share of
+            // the queries per worker thread (each reads the codes once).
+            let share = queries.len().div_ceil(rayon::current_num_threads()).div_ceil(bulk::GROUP) * bulk::GROUP;
+            return Ok(queries
+                .par_chunks(share)
+                .map(|part| bulk::run(&self.data, self.dim, self.dp, part))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .flatten()
+                .collect());
+        }
         if queries.len() <= search::GROUP {
             return Ok(search::run(&self.data, self.dim, self.dp, lambda, &queries));
         }
@@ -754,9 +770,19 @@ mod tests {
         exact.add(&g.items()).unwrap();
         let gone: Vec<u64> = (0..900).step_by(7).collect();
         assert_eq!(scan.remove(&gone).unwrap(), exact.remove(&gone).unwrap());
-        for q in queries(&ids, 40, 20, 13) {
-            let p = SearchParams::default();
-            assert_eq!(scan.search(&q, 10, &p).unwrap(), exact.search(&q, 10, &p).unwrap());
+        let qs = queries(&ids, 40, 20, 13);
+        let p = SearchParams::default();
+        for q in &qs {
+            assert_eq!(scan.search(q, 10, &p).unwrap(), exact.search(q, 10, &p).unwrap());
+        }
+        // A top-k batch through the pipeline's groups (which processors without the bulk
+        // scan's instructions run).
+        let allow = Allow::All;
+        let prepared: Vec<Query<'_>> =
+            qs.iter().map(|q| Query::new(q, &scan.rotation, scan.dp, 10, &allow, f32::NEG_INFINITY)).collect();
+        let answers = search::run(&scan.data, 64, scan.dp, scan.params.lambda, &prepared);
+        for (q, a) in qs.iter().zip(&answers) {
+            assert_eq!(a, &exact.search(q, 10, &p).unwrap());
         }
     }
 
@@ -799,6 +825,10 @@ mod tests {
                     let hits = scan.search(v, 1, &SearchParams::default()).unwrap();
                     assert_eq!(hits[0].id, *id);
                 }
+                // And as one batch (the bulk scan, where the processor has it).
+                let batch: Vec<&[f32]> = keepers.iter().map(|(_, v)| *v).collect();
+                let answers = scan.search_batch(&batch, 1, &SearchParams::default()).unwrap();
+                assert!(keepers.iter().zip(&answers).all(|((id, _), hits)| hits[0].id == *id));
             }
         });
         std::fs::remove_dir_all(&dir).unwrap();

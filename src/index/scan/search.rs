@@ -36,11 +36,13 @@ const DENSE_SAMPLE: usize = 8;
 /// One query, ready for the blocks.
 pub(super) struct Query<'a> {
     /// The normalised query.
-    q: &'a [f32],
+    pub(super) q: &'a [f32],
+    /// The query in the codes' rotated space.
+    pub(super) rotated: Vec<f32>,
     lut: Lut,
     sq: SqQuery,
-    k: usize,
-    allow: &'a Allow<'a>,
+    pub(super) k: usize,
+    pub(super) allow: &'a Allow<'a>,
     /// Exactness is needed only at or above this score.
     floor: f32,
 }
@@ -50,7 +52,7 @@ impl<'a> Query<'a> {
     pub(super) fn new(q: &'a [f32], rotation: &[f32], dp: usize, k: usize, allow: &'a Allow<'a>, floor: f32) -> Self {
         let mut qr = vec![0.0f32; dp];
         rotate(rotation, dp, q, &mut qr);
-        Self { q, lut: Lut::new(&qr), sq: SqQuery::new(&qr), k, allow, floor }
+        Self { q, lut: Lut::new(&qr), sq: SqQuery::new(&qr), rotated: qr, k, allow, floor }
     }
 }
 
@@ -285,18 +287,22 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// The exact re-rank of the candidates that can still reach the top `k`.
     fn finish(self, data: &Data, dim: usize) -> Vec<Hit> {
-        let cut = self.lower.floor();
-        let mut top = TopK::new(self.query.k);
-        for (row, upper) in self.candidates {
-            if upper >= cut {
-                let (s, r) = split(row);
-                top.push(data.segments[s].ids[r], dot(self.query.q, data.vector(row, dim)));
-            }
-        }
-        top.into_hits()
+        rerank(self.query, self.candidates, self.lower.floor(), data, dim)
     }
+}
+
+/// The exact re-rank of the candidates (global row, upper bound) that can still reach the top
+/// `k`, those whose upper bound reaches `cut` (the k-th best lower bound).
+pub(super) fn rerank(query: &Query<'_>, candidates: Vec<(usize, f32)>, cut: f32, data: &Data, dim: usize) -> Vec<Hit> {
+    let mut top = TopK::new(query.k);
+    for (row, upper) in candidates {
+        if upper >= cut {
+            let (s, r) = split(row);
+            top.push(data.segments[s].ids[r], dot(query.q, data.vector(row, dim)));
+        }
+    }
+    top.into_hits()
 }
 
 /// Prefetches the int8 codes and scales of the slots in `mask` of block `b`.
