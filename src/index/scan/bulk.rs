@@ -46,8 +46,9 @@ pub(super) fn available() -> bool {
     false
 }
 
-/// The exact top-k of every query, in order. Call only where [`available`] is true; every
-/// query's floor is ignored (the answer is the whole top-k, exact).
+/// The exact top-k of every query, in order. Call only where [`available`] is true. A
+/// query's floor changes nothing: the hits at or above it are exact in any answer, and here
+/// the rest are too.
 pub(super) fn run(data: &RwLock<Data>, dim: usize, dp: usize, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
     assert!(available(), "the bulk scan needs AVX-512 VNNI");
     #[cfg(target_arch = "x86_64")]

@@ -17,6 +17,10 @@
 //! 4. **Exact re-rank** of those few with the original `f32` vectors and the same [`dot`] as
 //!    [`super::ExactIndex`], so scores are bit-identical to brute force.
 //!
+//! A batch of top-k queries on a processor with AVX-512 VNNI skips stages 1 and 2: every int8
+//! code is scored for 16 queries at a time, which is cheaper per query than the sign codes'
+//! table look-ups once a chunk of codes is shared by a group (see [`bulk`]).
+//!
 //! The cut is the k-th best lower bound seen so far, or, when the caller asks for exactness only
 //! at or above a score ([`super::SearchParams::floor`], identification's threshold), that score:
 //! vectors that cannot reach it are not looked at twice, and the rest of the top-k is filled
@@ -74,8 +78,8 @@ const HOLD_ROWS: usize = 32;
 const SAVE_ROWS: usize = 4096;
 /// Saves that removals (which move rows) restart before one holds the lock throughout.
 const TRIES: usize = 3;
-/// Top-k queries from which a batch goes through [`bulk`] where the processor has it: it reads
-/// every code once per worker, which a few dozen queries repay.
+/// Queries from which a batch goes through [`bulk`] where the processor has it: it reads every
+/// code once per worker, which a few dozen queries repay.
 const BULK_MIN: usize = 64;
 
 /// Tuning of the scan index.
@@ -587,8 +591,12 @@ impl VectorIndex for ScanIndex {
         Ok(hits.pop().unwrap_or_default())
     }
 
-    /// Queries go through the blocks [`search::GROUP`] at a time, each block scanned for all
-    /// of a group while it is in cache, the groups spread over the worker threads.
+    /// A batch of [`BULK_MIN`] queries or more goes through [`bulk`] where the processor has
+    /// AVX-512 VNNI, one share of the queries per worker thread; its answers are the exact
+    /// top-k (with a floor, the hits at or above it are those of single searches, and the rest
+    /// exact where a single search shows the nearest it estimated). Otherwise queries go
+    /// through the blocks [`search::GROUP`] at a time, each block scanned for all of a group
+    /// while it is in cache, the groups spread over the worker threads.
     fn search_batch(&self, queries: &[&[f32]], k: usize, params: &SearchParams<'_>) -> Result<Vec<Vec<Hit>>> {
         let prepared: Vec<_> = queries.iter().map(|q| prepare_query(self.dim, q)).collect::<Result<_>>()?;
         let allow = Allow::new(params.filter);
@@ -612,9 +620,10 @@ impl VectorIndex for ScanIndex {
         let queries: Vec<Query<'_>> =
             prepared.iter().map(|q| Query::new(q, &self.rotation, self.dp, k, &allow, floor)).collect();
         let lambda = self.params.lambda;
-        if floor == f32::NEG_INFINITY && queries.len() >= BULK_MIN && bulk::available() {
-            // Top-k batches: every code scored for a group of queries at a time, one share of
-            // the queries per worker thread (each reads the codes once).
+        if queries.len() >= BULK_MIN && bulk::available() {
+            // Every code scored for a group of queries at a time, one share of the queries per
+            // worker thread (each reads the codes once). The answers are the exact top-k, floor
+            // or not: what a floor lets a single search estimate, this computes.
             let share = queries.len().div_ceil(rayon::current_num_threads()).div_ceil(bulk::GROUP) * bulk::GROUP;
             return Ok(queries
                 .par_chunks(share)
