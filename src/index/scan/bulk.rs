@@ -208,24 +208,60 @@ impl Chunk {
 
     /// Copies rows `at..at + rows` of a segment (global rows from `first`).
     fn load(&mut self, seg: &Segment, first: usize, at: usize, rows: usize, dp: usize) {
-        let quads = dp / 4;
+        assert!(rows <= CHUNK && at + rows <= seg.rows());
         self.first = first;
         self.rows = rows;
-        for r in 0..rows {
-            let code = &seg.sq[(at + r) * dp..(at + r + 1) * dp];
-            let base = r / ROWS * quads * ROWS + r % ROWS;
-            for (j, quad) in code.chunks_exact(4).enumerate() {
-                self.codes[base + j * ROWS] =
-                    u32::from_le_bytes([quad[0] as u8, quad[1] as u8, quad[2] as u8, quad[3] as u8]);
-            }
-            let sum: i32 = code.iter().map(|c| *c as i32).sum();
-            let abs: i32 = code.iter().map(|c| (*c as i32).abs()).sum();
-            let s = seg.scale[at + r];
-            self.offset[r] = -128 * sum;
-            self.scale[r] = s;
-            self.half_abs[r] = 0.5 * s * abs as f32;
-        }
+        self.scale[..rows].copy_from_slice(&seg.scale[at..at + rows]);
         self.ids[..rows].copy_from_slice(&seg.ids[at..at + rows]);
+        // SAFETY: `run` checked the processor; the rows lie within the segment (asserted).
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            self.transpose(&seg.sq[at * dp..(at + rows) * dp], dp)
+        };
+    }
+
+    /// Transposes `rows × dp` codes into [`Chunk::codes`], with each row's `−128·Σc` and
+    /// `s·Σ|c|/2` (the scales already copied): a gather of one word from each of 16 rows
+    /// per register, and the sums by multiply-adds with ones.
+    ///
+    /// # Safety
+    /// The processor must have AVX-512 F, BW and VNNI; `codes.len()` is a multiple of `dp`,
+    /// at most [`CHUNK`] rows.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn transpose(&mut self, codes: &[i8], dp: usize) {
+        use std::arch::x86_64::*;
+        let (quads, rows) = (dp / 4, codes.len() / dp);
+        let offsets = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(dp as i32),
+        );
+        let ones = _mm512_set1_epi8(1);
+        for b in 0..rows.div_ceil(ROWS) {
+            let left = rows - b * ROWS;
+            let valid: u16 = if left >= ROWS { u16::MAX } else { (1u16 << left) - 1 };
+            let base = codes.as_ptr().add(b * ROWS * dp);
+            let out = self.codes.as_mut_ptr().add(b * quads * ROWS);
+            let (mut sum, mut abs) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            for j in 0..quads {
+                // Lanes past the last row are masked off: no read, zero codes.
+                let v = _mm512_mask_i32gather_epi32::<1>(
+                    _mm512_setzero_si512(),
+                    valid,
+                    offsets,
+                    base.add(4 * j) as *const i32,
+                );
+                _mm512_storeu_si512(out.add(j * ROWS) as *mut _, v);
+                sum = _mm512_dpbusd_epi32(sum, ones, v);
+                abs = _mm512_dpbusd_epi32(abs, _mm512_abs_epi8(v), ones);
+            }
+            let at = b * ROWS;
+            let offset = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32::<7>(sum));
+            _mm512_storeu_si512(self.offset.as_mut_ptr().add(at) as *mut _, offset);
+            let scale = _mm512_maskz_loadu_ps(valid, self.scale.as_ptr().add(at));
+            let half = _mm512_mul_ps(_mm512_mul_ps(scale, _mm512_set1_ps(0.5)), _mm512_cvtepi32_ps(abs));
+            _mm512_storeu_ps(self.half_abs.as_mut_ptr().add(at), half);
+        }
     }
 }
 
@@ -331,6 +367,38 @@ mod tests {
     use crate::index::scan::{ScanIndex, ScanParams};
     use crate::index::synth::{gallery, queries, Identities};
     use crate::index::{ExactIndex, SearchParams, VectorIndex};
+
+    #[test]
+    fn chunks_hold_every_code_transposed_with_its_sums() {
+        if !available() {
+            eprintln!("SKIPPED: this processor has no AVX-512 VNNI; the bulk scan is not used here");
+            return;
+        }
+        let (dim, dp) = (40, 40);
+        let ids = Identities::new(30, dim, 41);
+        let g = gallery(&ids, 3, 42);
+        let scan = ScanIndex::new(dim, ScanParams::default()).unwrap();
+        scan.add(&g.items()).unwrap();
+        let data = scan.data.read();
+        let seg = &data.segments[0];
+        let mut chunk = Chunk::new(dp);
+        // 37 rows from row 5: two whole row blocks and a partial one.
+        chunk.load(seg, 5, 5, 37, dp);
+        for r in 0..37 {
+            let code = &seg.sq[(5 + r) * dp..(6 + r) * dp];
+            for j in 0..dp / 4 {
+                let word = chunk.codes[(r / ROWS * dp / 4 + j) * ROWS + r % ROWS].to_le_bytes();
+                assert_eq!(word.map(|b| b as i8), code[4 * j..4 * j + 4]);
+            }
+            assert_eq!(chunk.offset[r], -128 * code.iter().map(|c| *c as i32).sum::<i32>());
+            let abs = code.iter().map(|c| (*c as i32).abs()).sum::<i32>();
+            assert_eq!(chunk.half_abs[r], 0.5 * seg.scale[5 + r] * abs as f32);
+            assert_eq!(chunk.ids[r], seg.ids[5 + r]);
+        }
+        for r in 37..48 {
+            assert_eq!((chunk.offset[r], chunk.half_abs[r]), (0, 0.0), "padding lane {r}");
+        }
+    }
 
     #[test]
     fn answers_the_exact_top_k_across_segments_removals_and_filters() {
