@@ -273,8 +273,6 @@ struct Groups {
     words: Vec<u32>,
     /// `half_l1 / Δ` per query slot.
     offset: Vec<f32>,
-    /// Queries in all.
-    len: usize,
 }
 
 impl Groups {
@@ -288,7 +286,7 @@ impl Groups {
             words.extend_from_slice(&s.words);
             offset.push(s.half_l1 / s.delta);
         }
-        Self { quads, words, offset, len: states.len() }
+        Self { quads, words, offset }
     }
 
     /// Scores every row of `chunk` against every query.
@@ -305,7 +303,6 @@ impl Groups {
             // `GROUP × quads` words and the chunk `CHUNK × quads`.
             unsafe { score_group(chunk, self.quads, words, offset, &mut cuts, group) };
         }
-        debug_assert!(states.len() == self.len);
     }
 }
 
