@@ -17,9 +17,9 @@
 //! 4. **Exact re-rank** of those few with the original `f32` vectors and the same [`dot`] as
 //!    [`super::ExactIndex`], so scores are bit-identical to brute force.
 //!
-//! A batch of top-k queries on a processor with AVX-512 VNNI skips stages 1 and 2: every int8
-//! code is scored for 16 queries at a time, which is cheaper per query than the sign codes'
-//! table look-ups once a chunk of codes is shared by a group (see [`bulk`]).
+//! A batch of 64 queries or more, on a processor with AVX-512 VNNI, skips stages 1 and 2: every
+//! int8 code is scored for 16 queries at a time, which is cheaper per query than the sign
+//! codes' table look-ups once a chunk of codes is shared by a group (see [`bulk`]).
 //!
 //! The cut is the k-th best lower bound seen so far, or, when the caller asks for exactness only
 //! at or above a score ([`super::SearchParams::floor`], identification's threshold), that score:

@@ -1,8 +1,7 @@
 //! Searching the scan index. Each query runs the stages of the module documentation as a
-//! pipeline over the blocks ([`Pass`]); a batch of queries (where [`super::bulk`] cannot run)
-//! runs [`GROUP`] passes side by side, so that each
-//! block is read from memory once per group and scanned for every query of the group while it
-//! is in cache.
+//! pipeline over the blocks ([`Pass`]); a batch of queries (where [`super::bulk`] does not
+//! run) runs [`GROUP`] passes side by side, so that each block is read from memory once per
+//! group and scanned for every query of the group while it is in cache.
 
 use std::collections::VecDeque;
 
