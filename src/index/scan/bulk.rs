@@ -11,6 +11,8 @@
 //! (`q' ≈ Δ·q̂`, `q̂` in −127..=127, fed as `q̂ + 128`, the `128·Σc` taken off again). Its
 //! rounding widens every row's bound by `s·(Δ/2)·Σ|c|`, with the row's own `Σ|c|`, summed as
 //! the codes are read.
+// Elsewhere only `available` (false) is reached.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
 use parking_lot::RwLock;
 
