@@ -17,7 +17,7 @@
 use parking_lot::RwLock;
 
 use super::search::{rerank, Query};
-use super::{split, Data, Segment, SEGMENT_ROWS, SQ_SLACK};
+use super::{read_through, split, until_stable, Data, Segment, SEGMENT_ROWS, SQ_SLACK};
 use crate::index::kernel::TopK;
 use crate::index::Hit;
 
@@ -29,8 +29,6 @@ const CHUNK: usize = 256;
 const _: () = assert!(SEGMENT_ROWS.is_multiple_of(CHUNK) && CHUNK.is_multiple_of(ROWS));
 /// Queries scored together: their accumulators take 16 of the 32 vector registers.
 pub(super) const GROUP: usize = 16;
-/// Scans that removals (which move rows) restart before one holds the lock throughout.
-const TRIES: usize = 3;
 
 /// True when the processor has the instructions this path needs (checked once).
 pub(super) fn available() -> bool {
@@ -54,16 +52,7 @@ pub(super) fn available() -> bool {
 pub(super) fn run(data: &RwLock<Data>, dim: usize, dp: usize, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
     assert!(available(), "the bulk scan needs AVX-512 VNNI");
     #[cfg(target_arch = "x86_64")]
-    {
-        for _ in 0..TRIES {
-            if let Some(answers) = scan(data, None, dim, dp, queries) {
-                return answers;
-            }
-        }
-        // Removals kept moving rows: one scan with the lock held throughout.
-        let held = data.read();
-        scan(data, Some(&held), dim, dp, queries).expect("no row moves under a held lock")
-    }
+    return until_stable(data, |held| scan(data, held, dim, dp, queries));
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!()
 }
@@ -78,10 +67,7 @@ fn scan(
     dp: usize,
     queries: &[Query<'_>],
 ) -> Option<Vec<Vec<Hit>>> {
-    let with = |f: &mut dyn FnMut(&Data)| match held {
-        Some(d) => f(d),
-        None => f(&data.read()),
-    };
+    let with = |f: &mut dyn FnMut(&Data)| read_through(data, held, f);
     let (mut moves, mut n) = (0, 0);
     with(&mut |d| (moves, n) = (d.moves, d.len));
     let mut states: Vec<State<'_>> = queries.iter().map(|q| State::new(q, dp)).collect();

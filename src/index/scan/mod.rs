@@ -76,7 +76,8 @@ const APPEND_BATCH: usize = 512;
 const HOLD_ROWS: usize = 32;
 /// Rows copied per hold of the read lock when saving.
 const SAVE_ROWS: usize = 4096;
-/// Saves that removals (which move rows) restart before one holds the lock throughout.
+/// Saves and searches that removals (which move rows) restart before one holds the lock
+/// throughout.
 const TRIES: usize = 3;
 /// Queries from which a batch goes through [`bulk`] where the processor has it: it reads every
 /// code once per worker, which a few dozen queries repay.
@@ -354,6 +355,27 @@ fn split(row: usize) -> (usize, usize) {
     (row / SEGMENT_ROWS, row % SEGMENT_ROWS)
 }
 
+/// Runs `attempt` over the rows there when it starts: up to [`TRIES`] times reading through
+/// short holds of the read lock (`None`) while it answers `None` (a removal moved rows
+/// meanwhile), then once with the lock held throughout.
+fn until_stable<T>(data: &RwLock<Data>, mut attempt: impl FnMut(Option<&Data>) -> Option<T>) -> T {
+    for _ in 0..TRIES {
+        if let Some(done) = attempt(None) {
+            return done;
+        }
+    }
+    let held = data.read();
+    attempt(Some(&held)).expect("no row moves under a held lock")
+}
+
+/// Calls `f` with `held`, or else with `data` under a read lock held for this call only.
+fn read_through(data: &RwLock<Data>, held: Option<&Data>, f: &mut dyn FnMut(&Data)) {
+    match held {
+        Some(d) => f(d),
+        None => f(&data.read()),
+    }
+}
+
 impl Data {
     /// Appends a row, into one of `spare` when the last segment is full; returns its number.
     fn push(&mut self, id: u64, v: &[f32], e: &Encoded, (dim, dp): (usize, usize), spare: &mut Vec<Segment>) -> usize {
@@ -461,12 +483,9 @@ impl ScanIndex {
     /// Writes the file from the rows there when it starts. Unless `held` is given, the read lock
     /// is taken for a copy of [`SAVE_ROWS`] rows at a time and released for the writing, so
     /// that neither appends nor the searches queued behind one wait for the disk. Returns
-    /// `Ok(false)`, with the old file left in place, when a removal moved rows meanwhile.
-    fn write_file(&self, path: &Path, held: Option<&Data>) -> Result<bool> {
-        let with = |f: &mut dyn FnMut(&Data)| match held {
-            Some(data) => f(data),
-            None => f(&self.data.read()),
-        };
+    /// `None`, with the old file left in place, when a removal moved rows meanwhile.
+    fn write_file(&self, path: &Path, held: Option<&Data>) -> Option<Result<()>> {
+        let with = |f: &mut dyn FnMut(&Data)| read_through(&self.data, held, f);
         let (mut moves, mut n, mut checkpoint) = (0, 0, 0);
         with(&mut |d| (moves, n, checkpoint) = (d.moves, d.len, d.checkpoint));
         let mut moved = false;
@@ -495,8 +514,8 @@ impl ScanIndex {
             Ok(())
         });
         match written {
-            Err(_) if moved => Ok(false),
-            other => other.map(|()| true),
+            Err(_) if moved => None,
+            other => Some(other),
         }
     }
 
@@ -655,22 +674,11 @@ impl VectorIndex for ScanIndex {
         if !self.dirty.swap(false, Ordering::AcqRel) && path.exists() {
             return Ok(());
         }
-        let mut written = Ok(false);
-        for _ in 0..TRIES {
-            written = self.write_file(path, None);
-            if !matches!(written, Ok(false)) {
-                break;
-            }
-        }
-        if matches!(written, Ok(false)) {
-            // Removals kept moving rows: write with the lock held throughout.
-            let data = self.data.read();
-            written = self.write_file(path, Some(&data));
-        }
+        let written = until_stable(&self.data, |held| self.write_file(path, held));
         if written.is_err() {
             self.dirty.store(true, Ordering::Release);
         }
-        written.map(|_| ())
+        written
     }
 
     fn set_checkpoint(&self, checkpoint: u64) {

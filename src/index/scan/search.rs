@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 
 use super::encode::{self, dot_sq, rotate, SqQuery};
 use super::fastscan::{self, refine_block, scan_block, scan_both_block, slot_to_lane, BlockHits, Cuts, Lut, BLOCK};
-use super::{split, Data, Segment, SEGMENT_ROWS, SQ_SLACK};
+use super::{split, Data, Segment, SEGMENT_ROWS, SQ_SLACK, TRIES};
 use crate::index::kernel::{dot, Allow, TopK};
 use crate::index::Hit;
 
@@ -55,9 +55,6 @@ impl<'a> Query<'a> {
         Self { q, lut: Lut::new(&qr), sq: SqQuery::new(&qr), rotated: qr, k, allow, floor }
     }
 }
-
-/// Searches that removals (which move rows) restart before one holds the lock throughout.
-const TRIES: usize = 3;
 
 /// The answers to `queries`, in order: every block of `data` goes through all their passes.
 ///
