@@ -33,18 +33,40 @@ export function sayError(e) {
   say(e && e.code ? `${e.message} (${e.code})` : `Error: ${e && e.message ? e.message : e}`, 'error');
 }
 
+/** Settles the question the confirmation dialog is asking; null when none is. */
+let answer = null;
+/** `close` events still to come for questions already settled: the browser queues them. */
+let staleCloses = 0;
+
+function answerWith(d, confirmed) {
+  const settle = answer;
+  answer = null;
+  if (settle) settle(confirmed ?? d.returnValue === 'ok');
+}
+
 /**
  * Asks before a destructive action; resolves true when confirmed. The dialog's buttons close it
- * with their value; Escape closes it with none.
+ * with their value; Escape closes it with none. Each close queues one `close` event, so the
+ * event for an earlier question can arrive after the next is asked: that question is settled
+ * from the value it closed with when the next is asked, and its late event is skipped.
  */
 export function confirmAction(message, action = 'Delete') {
   const d = $('#confirm');
+  if (!d.dataset.wired) {
+    d.dataset.wired = 'yes';
+    d.addEventListener('close', () => (staleCloses > 0 ? (staleCloses -= 1) : answerWith(d)));
+  }
+  if (answer && d.open) answerWith(d, false);
+  else if (answer) {
+    answerWith(d);
+    staleCloses += 1;
+  }
   $('#confirm-message').textContent = message;
   $('#confirm-ok').textContent = action;
   d.returnValue = '';
-  d.showModal();
+  if (!d.open) d.showModal();
   $('#confirm-cancel').focus();
-  return new Promise((resolve) => d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true }));
+  return new Promise((resolve) => (answer = resolve));
 }
 
 export const fixed = (x, digits = 3) => (x === null || x === undefined ? '–' : Number(x).toFixed(digits));
