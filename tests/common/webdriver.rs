@@ -151,8 +151,11 @@ impl Browser {
         v[ELEMENT].as_str().unwrap_or_else(|| panic!("find {css}: {v}")).to_string()
     }
 
-    /// Clicks what `css` selects, as a user does (it must be visible and not covered).
+    /// Clicks what `css` selects, as a user does (it must be visible and not covered), once it
+    /// is rendered: a screen switched to a moment ago is shown by a queued `hashchange`.
     pub fn click(&self, css: &str) {
+        let q = json!(css);
+        self.wait(css, &format!("const e = document.querySelector({q}); return e !== null && e.checkVisibility()"));
         let e = self.find(css);
         self.cmd("POST", &format!("/element/{e}/click"), None);
     }

@@ -28,6 +28,19 @@ export function say(message, kind = 'info') {
   s.dataset.kind = kind;
 }
 
+/**
+ * Latest-wins for a screen's requests: each call starts a run and returns its check, true while
+ * no later run has started. Answers can arrive out of order (a slow one for an earlier photo,
+ * page or job); a run whose check is false drops its answer instead of drawing over a newer one.
+ */
+export function latest() {
+  let runs = 0;
+  return () => {
+    const mine = ++runs;
+    return () => mine === runs;
+  };
+}
+
 /** Shows an API error (its message and code) or any other error. */
 export function sayError(e) {
   say(e && e.code ? `${e.message} (${e.code})` : `Error: ${e && e.message ? e.message : e}`, 'error');

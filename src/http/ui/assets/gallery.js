@@ -2,12 +2,14 @@
 // face, delete a subject (deletions and merges ask first).
 
 import { call, cropUrl, get, refreshNames, subjectNamed } from './api.js';
-import { $, confirmAction, el, fixed, say, sayError, when } from './dom.js';
+import { $, confirmAction, el, fixed, latest, say, sayError, when } from './dom.js';
 
 const PAGE = 20;
 let offset = 0;
 let query = '';
 let subject = null; // the subject shown, on its page
+const listing = latest();
+const opening = latest();
 
 export function init() {
   $('#gal-search').addEventListener('submit', (e) => {
@@ -49,9 +51,11 @@ async function thumbnail(s, img) {
 }
 
 async function list() {
+  const current = listing();
   try {
     const q = query ? `&q=${encodeURIComponent(query)}` : '';
     const page = await get(`/v1/subjects?offset=${offset}&limit=${PAGE}${q}`);
+    if (!current()) return; // a newer search or page is on its way
     $('#gal-rows').replaceChildren(...(page.subjects.length ? page.subjects.map((s) => {
       const img = el('img', { class: 'crop', alt: `A face of ${s.name}`, hidden: true });
       thumbnail(s, img).catch(() => {});
@@ -67,14 +71,19 @@ async function list() {
     $('#gal-prev').disabled = offset === 0;
     $('#gal-next').disabled = last >= page.total;
   } catch (e) {
-    sayError(e);
+    if (current()) sayError(e);
   }
 }
 
 async function open(id) {
+  const current = opening();
   try {
-    subject = await get(`/v1/subjects/${encodeURIComponent(id)}`);
+    const shown = await get(`/v1/subjects/${encodeURIComponent(id)}`);
     const faces = (await get(`/v1/subjects/${encodeURIComponent(id)}/faces`)).faces;
+    // Another subject opened meanwhile: its page, not this one, is drawn (the name, the faces
+    // and the subject the actions act on always belong together).
+    if (!current()) return;
+    subject = shown;
     $('#sub-title').textContent = subject.name;
     $('#sub-meta').textContent = `Id ${subject.id} · ${subject.faces} face${subject.faces === 1 ? '' : 's'} · created ${when(subject.created_at)}`;
     $('#sub-name').value = subject.name;
@@ -82,6 +91,7 @@ async function open(id) {
     $('#sub-faces').replaceChildren(...(faces.length ? faces.map(faceRow) : [el('tr', {}, el('td', { colspan: 8, text: 'No faces enrolled.' }))]));
     refreshNames().catch(() => {});
   } catch (e) {
+    if (!current()) return;
     $('#sub-title').textContent = 'Subject not found';
     $('#sub-faces').replaceChildren();
     sayError(e);

@@ -3,11 +3,12 @@
 // then read its report, problems first.
 
 import { call, get } from './api.js';
-import { $, el, say, sayError } from './dom.js';
+import { $, el, latest, say, sayError } from './dom.js';
 
 const DONE = ['completed', 'cancelled', 'failed'];
-let job = null;
+let job = null; // the job followed: its last status
 let timer = null;
+const following = latest();
 
 export function init() {
   $('#job-form').addEventListener('submit', start);
@@ -44,12 +45,11 @@ async function start(e) {
     say('Choose a .zip, .tar or .tar.gz archive.', 'error');
     return;
   }
-  clearTimeout(timer);
-  $('#job-report').hidden = true;
+  const current = stopFollowing();
   say(`Uploading ${file.name}…`);
   try {
     const multi = $('#job-multi').value;
-    started(await call('POST', `/v1/jobs/enroll?multi_face=${multi}`, { body: file, type }), file.name);
+    started(await call('POST', `/v1/jobs/enroll?multi_face=${multi}`, { body: file, type }), file.name, current);
   } catch (err) {
     sayError(err);
   }
@@ -59,33 +59,46 @@ async function startFromFolder(e) {
   e.preventDefault();
   const folder = $('#job-folder').value;
   if (!folder) return;
-  clearTimeout(timer);
-  $('#job-report').hidden = true;
+  const current = stopFollowing();
   try {
     const json = { source: { folder }, gate: { multi_face: $('#job-multi').value } };
-    started(await call('POST', '/v1/jobs/enroll', { json }), folder);
+    started(await call('POST', '/v1/jobs/enroll', { json }), folder, current);
   } catch (err) {
     sayError(err);
   }
 }
 
-function started(created, what) {
+/**
+ * Stops following the job shown (its pending poll, and any poll already in flight, which drops
+ * its answer); the check of the run that follows the next job.
+ */
+function stopFollowing() {
+  clearTimeout(timer);
+  $('#job-report').hidden = true;
+  return following();
+}
+
+function started(created, what, current) {
+  if (!current()) return; // another job was started meanwhile
   job = created;
   $('#job-name').textContent = `Job ${job.id} (${what})`;
   $('#job-run').hidden = false;
   say('Job started.');
-  follow();
+  follow(job.id, current);
 }
 
 const seconds = (s) => (s >= 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
 
-async function follow() {
+async function follow(id, current) {
+  let status;
   try {
-    job = await get(`/v1/jobs/${encodeURIComponent(job.id)}`);
+    status = await get(`/v1/jobs/${encodeURIComponent(id)}`);
   } catch (err) {
-    sayError(err);
+    if (current()) sayError(err);
     return;
   }
+  if (!current()) return;
+  job = status;
   const c = job.counts;
   const progress = $('#job-progress');
   progress.max = Math.max(1, job.total || 0);
@@ -103,28 +116,34 @@ async function follow() {
   $('#job-cancel').disabled = DONE.includes(job.state);
   if (DONE.includes(job.state)) {
     say(`Job ${job.state}.`);
-    report();
+    report(job, current);
   } else {
-    timer = setTimeout(follow, 500);
+    timer = setTimeout(() => follow(id, current), 500);
   }
 }
 
 async function cancel() {
   if (!job) return;
+  const { id } = job;
   try {
-    await call('DELETE', `/v1/jobs/${encodeURIComponent(job.id)}`);
-    say('Cancelling: photos in flight are finished first.');
+    const status = await call('DELETE', `/v1/jobs/${encodeURIComponent(id)}`);
+    // Unless the job has ended meanwhile (the poll then says so), or another is shown.
+    if (job.id === id && !DONE.includes(job.state) && !DONE.includes(status.state)) {
+      say('Cancelling: photos in flight are finished first.');
+    }
   } catch (err) {
     sayError(err);
   }
 }
 
-async function report() {
+/** The finished job's report: `done` is its final status, `current` the run following it. */
+async function report(done, current) {
   try {
-    const r = await get(`/v1/jobs/${encodeURIComponent(job.id)}/report?problems=true&limit=1000`);
-    const outcomes = Object.entries(job.counts.by_outcome).map(([k, v]) => `${k.replaceAll('_', ' ')}: ${v}`);
-    $('#job-counts').textContent = `${job.counts.enrolled} enrolled of ${job.counts.processed} processed` +
-      (outcomes.length ? ` (${outcomes.join(', ')})` : '') + (job.error ? `. Error: ${job.error}` : '.');
+    const r = await get(`/v1/jobs/${encodeURIComponent(done.id)}/report?problems=true&limit=1000`);
+    if (!current()) return;
+    const outcomes = Object.entries(done.counts.by_outcome).map(([k, v]) => `${k.replaceAll('_', ' ')}: ${v}`);
+    $('#job-counts').textContent = `${done.counts.enrolled} enrolled of ${done.counts.processed} processed` +
+      (outcomes.length ? ` (${outcomes.join(', ')})` : '') + (done.error ? `. Error: ${done.error}` : '.');
     $('#job-problems').replaceChildren(...(r.items.length ? r.items.map((i) => el('tr', { dataset: { outcome: i.outcome } },
       el('td', { text: i.item }),
       el('td', { text: i.subject }),

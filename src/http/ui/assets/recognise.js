@@ -2,11 +2,12 @@
 // top-k candidates; enrol a face as an existing or a new subject.
 
 import { call, cropUrl, refreshNames, subjectNamed } from './api.js';
-import { $, el, fixed, say, sayError } from './dom.js';
+import { $, el, fixed, latest, say, sayError } from './dom.js';
 
 let photo = null; // the File being recognised
 let answer = null; // the last /v1/identify answer
 let selected = null; // index of the face shown in the panel
+const identifying = latest();
 
 export function init() {
   for (const id of ['#rec-file', '#rec-camera']) {
@@ -33,6 +34,7 @@ export function show() {
 
 async function load(file) {
   photo = file;
+  answer = null;
   selected = null;
   $('#rec-detail').hidden = true;
   $('#rec-boxes').replaceChildren();
@@ -44,14 +46,17 @@ async function load(file) {
 }
 
 async function identify() {
+  const current = identifying();
   const form = new FormData();
   form.append('image', photo);
   form.append('k', '5');
   say('Recognising…');
   $('#rec-summary').textContent = '';
+  let found;
   try {
-    answer = await call('POST', '/v1/identify', { form });
+    found = await call('POST', '/v1/identify', { form });
   } catch (e) {
+    if (!current()) return;
     answer = null;
     $('#rec-boxes').replaceChildren();
     sayError(e);
@@ -62,6 +67,8 @@ async function identify() {
   } catch {
     // Formats the browser cannot show (TIFF): the boxes are still listed.
   }
+  if (!current()) return; // a newer photo (or a re-run) is being recognised
+  answer = found;
   draw();
   const known = answer.faces.filter((f) => f.match).length;
   const n = answer.faces.length;
@@ -127,17 +134,19 @@ async function enrol(e) {
   if (!answer || selected === null) return;
   const name = $('#rec-enrol-name').value.trim();
   if (!name) return;
+  // The photo and face as they are now: another photo may be chosen while this one is enrolled.
+  const [file, index] = [photo, selected];
   try {
     let subject = await subjectNamed(name);
     if (!subject) subject = await call('POST', '/v1/subjects', { json: { name } });
     const form = new FormData();
-    form.append('image', photo);
-    form.append('face', String(selected));
+    form.append('image', file);
+    form.append('face', String(index));
     const face = await call('POST', `/v1/subjects/${encodeURIComponent(subject.id)}/faces`, { form });
-    const which = selected + 1;
+    const which = index + 1;
     $('#rec-enrol-name').value = '';
     refreshNames().catch(() => {});
-    await identify();
+    if (photo === file) await identify();
     say(`Face ${which} enrolled as ${subject.name} (face ${face.id}).`);
   } catch (err) {
     sayError(err);

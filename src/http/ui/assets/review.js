@@ -2,11 +2,12 @@
 // similarity; name a group (or one face) as an existing or new subject, or discard it.
 
 import { call, get, refreshNames, subjectNamed } from './api.js';
-import { $, confirmAction, el, fixed, say, sayError, when } from './dom.js';
+import { $, confirmAction, el, fixed, latest, say, sayError, when } from './dom.js';
 
 const PAGE = 12;
 let offset = 0;
 const crops = new Map(); // review item id -> object URL
+const listing = latest();
 
 export function init() {
   $('#rev-prev').addEventListener('click', () => {
@@ -48,8 +49,10 @@ function forget(items) {
 }
 
 async function list() {
+  const current = listing();
   try {
     const page = await get(`/v1/review/groups?offset=${offset}&limit=${PAGE}`);
+    if (!current()) return; // a newer list (after another naming or discard) is on its way
     if (!page.groups.length && offset > 0) {
       offset = Math.max(0, offset - PAGE);
       return list();
@@ -64,7 +67,7 @@ async function list() {
     $('#rev-prev').disabled = offset === 0;
     $('#rev-next').disabled = last >= page.total_groups;
   } catch (e) {
-    sayError(e);
+    if (current()) sayError(e);
   }
 }
 
