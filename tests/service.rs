@@ -160,9 +160,7 @@ fn fifty_concurrent_identify_requests_all_succeed() {
     // Every request and stage shows in the metrics, under the route pattern.
     let (status, text) = s.get_text("/metrics");
     assert_eq!(status, 200);
-    let count = |prefix: &str| -> f64 {
-        text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
-    };
+    let count = |series: &str| Server::metric(&text, series);
     assert_eq!(count(r#"visage_http_requests_total{method="POST",route="/v1/identify",status="200"}"#), 50.0, "{text}");
     assert!(count(r#"visage_stage_duration_seconds_count{stage="embed"}"#) >= 51.0, "{text}");
     assert!(count(r#"visage_stage_duration_seconds_count{stage="search"}"#) >= 50.0, "{text}");

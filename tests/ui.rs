@@ -25,10 +25,9 @@ fn with_key(s: &Server, method: &str, path: &str, body: &Value) -> Value {
 }
 
 /// Identify requests the server has answered 200, from its metrics.
-fn identifies_answered(s: &Server) -> u64 {
-    let (_, text) = s.get_text("/metrics");
-    let line = r#"visage_http_requests_total{method="POST",route="/v1/identify",status="200"} "#;
-    text.lines().find_map(|l| l.strip_prefix(line)?.parse().ok()).unwrap_or(0)
+fn identifies_answered(s: &Server) -> f64 {
+    let series = r#"visage_http_requests_total{method="POST",route="/v1/identify",status="200"}"#;
+    Server::metric(&s.get_text("/metrics").1, series)
 }
 
 /// A subject with one face, through the API.
@@ -190,7 +189,7 @@ fn recognise_enrol_verify_gallery_jobs_and_system_in_chromium() {
         "return document.querySelector('#rec-summary').textContent.startsWith('1 face: 1 recognised')",
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while identifies_answered(&s) < answered + 2 && std::time::Instant::now() < deadline {
+    while identifies_answered(&s) < answered + 2.0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_millis(500)); // the last answer's way to the page

@@ -135,6 +135,12 @@ impl Server {
         (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
     }
 
+    /// The value of one series (name and labels, as printed) in the `/metrics` text; 0 when
+    /// absent.
+    pub fn metric(text: &str, series: &str) -> f64 {
+        text.lines().find_map(|l| l.rsplit_once(' ').filter(|(name, _)| *name == series)?.1.parse().ok()).unwrap_or(0.0)
+    }
+
     /// DELETE a path.
     pub fn delete(&self, path: &str) -> Reply {
         Self::reply(Self::agent().delete(format!("{}{path}", self.base)).call())
