@@ -26,10 +26,31 @@ cargo fmt --all -- --check
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
   apt_install docker-compose || echo "docker-compose could not be installed: the compose file is checked by tests/backends.rs only" >&2
 fi
+compose=()
 if docker compose version >/dev/null 2>&1; then
-  QDRANT_API_KEY=ci docker compose config -q
+  compose=(docker compose)
 elif command -v docker-compose >/dev/null 2>&1; then
-  QDRANT_API_KEY=ci docker-compose config -q
+  compose=(docker-compose)
+fi
+if [ ${#compose[@]} -gt 0 ]; then
+  QDRANT_API_KEY=ci "${compose[@]}" config -q
+  # Without an API key compose must refuse, never fall back to a default one.
+  if env -u QDRANT_API_KEY "${compose[@]}" config -q 2>/dev/null; then
+    echo "docker-compose.yml starts without QDRANT_API_KEY" >&2
+    exit 1
+  fi
+fi
+# The Qdrant backend's suites (tests/qdrant.rs, tests/conformance.rs) start real Qdrant servers,
+# one node and a 3-node cluster, from QDRANT_BIN (or `qdrant` on the PATH). With a binary they
+# must run, never skip; without one they say SKIPPED and why.
+if [ -z "${QDRANT_BIN:-}" ] && command -v qdrant >/dev/null; then
+  QDRANT_BIN="$(command -v qdrant)"
+fi
+if [ -n "${QDRANT_BIN:-}" ]; then
+  export QDRANT_BIN VISAGE_QDRANT_REQUIRED=1
+  echo "Qdrant suites: RUN against $QDRANT_BIN ($("$QDRANT_BIN" --version 2>/dev/null | head -n1))"
+else
+  echo "Qdrant suites: SKIPPED (no QDRANT_BIN and no qdrant on the PATH: no Qdrant server to test against)"
 fi
 cargo clippy --release --all-targets --features testing --locked -- -D warnings
 cargo test --release --features testing --locked "$@"

@@ -2,7 +2,7 @@
 //! (anchors resolved) and holds what the README promises — Visage built from the Dockerfile in
 //! front of a pinned `qdrant/qdrant`, volumes, health checks, the API key through
 //! `QDRANT__SERVICE__API_KEY`, and a `cluster` profile of three Qdrant nodes whose collection has
-//! 2 shards kept twice. (`scripts/test.sh` also runs `docker compose config` where Docker is.)
+//! 2 shards kept twice, reached through all three nodes. (`scripts/test.sh` also runs `docker compose config` where Docker is.)
 
 use serde_yaml::Value;
 
@@ -32,6 +32,13 @@ fn the_compose_file_runs_visage_in_front_of_qdrant() {
     assert_eq!(visage["depends_on"]["qdrant"]["condition"].as_str(), Some("service_healthy"));
     assert!(visage["healthcheck"]["test"].as_sequence().is_some());
     assert!(visage["volumes"][0].as_str().unwrap().ends_with(":/data"));
+    // The API key is required, never a default; Visage's open API is published on loopback only.
+    assert!(!text.contains(":-change-me") && text.contains("${QDRANT_API_KEY:?"), "QDRANT_API_KEY is required");
+    for name in ["visage", "visage-cluster"] {
+        for port in services[name]["ports"].as_sequence().unwrap() {
+            assert!(port.as_str().unwrap().starts_with("127.0.0.1:"), "{name}: {port:?} on every interface");
+        }
+    }
 
     for name in ["qdrant", "qdrant-1", "qdrant-2", "qdrant-3"] {
         let q = &services[name];
@@ -61,6 +68,9 @@ fn the_compose_file_runs_visage_in_front_of_qdrant() {
     let cluster = &services["visage-cluster"];
     assert_eq!(env_of(cluster, "VISAGE_INDEX__QDRANT__SHARD_NUMBER"), Some("2"));
     assert_eq!(env_of(cluster, "VISAGE_INDEX__QDRANT__REPLICATION_FACTOR"), Some("2"));
+    // Every node's URL, so that losing any one of them (qdrant-1 included) stops nothing.
+    let urls: Vec<&str> = env_of(cluster, "VISAGE_INDEX__QDRANT__URL").unwrap().split(',').collect();
+    assert_eq!(urls, ["http://qdrant-1:6334", "http://qdrant-2:6334", "http://qdrant-3:6334"]);
     for node in ["qdrant-1", "qdrant-2", "qdrant-3"] {
         assert_eq!(cluster["depends_on"][node]["condition"].as_str(), Some("service_healthy"));
     }

@@ -1,18 +1,17 @@
 //! One suite of gallery scenarios — search, identify (open set), delete, restart, reindex — run
 //! against every backend: exact, scan, the graph index (hnsw, auto) and Qdrant. The Qdrant run
-//! needs a real server (`QDRANT_URL`, `QDRANT_API_KEY` if it has one) and is reported as
-//! skipped, with the reason, without one.
+//! starts a real server (`common::qdrant`) and is reported as skipped, with the reason, when no
+//! Qdrant binary is at hand.
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
 use visage::gallery::check::{check, CheckOptions};
 use visage::gallery::Gallery;
-use visage::index::{Backend, IndexKind, IndexParams, IndexSettings, QdrantIndex, QdrantSettings, Rng};
+use visage::index::{Backend, IndexKind, IndexParams, IndexSettings, QdrantIndex, Rng};
 use visage::pipeline::embed::Embedding;
 
 const DIM: usize = 32;
@@ -146,22 +145,8 @@ fn auto() {
 
 #[test]
 fn qdrant() {
-    let Ok(url) = std::env::var("QDRANT_URL") else {
-        // Straight to stderr: the harness captures println!, and a skip must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED conformance::qdrant: QDRANT_URL is not set, so there is no Qdrant server to test against \
-             (start one with `docker compose up -d qdrant` and set QDRANT_URL=http://127.0.0.1:6334)"
-        );
-        return;
-    };
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let settings = QdrantSettings {
-        url,
-        api_key: std::env::var("QDRANT_API_KEY").unwrap_or_default(),
-        collection_prefix: format!("visage_conf_{}_", &suffix[..8]),
-        ..QdrantSettings::default()
-    };
+    let Some(qdrant) = common::qdrant::Qdrant::single("conformance::qdrant") else { return };
+    let settings = qdrant.settings();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let index = IndexSettings { kind: Backend::Qdrant, qdrant: settings.clone(), ..IndexSettings::default() };

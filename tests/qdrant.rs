@@ -1,21 +1,25 @@
-//! The Qdrant backend against a real server. Every test needs `QDRANT_URL` (the gRPC endpoint,
-//! e.g. `http://127.0.0.1:6334` after `docker compose up -d qdrant`; `QDRANT_API_KEY` if the
-//! server has one) and is reported as skipped, with the reason, when it is unset: there is no
-//! Qdrant in CI, and no mock stands in for one. What is asserted is Qdrant's documented
-//! behaviour: integer point ids, payload filters, and writes visible once acknowledged
-//! (`wait=true`).
+//! The Qdrant backend against real Qdrant servers that the tests start themselves
+//! (`common::qdrant`: the binary in `QDRANT_BIN`, free loopback ports, an API key), or an
+//! external one at `QDRANT_URL`. Without either a test says SKIPPED and why; scripts/test.sh
+//! requires them whenever it found a binary. What is asserted is Qdrant's documented behaviour
+//! (integer point ids, payload filters, writes visible once acknowledged with `wait=true`) and
+//! Visage's promises around it: a lost server answers 503 while enrolment stays durable, a
+//! restarted or wiped one is caught up from the store with no step by hand, galleries never see
+//! each other's points, and a wrong key is a clear error.
 //!
 //! Without a server, the unreachable case still runs: a closed port makes identify and search
 //! answer 503 `index_unavailable` with Retry-After while enrolment stays durable.
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::bytes;
-use common::server::{Part, Server};
+use common::qdrant::Qdrant;
+use common::server::{Part, Reply, Server};
 use serde_json::json;
 use visage::gallery::check::{check, CheckOptions};
 use visage::gallery::Gallery;
@@ -27,27 +31,6 @@ use visage::pipeline::embed::Embedding;
 
 const DIM: usize = 32;
 const MODEL: &str = "test@1";
-
-/// The server's settings, or `None` (and the reason printed) when `QDRANT_URL` is unset.
-fn server(test: &str) -> Option<QdrantSettings> {
-    let Ok(url) = std::env::var("QDRANT_URL") else {
-        // Straight to stderr: the harness captures println!, and a skip must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: QDRANT_URL is not set, so there is no Qdrant server to test against \
-             (start one with `docker compose up -d qdrant` and set QDRANT_URL=http://127.0.0.1:6334)"
-        );
-        return None;
-    };
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    Some(QdrantSettings {
-        url,
-        api_key: std::env::var("QDRANT_API_KEY").unwrap_or_default(),
-        // A prefix of its own per test: runs never see each other's collections.
-        collection_prefix: format!("visage_test_{}_", &suffix[..8]),
-        ..QdrantSettings::default()
-    })
-}
 
 fn vector(subject: usize, face: usize) -> Vec<f32> {
     let centre = Rng::new(1000 + subject as u64).unit_vector(DIM);
@@ -67,7 +50,8 @@ impl Drop for Cleanup<'_> {
 
 #[test]
 fn collection_add_search_filter_delete_and_checkpoint() {
-    let Some(settings) = server("collection_add_search_filter_delete_and_checkpoint") else { return };
+    let Some(qdrant) = Qdrant::single("collection_add_search_filter_delete_and_checkpoint") else { return };
+    let settings = qdrant.settings();
     let q = QdrantIndex::connect(&settings, "g1", "sface_2021dec@ab", DIM).unwrap();
     let _cleanup = Cleanup(&q);
     assert!(q.collection().ends_with("__sface_2021dec-ab"), "the name carries the model: {}", q.collection());
@@ -154,7 +138,7 @@ fn add(g: &Gallery, subject: &str, v: &[f32], tag: &str) -> u64 {
     common::add_vector(g, MODEL, subject, v, tag)
 }
 
-fn qdrant(settings: &QdrantSettings) -> IndexSettings {
+fn qdrant_index(settings: &QdrantSettings) -> IndexSettings {
     IndexSettings { kind: Backend::Qdrant, qdrant: settings.clone(), ..IndexSettings::default() }
 }
 
@@ -172,10 +156,13 @@ fn fill(dir: &Path, index: &IndexSettings, subjects: usize, per: usize) {
 
 #[test]
 fn the_store_refills_a_lost_collection_and_the_index_catches_up() {
-    let Some(settings) = server("the_store_refills_a_lost_collection_and_the_index_catches_up") else { return };
+    let Some(qdrant) = Qdrant::single("the_store_refills_a_lost_collection_and_the_index_catches_up") else {
+        return;
+    };
+    let settings = qdrant.settings();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let index = qdrant(&settings);
+    let index = qdrant_index(&settings);
     fill(&data, &index, 20, 5);
     let g = Gallery::open_with(&data, MODEL, DIM, &index).unwrap();
     let collection = QdrantIndex::connect(&settings, &gallery_id(&data), MODEL, DIM).unwrap();
@@ -215,27 +202,41 @@ fn the_store_refills_a_lost_collection_and_the_index_catches_up() {
 }
 
 #[test]
-fn reindex_moves_a_gallery_between_exact_and_qdrant() {
-    let Some(settings) = server("reindex_moves_a_gallery_between_exact_and_qdrant") else { return };
+fn reindex_moves_a_gallery_from_scan_to_qdrant_and_back_with_check_clean() {
+    let Some(qdrant) = Qdrant::single("reindex_moves_a_gallery_from_scan_to_qdrant_and_back_with_check_clean") else {
+        return;
+    };
+    let settings = qdrant.settings();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let exact = IndexSettings::embedded(IndexKind::Exact, &IndexParams::default());
-    fill(&data, &exact, 30, 4);
-    let index = qdrant(&settings);
+    let scan = IndexSettings::embedded(IndexKind::Scan, &IndexParams::default());
+    fill(&data, &scan, 30, 4);
+    let clean = |index: &IndexSettings| {
+        let report = check(&data, index, &CheckOptions::default()).unwrap();
+        assert!(report.problems.is_empty() && report.recall_at_k.unwrap() >= 0.95, "{report:#?}");
+        assert_eq!((report.store_faces, report.index_vectors), (120, Some(120)));
+    };
+    clean(&scan);
+    let index = qdrant_index(&settings);
     let g = Gallery::reindex(&data, MODEL, DIM, &index, None).unwrap();
     let collection = QdrantIndex::connect(&settings, &gallery_id(&data), MODEL, DIM).unwrap();
     let _cleanup = Cleanup(&collection);
     assert_eq!(g.len(), 120);
+    let e = Embedding { model: Arc::from(MODEL), vector: vector(12, 60) };
+    assert_eq!(g.search(&e, 1, None).unwrap()[0].subject_id, "s12");
     drop(g);
-    let report = check(&data, &index, &CheckOptions::default()).unwrap();
-    assert!(!report.drift && report.recall_at_k.unwrap() >= 0.95, "{report:#?}");
+    clean(&index);
     // Drift injected behind the gallery's back is found.
     collection.load().unwrap();
     collection.remove(&[1, 2, 3]).unwrap();
     let report = check(&data, &index, &CheckOptions { sample: 500, ..CheckOptions::default() }).unwrap();
     assert!(report.drift && report.missing == vec![1, 2, 3], "{report:#?}");
-    let g = Gallery::reindex(&data, MODEL, DIM, &exact, None).unwrap();
-    assert_eq!(g.len(), 120);
+    // And back: the scan index holds every face of the store again.
+    let g = Gallery::reindex(&data, MODEL, DIM, &scan, None).unwrap();
+    assert_eq!((g.len(), g.backend()), (120, Backend::Scan));
+    assert_eq!(g.search(&e, 1, None).unwrap()[0].subject_id, "s12");
+    drop(g);
+    clean(&scan);
 }
 
 fn gallery_id(data: &Path) -> String {
@@ -283,4 +284,270 @@ fn an_unreachable_qdrant_answers_503_while_enrolment_stays_durable() {
     let r = s.multipart("/v1/identify", &[("image", Part::File(&bytes("obama2.jpg")))]);
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["faces"][0]["match"]["subject_id"], "obama", "{}", r.json);
+}
+
+/// `env` as the server takes it.
+fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// Who `photo`'s face is, as `/v1/identify` answers: `Ok(Some(subject))`, `Ok(None)` for
+/// unknown, or `Err(reply)` for anything but 200.
+fn identify(s: &Server, photo: &str) -> Result<Option<String>, Reply> {
+    let r = s.multipart("/v1/identify", &[("image", Part::File(&bytes(photo)))]);
+    if r.status != 200 {
+        return Err(r);
+    }
+    Ok(r.json["faces"][0]["match"]["subject_id"].as_str().map(str::to_string))
+}
+
+fn enrol(s: &Server, subject: &str, photo: &str) {
+    let r = s.json("POST", "/v1/subjects", &json!({ "id": subject, "name": subject }));
+    assert_eq!(r.status, 201, "{}", r.json);
+    let r = s.multipart(&format!("/v1/subjects/{subject}/faces"), &[("image", Part::File(&bytes(photo)))]);
+    assert_eq!(r.status, 201, "{subject}: {}", r.json);
+}
+
+/// Polls identify until `photo` is answered as `want`; the time it took.
+fn until_identified(s: &Server, photo: &str, want: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        match identify(s, photo) {
+            Ok(Some(who)) if who == want => return start.elapsed(),
+            Ok(other) => assert!(start.elapsed() < limit, "{photo}: {other:?} after {:?}", start.elapsed()),
+            Err(r) => assert!(start.elapsed() < limit, "{photo}: {} {} after {:?}", r.status, r.json, start.elapsed()),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn killed_restarted_and_wiped_qdrant_behind_a_running_server() {
+    let Some(mut qdrant) = Qdrant::single("killed_restarted_and_wiped_qdrant_behind_a_running_server") else { return };
+    if !qdrant.spawned() {
+        return common::qdrant::skip(
+            "killed_restarted_and_wiped_qdrant_behind_a_running_server",
+            "QDRANT_URL's server cannot be killed here",
+        );
+    }
+    let settings = qdrant.settings();
+    let mut env = qdrant.env(&settings);
+    env.push(("VISAGE_SERVER__PERSIST_INTERVAL_S".into(), "1".into()));
+    env.push(("VISAGE_INDEX__QDRANT__RETRY_AFTER_S".into(), "1".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(dir.path(), &pairs(&env));
+    enrol(&s, "obama", "obama.jpg");
+    assert_eq!(identify(&s, "obama2.jpg").unwrap().as_deref(), Some("obama"));
+    assert_eq!(identify(&s, "hopper.png").unwrap(), None, "a stranger is unknown");
+
+    // Killed: searches answer 503 index_unavailable, enrolment is acknowledged and durable.
+    qdrant.nodes[0].kill();
+    let r = identify(&s, "obama2.jpg").unwrap_err();
+    assert_eq!((r.status, r.json["code"].as_str()), (503, Some("index_unavailable")), "{}", r.json);
+    assert!(r.retry_after.is_some());
+    enrol(&s, "hopper", "hopper.jpg");
+    assert_eq!(s.get("/readyz").json["index_behind"], true);
+
+    // Restarted on its storage: caught up with no step by hand, the outage's enrolment found.
+    qdrant.nodes[0].start();
+    let took = until_identified(&s, "hopper.png", "hopper", Duration::from_secs(30));
+    eprintln!("restarted Qdrant: the enrolment made while it was down found after {took:?}");
+    assert_eq!(identify(&s, "obama2.jpg").unwrap().as_deref(), Some("obama"));
+    assert_eq!(s.get("/readyz").json["index_behind"], false);
+
+    // Wiped (a lost volume): the collection is refilled from the store.
+    qdrant.nodes[0].wipe();
+    qdrant.nodes[0].start();
+    let took = until_identified(&s, "obama2.jpg", "obama", Duration::from_secs(30));
+    eprintln!("wiped Qdrant: the collection refilled and answering after {took:?}");
+    assert_eq!(identify(&s, "hopper.png").unwrap().as_deref(), Some("hopper"));
+    let collection = QdrantIndex::connect(&settings, &gallery_id(&s.data_dir), &model_of(&s.data_dir), 128).unwrap();
+    collection.load().unwrap();
+    assert_eq!(collection.len(), 2, "exactly the store's faces");
+    s.stop(true);
+
+    // `visage check` finds nothing wrong.
+    let out = Command::new(env!("CARGO_BIN_EXE_visage"))
+        .args(["check", "--data-dir"])
+        .arg(&s.data_dir)
+        .envs(pairs(&env))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let _ = collection.drop_collection();
+}
+
+fn model_of(data: &Path) -> String {
+    Gallery::binding(data).unwrap().unwrap().model.unwrap()
+}
+
+#[test]
+fn two_servers_on_one_qdrant_never_see_each_others_faces() {
+    let Some(qdrant) = Qdrant::single("two_servers_on_one_qdrant_never_see_each_others_faces") else { return };
+    // The same settings, prefix included: only the galleries' own ids keep them apart.
+    let settings = qdrant.settings();
+    let env = qdrant.env(&settings);
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start(a_dir.path(), &pairs(&env));
+    let b = Server::start(b_dir.path(), &pairs(&env));
+    enrol(&a, "obama", "obama.jpg");
+    enrol(&b, "hopper", "hopper.jpg");
+    assert_eq!(identify(&a, "obama2.jpg").unwrap().as_deref(), Some("obama"));
+    assert_eq!(identify(&b, "hopper.png").unwrap().as_deref(), Some("hopper"));
+    assert_eq!(identify(&a, "hopper.png").unwrap(), None, "A never answers with B's face");
+    assert_eq!(identify(&b, "obama2.jpg").unwrap(), None, "B never answers with A's face");
+    let r = b.multipart("/v1/search", &[("image", Part::File(&bytes("obama2.jpg")))]);
+    let hits = r.json["faces"][0]["results"].as_array().cloned().unwrap_or_default();
+    assert!(hits.iter().all(|h| h["subject_id"] == "hopper"), "{}", r.json);
+    let mut names = Vec::new();
+    for dir in [a_dir.path(), b_dir.path()] {
+        let c = QdrantIndex::connect(&settings, &gallery_id(dir), &model_of(dir), 128).unwrap();
+        c.load().unwrap();
+        assert_eq!(c.len(), 1, "{}", c.collection());
+        names.push(c.collection().to_string());
+        let _ = c.drop_collection();
+    }
+    assert_ne!(names[0], names[1]);
+}
+
+#[test]
+fn a_wrong_api_key_is_a_clear_error_not_a_hang() {
+    let Some(qdrant) = Qdrant::single("a_wrong_api_key_is_a_clear_error_not_a_hang") else { return };
+    if qdrant.api_key().is_empty() {
+        return common::qdrant::skip(
+            "a_wrong_api_key_is_a_clear_error_not_a_hang",
+            "QDRANT_URL's server has no API key",
+        );
+    }
+    let settings = QdrantSettings { api_key: "not-the-key".into(), ..qdrant.settings() };
+    let start = Instant::now();
+    let err = QdrantIndex::connect(&settings, "g1", MODEL, DIM).unwrap().load().unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    assert!(err.to_string().contains("refused the API key") && !err.is_unavailable(), "{err}");
+
+    // The server refuses to start, naming the setting, instead of serving without its index.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_visage"))
+        .args(["serve", "--address", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .envs(pairs(&qdrant.env(&settings)))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("index.qdrant.api_key"), "{stderr}");
+}
+
+/// 100k face-shaped vectors (the MegaFace-like shape, where graphs lose neighbours) in Qdrant
+/// with the default settings answer as exact search does: identification decisions for
+/// enrolled people and strangers, and top-10 recall.
+#[test]
+fn a_100k_face_shaped_collection_answers_as_exact_search() {
+    use visage::index::synth::{gallery, queries, Shape};
+    let Some(qdrant) = Qdrant::single("a_100k_face_shaped_collection_answers_as_exact_search") else { return };
+    let settings = qdrant.settings();
+    const D: usize = 128;
+    let identities = Shape::Isotropic.identities(50_000, D, 11);
+    let data = gallery(&identities, 2, 12);
+    let q = QdrantIndex::connect(&settings, "g100k", MODEL, D).unwrap();
+    let _cleanup = Cleanup(&q);
+    q.recreate().unwrap();
+    let exact = ExactIndex::new(D).unwrap();
+    let items = data.items();
+    for chunk in items.chunks(8192) {
+        q.add(chunk).unwrap();
+    }
+    exact.add(&items).unwrap();
+    assert_eq!(q.len(), 100_000);
+    // Answers from the collection as it serves once built: optimised, its graph complete.
+    qdrant.wait("the collection to be optimised", Duration::from_secs(600), || {
+        q.optimized().is_ok_and(|(green, indexed)| green && indexed >= 90_000)
+    });
+    let probes = queries(&identities, 100, 100, 13);
+    let threshold = 0.55;
+    let (mut same_decision, mut found, mut wanted) = (0, 0, 0);
+    for probe in &probes {
+        let want = exact.search(probe, 10, &SearchParams::new()).unwrap();
+        let got = q.search(probe, 10, &SearchParams::new()).unwrap();
+        let decide = |h: &[visage::index::Hit]| h.first().filter(|h| h.score >= threshold).map(|h| h.id);
+        same_decision += usize::from(decide(&want) == decide(&got));
+        found += got.iter().filter(|h| want.iter().any(|w| w.id == h.id)).count();
+        wanted += want.len();
+    }
+    let recall = found as f64 / wanted as f64;
+    eprintln!("100k in Qdrant: decisions equal to exact {same_decision}/{}, recall@10 {recall:.4}", probes.len());
+    assert_eq!(same_decision, probes.len());
+    assert!(recall >= 0.99, "recall@10 {recall}");
+}
+
+/// Visage on a real 3-node cluster (distributed mode; the collection in 2 shards, each on 2
+/// nodes), given every node's URL: each node in turn is killed with SIGKILL while identify and
+/// enrolment go on, then started again; nothing acknowledged may be missing afterwards.
+#[test]
+fn a_three_node_cluster_survives_the_loss_of_any_node() {
+    const TEST: &str = "a_three_node_cluster_survives_the_loss_of_any_node";
+    let Some(mut cluster) = Qdrant::cluster(TEST, 3) else { return };
+    let settings = QdrantSettings { shard_number: 2, replication_factor: 2, ..cluster.settings() };
+    let mut env = cluster.env(&settings);
+    env.push(("VISAGE_SERVER__PERSIST_INTERVAL_S".into(), "1".into()));
+    env.push(("VISAGE_INDEX__QDRANT__RETRY_AFTER_S".into(), "1".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &pairs(&env));
+    enrol(&s, "obama", "obama.jpg");
+    enrol(&s, "hopper", "hopper.jpg");
+    let collection = QdrantIndex::connect(&settings, &gallery_id(dir.path()), &model_of(dir.path()), 128).unwrap();
+    cluster.wait_active(collection.collection(), 4, Duration::from_secs(60));
+    // (probe, who it is); messi5.jpg is a stranger.
+    let mut probes: Vec<(&str, Option<&str>)> =
+        vec![("obama2.jpg", Some("obama")), ("hopper.png", Some("hopper")), ("messi5.jpg", None)];
+    let answers_right = |probes: &[(&str, Option<&str>)]| {
+        probes.iter().all(|(photo, who)| identify(&s, photo).is_ok_and(|got| got.as_deref() == *who))
+    };
+    assert!(answers_right(&probes));
+    // While each node is down: (subject, photo) enrolled, and the face added to an existing one.
+    let outages = [("biden", "biden.jpg"), ("astronaut", "astronaut.png"), ("obama", "obama3.jpg")];
+    for (i, (subject, photo)) in outages.into_iter().enumerate() {
+        cluster.nodes[i].kill();
+        let killed = Instant::now();
+        // Identify stays right; any seconds of 503 are counted.
+        let (mut refused, mut wrong) = (0, 0);
+        while killed.elapsed() < Duration::from_secs(5) {
+            for (photo, who) in &probes {
+                match identify(&s, photo) {
+                    Ok(got) if got.as_deref() == *who => {}
+                    Ok(got) => {
+                        wrong += 1;
+                        eprintln!("node {} down: {photo} answered {got:?}", i + 1);
+                    }
+                    Err(r) => {
+                        refused += 1;
+                        eprintln!("node {} down: {photo}: {} {}", i + 1, r.status, r.json);
+                    }
+                }
+            }
+        }
+        eprintln!("node {} down: {refused} refused and {wrong} wrong answers in the first 5 s", i + 1);
+        assert_eq!((refused, wrong), (0, 0), "node {} down", i + 1);
+        if s.get(&format!("/v1/subjects/{subject}")).status == 404 {
+            enrol(&s, subject, photo);
+        } else {
+            let r = s.multipart(&format!("/v1/subjects/{subject}/faces"), &[("image", Part::File(&bytes(photo)))]);
+            assert_eq!(r.status, 201, "{}", r.json);
+        }
+        if subject != "obama" {
+            probes.push((photo, Some(subject)));
+        }
+        assert!(answers_right(&probes), "node {} down: the enrolment is found", i + 1);
+
+        // Back: its replicas recover; the collection holds exactly the store's faces.
+        cluster.nodes[i].start();
+        let took = cluster.wait_active(collection.collection(), 4, Duration::from_secs(120));
+        eprintln!("node {} back: every replica active after {took:?}", i + 1);
+        let store = visage::gallery::store::Store::open(&dir.path().join("gallery.sqlite3")).unwrap();
+        let ids: Vec<u64> = store.face_subjects().unwrap().into_iter().map(|(id, _)| id).collect();
+        collection.load().unwrap();
+        assert_eq!(collection.len(), ids.len(), "node {} back", i + 1);
+        assert_eq!(collection.missing(&ids).unwrap(), Vec::<u64>::new(), "node {} back", i + 1);
+        assert!(answers_right(&probes), "node {} back", i + 1);
+    }
+    let _ = collection.drop_collection();
 }

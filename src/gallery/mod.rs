@@ -272,7 +272,7 @@ impl Gallery {
             return Ok(());
         }
         let (retry_after_s, what) = match self.source.qdrant() {
-            Some(q) => (q.settings().retry_after_s, format!("Qdrant at {}", q.settings().url)),
+            Some(q) => (q.settings().retry_after_s, format!("Qdrant at {}", q.settings().nodes())),
             None => (5, "the index".to_string()),
         };
         let unavailable = || {

@@ -2,6 +2,7 @@
 //! built from the default configuration with the real models.
 #![allow(dead_code)]
 
+pub mod qdrant;
 pub mod server;
 pub mod webdriver;
 

@@ -25,6 +25,7 @@ pub enum Part<'a> {
 }
 
 /// Status and JSON body of a response.
+#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub json: Value,

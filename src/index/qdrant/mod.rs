@@ -17,9 +17,11 @@
 //! `len`, `checkpoint` and `stats` answer from values cached at the last load or write, never
 //! from the network: they are read from async handlers (`/readyz`).
 
+mod nodes;
 mod runtime;
 mod settings;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -37,8 +39,15 @@ use qdrant_client::{Payload, Qdrant, QdrantError};
 
 use super::kernel::{prepare_batch, prepare_query};
 use super::{Filter, Hit, IndexError, IndexStats, Result, SearchParams, VectorIndex};
+use nodes::Nodes;
 use runtime::Bridge;
 pub use settings::{QdrantHnsw, QdrantSettings};
+
+/// How a failed request ends: on another node, or with this error.
+enum Failure {
+    Node(String),
+    Answer(IndexError),
+}
 
 /// Id of the point that holds the checkpoint (face ids are integers, so a UUID never clashes).
 const MARKER: &str = "76697361-6765-4000-8000-636865636b70";
@@ -50,7 +59,7 @@ const CHECKPOINT: &str = "visage_checkpoint";
 /// See the module documentation.
 pub struct QdrantIndex {
     bridge: Bridge,
-    client: Qdrant,
+    nodes: Nodes,
     collection: String,
     dim: usize,
     settings: QdrantSettings,
@@ -74,17 +83,15 @@ impl QdrantIndex {
         if dim == 0 {
             return Err(IndexError::InvalidArgument("dimension must be at least 1".into()));
         }
-        let timeout = Duration::from_millis(settings.timeout_ms);
-        let client = Qdrant::from_url(&settings.url)
-            .api_key(settings.api_key().map(str::to_string))
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .skip_compatibility_check()
-            .build()
-            .map_err(|e| IndexError::InvalidArgument(format!("index.qdrant.url {:?}: {e}", settings.url)))?;
+        let nodes = Nodes::connect(
+            &settings.url,
+            settings.api_key(),
+            Duration::from_millis(settings.timeout_ms),
+            Duration::from_secs(settings.retry_after_s),
+        )?;
         Ok(Self {
             bridge: Bridge::new()?,
-            client,
+            nodes,
             collection: settings.collection_name(gallery, model),
             dim,
             settings: settings.clone(),
@@ -106,54 +113,87 @@ impl QdrantIndex {
         &self.settings
     }
 
-    /// Runs one request on the index's runtime, mapping the client's errors.
-    fn call<T, F>(&self, what: &str, f: impl FnOnce(Qdrant, String) -> F) -> Result<T>
+    /// Runs one request on the index's runtime, on the first node that answers (see [`Nodes`]):
+    /// a node that cannot be reached is skipped and the request goes to the next. Every request
+    /// may be sent twice: upserts and deletes by id are idempotent, and the rest only read.
+    fn call<R, T, F>(&self, what: &str, request: R, f: impl Fn(Qdrant, R) -> F) -> Result<T>
     where
+        R: Clone + Send + 'static,
         T: Send + 'static,
-        F: std::future::Future<Output = std::result::Result<T, QdrantError>> + Send + 'static,
+        F: Future<Output = std::result::Result<T, QdrantError>> + Send + 'static,
     {
-        let fut = f(self.client.clone(), self.collection.clone());
-        self.bridge.run(fut)?.map_err(|e| self.error(what, e))
+        let mut failures = Vec::new();
+        for node in self.nodes.order() {
+            match self.bridge.run(f(node.client.clone(), request.clone()))? {
+                Ok(answer) => {
+                    if self.nodes.up(node) {
+                        tracing::info!(node = %node.url, "the Qdrant node answers again");
+                    }
+                    return Ok(answer);
+                }
+                Err(e) => match self.error(&node.url, what, e) {
+                    Failure::Node(reason) => {
+                        if self.nodes.down(node) && self.nodes.len() > 1 {
+                            tracing::warn!(node = %node.url, "{reason}; the other nodes take its requests");
+                        }
+                        failures.push(reason);
+                    }
+                    Failure::Answer(e) => return Err(e),
+                },
+            }
+        }
+        let reason = match failures.len() {
+            1 => failures.remove(0),
+            n => format!("none of the {n} Qdrant nodes answered: {}", failures.join("; ")),
+        };
+        Err(IndexError::Unavailable { reason, retry_after_s: self.settings.retry_after_s })
     }
 
-    fn error(&self, what: &str, e: QdrantError) -> IndexError {
+    /// What an error says: the node could not be reached (try another), or it answered.
+    fn error(&self, url: &str, what: &str, e: QdrantError) -> Failure {
         use tonic::Code;
-        let retry_after_s = self.settings.retry_after_s;
-        let unavailable = |reason: String| IndexError::Unavailable { reason, retry_after_s };
+        let node = |detail: &str| Failure::Node(format!("Qdrant at {url} ({what}): {detail}"));
+        let answer = Failure::Answer;
         match &e {
             QdrantError::ResponseError { status } => match status.code() {
-                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted => {
-                    unavailable(format!("Qdrant at {} ({what}): {}", self.settings.url, status.message()))
-                }
+                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted => node(status.message()),
                 // Transport failures the client could not classify.
                 Code::Unknown | Code::Internal
                     if ["transport", "connect", "connection", "dns", "broken pipe"]
                         .iter()
                         .any(|w| status.message().to_ascii_lowercase().contains(w)) =>
                 {
-                    unavailable(format!("Qdrant at {} ({what}): {}", self.settings.url, status.message()))
+                    node(status.message())
                 }
                 // The collection vanished under us (a lost volume, a new cluster): like an outage,
                 // the gallery keeps storing and refills the collection when it catches up.
                 Code::NotFound if status.message().to_ascii_lowercase().contains("collection") => {
                     self.ready.store(false, Ordering::Release);
-                    unavailable(format!(
-                        "the Qdrant collection {} is gone ({what}: {}); it is refilled from the store",
-                        self.collection,
-                        status.message()
-                    ))
+                    answer(IndexError::Unavailable {
+                        reason: format!(
+                            "the Qdrant collection {} is gone ({what}: {}); it is refilled from the store",
+                            self.collection,
+                            status.message()
+                        ),
+                        retry_after_s: self.settings.retry_after_s,
+                    })
                 }
+                Code::Unauthenticated | Code::PermissionDenied => answer(IndexError::Backend(format!(
+                    "Qdrant at {url} refused the API key ({what}: {}): set index.qdrant.api_key to the \
+                     server's QDRANT__SERVICE__API_KEY",
+                    status.message()
+                ))),
                 Code::InvalidArgument => {
-                    IndexError::InvalidArgument(format!("Qdrant refused {what}: {}", status.message()))
+                    answer(IndexError::InvalidArgument(format!("Qdrant refused {what}: {}", status.message())))
                 }
-                _ => IndexError::Backend(format!("Qdrant {what} on {}: {e}", self.collection)),
+                _ => answer(IndexError::Backend(format!("Qdrant {what} on {}: {e}", self.collection))),
             },
-            QdrantError::ResourceExhaustedError { retry_after_seconds, status } => IndexError::Unavailable {
-                reason: format!("Qdrant is overloaded ({what}): {}", status.message()),
+            QdrantError::ResourceExhaustedError { retry_after_seconds, status } => answer(IndexError::Unavailable {
+                reason: format!("Qdrant at {url} is overloaded ({what}): {}", status.message()),
                 retry_after_s: (*retry_after_seconds).max(1),
-            },
-            QdrantError::Io(io) => unavailable(format!("Qdrant at {} ({what}): {io}", self.settings.url)),
-            _ => IndexError::Backend(format!("Qdrant {what} on {}: {e}", self.collection)),
+            }),
+            QdrantError::Io(io) => node(&io.to_string()),
+            _ => answer(IndexError::Backend(format!("Qdrant {what} on {}: {e}", self.collection))),
         }
     }
 
@@ -161,9 +201,13 @@ impl QdrantIndex {
     /// checkpoint from the marker point and counts the faces. A collection of another dimension
     /// is [`IndexError::Stale`]: rebuild with [`QdrantIndex::recreate`].
     pub fn load(&self) -> Result<()> {
-        let exists = self.call("collection_exists", |c, name| async move { c.collection_exists(name).await })?;
+        let exists = self.call("collection_exists", self.collection.clone(), |c, name| async move {
+            c.collection_exists(name).await
+        })?;
         if exists {
-            let info = self.call("collection_info", |c, name| async move { c.collection_info(name).await })?;
+            let info = self.call("collection_info", self.collection.clone(), |c, name| async move {
+                c.collection_info(name).await
+            })?;
             let size = info
                 .result
                 .and_then(|i| i.config)
@@ -196,7 +240,11 @@ impl QdrantIndex {
 
     /// True when the collection exists.
     pub fn exists(&self) -> Result<bool> {
-        self.call("collection_exists", |c, name| async move { c.collection_exists(name).await })
+        self.call(
+            "collection_exists",
+            self.collection.clone(),
+            |c, name| async move { c.collection_exists(name).await },
+        )
     }
 
     /// Deletes the collection (if any) and creates it empty, with the current settings.
@@ -215,9 +263,13 @@ impl QdrantIndex {
     /// Deletes the collection; true when there was one.
     pub fn drop_collection(&self) -> Result<bool> {
         self.ready.store(false, Ordering::Release);
-        let exists = self.call("collection_exists", |c, name| async move { c.collection_exists(name).await })?;
+        let exists = self.call("collection_exists", self.collection.clone(), |c, name| async move {
+            c.collection_exists(name).await
+        })?;
         if exists {
-            self.call("delete_collection", |c, name| async move { c.delete_collection(name).await })?;
+            self.call("delete_collection", self.collection.clone(), |c, name| async move {
+                c.delete_collection(name).await
+            })?;
         }
         Ok(exists)
     }
@@ -230,13 +282,19 @@ impl QdrantIndex {
             .vectors_config(vectors)
             .hnsw_config(hnsw)
             .shard_number(s.shard_number)
-            .replication_factor(s.replication_factor);
+            .replication_factor(s.replication_factor)
+            // An update is acknowledged once one replica of each shard has applied it; a replica
+            // that missed it is marked dead by the cluster and recovered from a live one, and
+            // reads only go to live replicas. So writes go on while a node is down, and nothing
+            // acknowledged is lost (the store keeps it as well, and the gallery catches up).
+            .write_consistency_factor(1);
         if s.quantization {
             request = request.quantization_config(
                 ScalarQuantizationBuilder::default().r#type(QuantizationType::Int8.into()).always_ram(true),
             );
         }
-        let created = self.call("create_collection", |c, _| async move { c.create_collection(request).await });
+        let created =
+            self.call("create_collection", request.build(), |c, r| async move { c.create_collection(r).await });
         match created {
             Ok(_) => {
                 tracing::info!(collection = %self.collection, dim = self.dim, "created the Qdrant collection");
@@ -252,14 +310,14 @@ impl QdrantIndex {
     fn ensure_payload_indexes(&self) -> Result<()> {
         for (field, kind) in [(FACE, FieldType::Integer), (SUBJECT, FieldType::Keyword)] {
             let request = CreateFieldIndexCollectionBuilder::new(self.collection.clone(), field, kind).wait(true);
-            self.call("create_field_index", |c, _| async move { c.create_field_index(request).await })?;
+            self.call("create_field_index", request.build(), |c, r| async move { c.create_field_index(r).await })?;
         }
         Ok(())
     }
 
     fn read_marker(&self) -> Result<()> {
         let request = GetPointsBuilder::new(self.collection.clone(), vec![PointId::from(MARKER)]).with_payload(true);
-        let points = self.call("get_points", |c, _| async move { c.get_points(request).await })?.result;
+        let points = self.call("get_points", request.build(), |c, r| async move { c.get_points(r).await })?.result;
         let checkpoint = points.first().and_then(|p| p.payload.get(CHECKPOINT)).and_then(|v| match v.kind {
             Some(Kind::IntegerValue(i)) if i >= 0 => Some(i as u64),
             _ => None,
@@ -270,10 +328,21 @@ impl QdrantIndex {
         Ok(())
     }
 
+    /// Whether the server has finished optimising the collection (green: every segment that
+    /// should be indexed is), and how many vectors its indexes (the HNSW graph) hold.
+    pub fn optimized(&self) -> Result<(bool, u64)> {
+        let info = self
+            .call("collection_info", self.collection.clone(), |c, name| async move { c.collection_info(name).await })?;
+        let info = info.result.unwrap_or_default();
+        let green = info.status == qdrant_client::qdrant::CollectionStatus::Green as i32;
+        Ok((green, info.indexed_vectors_count.unwrap_or(0)))
+    }
+
     /// Counts the face points again (exactly); the count [`VectorIndex::len`] reports.
     pub fn refresh_count(&self) -> Result<usize> {
         let request = CountPointsBuilder::new(self.collection.clone()).exact(true);
-        let total = self.call("count", |c, _| async move { c.count(request).await })?.result.map_or(0, |r| r.count);
+        let total =
+            self.call("count", request.build(), |c, r| async move { c.count(r).await })?.result.map_or(0, |r| r.count);
         let faces = (total as usize).saturating_sub(usize::from(self.marker.load(Ordering::Acquire)));
         self.count.store(faces, Ordering::Release);
         Ok(faces)
@@ -288,7 +357,7 @@ impl QdrantIndex {
                 chunk.iter().map(|&i| PointId::from(i)).collect::<Vec<_>>(),
             );
             let found: std::collections::HashSet<u64> = self
-                .call("get_points", |c, _| async move { c.get_points(request).await })?
+                .call("get_points", request.build(), |c, r| async move { c.get_points(r).await })?
                 .result
                 .iter()
                 .filter_map(|p| p.id.as_ref().and_then(num_id))
@@ -303,7 +372,7 @@ impl QdrantIndex {
         let request =
             GetPointsBuilder::new(self.collection.clone(), ids.iter().map(|&i| PointId::from(i)).collect::<Vec<_>>())
                 .with_payload(true);
-        let points = self.call("get_points", |c, _| async move { c.get_points(request).await })?.result;
+        let points = self.call("get_points", request.build(), |c, r| async move { c.get_points(r).await })?.result;
         let by_id: std::collections::HashMap<u64, Option<String>> = points
             .into_iter()
             .filter_map(|p| {
@@ -322,7 +391,7 @@ impl QdrantIndex {
     pub fn remove_subject(&self, subject: &str) -> Result<()> {
         let filter = QFilter::must([Condition::matches(SUBJECT, subject.to_string())]);
         let request = DeletePointsBuilder::new(self.collection.clone()).points(filter).wait(true);
-        self.call("delete_points", |c, _| async move { c.delete_points(request).await })?;
+        self.call("delete_points", request.build(), |c, r| async move { c.delete_points(r).await })?;
         self.refresh_count()?;
         Ok(())
     }
@@ -338,7 +407,7 @@ impl QdrantIndex {
             Some(Filter::Predicate(keep)) => self.search_predicate(&q, k, params, exact, keep),
             filter => {
                 let request = self.query(q, k, params.ef, exact, filter);
-                let points = self.call("query", |c, _| async move { c.query(request).await })?.result;
+                let points = self.call("query", request, |c, r| async move { c.query(r).await })?.result;
                 Ok(hits(points, k))
             }
         }
@@ -357,7 +426,7 @@ impl QdrantIndex {
         let mut limit = (k * 4).max(32);
         loop {
             let request = self.query(q.to_vec(), limit, params.ef.map(|e| e.max(limit)), exact, None);
-            let points = self.call("query", |c, _| async move { c.query(request).await })?.result;
+            let points = self.call("query", request, |c, r| async move { c.query(r).await })?.result;
             let exhausted = points.len() < limit;
             let mut found = hits(points, usize::MAX);
             found.retain(|h| keep(h.id));
@@ -396,7 +465,7 @@ impl QdrantIndex {
     fn upsert(&self, points: Vec<PointStruct>) -> Result<()> {
         for chunk in points.chunks(self.settings.batch) {
             let request = UpsertPointsBuilder::new(self.collection.clone(), chunk.to_vec()).wait(true);
-            self.call("upsert_points", |c, _| async move { c.upsert_points(request).await })?;
+            self.call("upsert_points", request.build(), |c, r| async move { c.upsert_points(r).await })?;
         }
         Ok(())
     }
@@ -487,7 +556,7 @@ impl VectorIndex for QdrantIndex {
             for chunk in unique.chunks(4096) {
                 let list = PointsIdsList { ids: chunk.iter().map(|&i| PointId::from(i)).collect() };
                 let request = DeletePointsBuilder::new(self.collection.clone()).points(list).wait(true);
-                self.call("delete_points", |c, _| async move { c.delete_points(request).await })?;
+                self.call("delete_points", request.build(), |c, r| async move { c.delete_points(r).await })?;
             }
             self.refresh_count()?;
         }
@@ -503,7 +572,7 @@ impl VectorIndex for QdrantIndex {
         p.insert(SUBJECT, label);
         let list = PointsIdsList { ids: ids.iter().map(|&i| PointId::from(i)).collect() };
         let request = SetPayloadPointsBuilder::new(self.collection.clone(), p).points_selector(list).wait(true);
-        self.call("set_payload", |c, _| async move { c.set_payload(request).await })?;
+        self.call("set_payload", request.build(), |c, r| async move { c.set_payload(r).await })?;
         Ok(())
     }
 
@@ -524,7 +593,7 @@ impl VectorIndex for QdrantIndex {
                 .map(|q| Ok(self.query(prepare_query(self.dim, q)?.into_owned(), k, params.ef, false, params.filter)))
                 .collect::<Result<Vec<_>>>()?;
             let request = QueryBatchPointsBuilder::new(self.collection.clone(), requests);
-            let batch = self.call("query_batch", |c, _| async move { c.query_batch(request).await })?;
+            let batch = self.call("query_batch", request.build(), |c, r| async move { c.query_batch(r).await })?;
             answers.extend(batch.result.into_iter().map(|r| hits(r.result, k)));
         }
         Ok(answers)

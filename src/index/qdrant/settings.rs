@@ -1,4 +1,4 @@
-//! `[index.qdrant]`: where the Qdrant server is, how collections are named, and the collection
+//! `[index.qdrant]`: where the Qdrant nodes are, how collections are named, and the collection
 //! parameters used when Visage creates one (HNSW, int8 quantization, on-disk vectors, shards).
 
 use serde::{Deserialize, Serialize};
@@ -10,8 +10,11 @@ use crate::index::{IndexError, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct QdrantSettings {
-    /// gRPC endpoint (Qdrant's port 6334, not the REST port 6333).
-    pub url: String,
+    /// gRPC endpoints (Qdrant's port 6334, not the REST port 6333): one node, or several nodes
+    /// of one cluster (a list, or one comma-separated string as in `VISAGE_INDEX__QDRANT__URL`).
+    /// Requests go round the nodes that answer; a node that stops answering is skipped.
+    #[serde(deserialize_with = "urls")]
+    pub url: Vec<String>,
     /// API key (`QDRANT__SERVICE__API_KEY` on the server); empty = none.
     pub api_key: String,
     /// Collections are named `<prefix><gallery id>__<model id>`.
@@ -62,7 +65,7 @@ impl Default for QdrantHnsw {
 impl Default for QdrantSettings {
     fn default() -> Self {
         Self {
-            url: "http://127.0.0.1:6334".into(),
+            url: vec!["http://127.0.0.1:6334".into()],
             api_key: String::new(),
             collection_prefix: "visage_".into(),
             timeout_ms: 5000,
@@ -84,8 +87,11 @@ impl QdrantSettings {
     /// Checks the values before anything is sent.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(IndexError::InvalidArgument(format!("index.qdrant: {m}")));
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return bad(format!("url {:?} must start with http:// or https:// (the gRPC port, 6334)", self.url));
+        if self.url.is_empty() {
+            return bad("url names no node".into());
+        }
+        if let Some(url) = self.url.iter().find(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+            return bad(format!("url {url:?} must start with http:// or https:// (the gRPC port, 6334)"));
         }
         if !valid_name_part(&self.collection_prefix) {
             return bad(format!(
@@ -108,6 +114,11 @@ impl QdrantSettings {
         Ok(())
     }
 
+    /// The nodes, for messages: `http://a:6334, http://b:6334`.
+    pub fn nodes(&self) -> String {
+        self.url.join(", ")
+    }
+
     /// The API key, if one is set.
     pub fn api_key(&self) -> Option<&str> {
         Some(self.api_key.as_str()).filter(|k| !k.is_empty())
@@ -119,6 +130,21 @@ impl QdrantSettings {
     pub fn collection_name(&self, gallery: &str, model: &str) -> String {
         format!("{}{}__{}", self.collection_prefix, sanitize(gallery), sanitize(model))
     }
+}
+
+/// `url` as a list, or as one string of comma-separated URLs (blanks around them dropped).
+fn urls<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Urls {
+        One(String),
+        Many(Vec<String>),
+    }
+    let list = match Urls::deserialize(d)? {
+        Urls::One(s) => s.split(',').map(str::to_string).collect(),
+        Urls::Many(v) => v,
+    };
+    Ok(list.into_iter().map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect())
 }
 
 fn valid_name_part(s: &str) -> bool {
@@ -150,9 +176,29 @@ mod tests {
     fn validation_names_the_setting() {
         let mut s = QdrantSettings::default();
         assert!(s.validate().is_ok());
-        s.url = "qdrant:6334".into();
-        assert!(s.validate().unwrap_err().to_string().contains("index.qdrant: url"));
+        s.url = vec!["http://a:6334".into(), "qdrant:6334".into()];
+        assert!(s.validate().unwrap_err().to_string().contains("index.qdrant: url \"qdrant:6334\""));
+        s.url.clear();
+        assert!(s.validate().unwrap_err().to_string().contains("names no node"));
         let s = QdrantSettings { collection_prefix: "a/b".into(), ..Default::default() };
         assert!(s.validate().unwrap_err().to_string().contains("collection_prefix"));
+    }
+
+    #[test]
+    fn url_takes_a_list_or_comma_separated_nodes() {
+        let from = |toml: &str| {
+            let source = config::File::from_str(toml, config::FileFormat::Toml);
+            config::Config::builder()
+                .add_source(source)
+                .build()
+                .unwrap()
+                .try_deserialize::<QdrantSettings>()
+                .unwrap()
+                .url
+        };
+        assert_eq!(from(r#"url = "http://a:6334""#), ["http://a:6334"]);
+        assert_eq!(from(r#"url = "http://a:6334, http://b:6334,""#), ["http://a:6334", "http://b:6334"]);
+        assert_eq!(from(r#"url = ["http://a:6334", "http://b:6334"]"#), ["http://a:6334", "http://b:6334"]);
+        assert_eq!(from(""), QdrantSettings::default().url);
     }
 }
