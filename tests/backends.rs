@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use visage::gallery::check::{check, CheckOptions};
 use visage::gallery::{Gallery, NewFace};
-use visage::index::{Backend, ExactIndex, IndexKind, IndexParams, IndexSettings, Rng, VectorIndex};
+use visage::index::{Backend, ExactIndex, IndexKind, IndexParams, IndexSettings, QdrantSearch, Rng, VectorIndex};
 use visage::pipeline::detect::{BBox, Detection};
 use visage::pipeline::embed::Embedding;
 use visage::Settings;
@@ -75,7 +75,7 @@ fn gallery(dir: &Path, subjects: usize, per: usize) -> Vec<u64> {
 
 fn qdrant_settings(url: &str) -> IndexSettings {
     let mut settings = IndexSettings { kind: Backend::Qdrant, ..IndexSettings::default() };
-    settings.qdrant.url = url.into();
+    settings.qdrant.url = vec![url.to_string()];
     settings.qdrant.timeout_ms = 1000;
     settings
 }
@@ -84,7 +84,8 @@ fn qdrant_settings(url: &str) -> IndexSettings {
 fn index_settings_from_a_file_and_the_environment() {
     let defaults = Settings::load(None).unwrap();
     assert_eq!(defaults.index.kind, Backend::Scan);
-    assert_eq!(defaults.index.qdrant.url, "http://127.0.0.1:6334");
+    assert_eq!(defaults.index.qdrant.url, ["http://127.0.0.1:6334"]);
+    assert_eq!(defaults.index.qdrant.search, QdrantSearch::Exact, "answers as brute force by default");
     assert_eq!(defaults.index.qdrant.collection_prefix, "visage_");
     assert_eq!(defaults.index.params.auto_threshold, 50_000, "the embedded keys still flatten into [index]");
 
@@ -99,7 +100,8 @@ auto_threshold = 1234
 [index.hnsw]
 max_nb_conn = 24
 [index.qdrant]
-url = "https://qdrant.example:6334"
+url = ["https://qdrant-1.example:6334", "https://qdrant-2.example:6334"]
+search = "hnsw"
 api_key = "secret"
 collection_prefix = "faces_"
 quantization = true
@@ -118,10 +120,10 @@ ef = 200
     assert_eq!((index.params.auto_threshold, index.params.hnsw.max_nb_conn), (1234, 24));
     let q = &index.qdrant;
     assert_eq!(
-        (q.url.as_str(), q.api_key(), q.collection_prefix.as_str()),
-        ("https://qdrant.example:6334", Some("secret"), "faces_")
+        (q.url.join(" "), q.api_key(), q.collection_prefix.as_str()),
+        ("https://qdrant-1.example:6334 https://qdrant-2.example:6334".to_string(), Some("secret"), "faces_")
     );
-    assert!(q.quantization && q.rescore && q.on_disk && !q.exact);
+    assert!(q.quantization && q.rescore && q.on_disk && q.search == QdrantSearch::Hnsw);
     assert_eq!((q.shard_number, q.replication_factor, q.hnsw.m, q.hnsw.ef, q.hnsw.ef_construct), (2, 2, 32, 200, 100));
     assert_eq!(q.collection_name("abc", "sface_2021dec@1f"), "faces_abc__sface_2021dec-1f");
     assert_eq!("QDRANT".parse::<Backend>().unwrap(), Backend::Qdrant);
@@ -132,10 +134,10 @@ ef = 200
     let data = dir.path().join("data");
     let (code, _, err) = visage(
         &["check", "--data-dir", s(&data)],
-        &[("VISAGE_INDEX__KIND", "qdrant"), ("VISAGE_INDEX__QDRANT__URL", "qdrant:6334")],
+        &[("VISAGE_INDEX__KIND", "qdrant"), ("VISAGE_INDEX__QDRANT__URL", "http://a:6334,qdrant:6334")],
     );
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("[invalid_config]") && err.contains("index.qdrant: url"), "{err}");
+    assert!(err.contains("[invalid_config]") && err.contains("index.qdrant: url \"qdrant:6334\""), "{err}");
     let (code, _, err) = visage(&["check", "--data-dir", s(&data)], &[("VISAGE_INDEX__KIND", "faiss")]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("[invalid_config]"), "{err}");

@@ -458,10 +458,11 @@ fn a_100k_face_shaped_collection_answers_as_exact_search() {
     }
     exact.add(&items).unwrap();
     assert_eq!(q.len(), 100_000);
-    // Answers from the collection as it serves once built: optimised, its graph complete.
-    qdrant.wait("the collection to be optimised", Duration::from_secs(600), || {
-        q.optimized().is_ok_and(|(green, indexed)| green && indexed >= 90_000)
+    // Answers from the collection as it serves once the server has optimised it.
+    let took = qdrant.wait("the collection to be optimised", Duration::from_secs(600), || {
+        q.optimized().is_ok_and(|(green, _)| green)
     });
+    eprintln!("100k in Qdrant: green {took:?} after the upload");
     let probes = queries(&identities, 100, 100, 13);
     let threshold = 0.55;
     let (mut same_decision, mut found, mut wanted) = (0, 0, 0);
@@ -509,9 +510,10 @@ fn a_three_node_cluster_survives_the_loss_of_any_node() {
         cluster.nodes[i].kill();
         let killed = Instant::now();
         // Identify stays right; any seconds of 503 are counted.
-        let (mut refused, mut wrong) = (0, 0);
+        let (mut asked, mut refused, mut wrong) = (0, 0, 0);
         while killed.elapsed() < Duration::from_secs(5) {
             for (photo, who) in &probes {
+                asked += 1;
                 match identify(&s, photo) {
                     Ok(got) if got.as_deref() == *who => {}
                     Ok(got) => {
@@ -525,7 +527,7 @@ fn a_three_node_cluster_survives_the_loss_of_any_node() {
                 }
             }
         }
-        eprintln!("node {} down: {refused} refused and {wrong} wrong answers in the first 5 s", i + 1);
+        eprintln!("node {} down: {refused} refused and {wrong} wrong of {asked} answers in the first 5 s", i + 1);
         assert_eq!((refused, wrong), (0, 0), "node {} down", i + 1);
         if s.get(&format!("/v1/subjects/{subject}")).status == 404 {
             enrol(&s, subject, photo);

@@ -40,7 +40,7 @@ pub use auto::AutoIndex;
 pub use exact::ExactIndex;
 pub use hnsw::{HnswIndex, HnswParams};
 pub use kernel::{dot, normalize};
-pub use qdrant::{QdrantIndex, QdrantSettings};
+pub use qdrant::{QdrantIndex, QdrantSearch, QdrantSettings};
 pub use rng::Rng;
 pub use scan::{ScanIndex, ScanParams};
 pub use settings::{Backend, IndexSettings};

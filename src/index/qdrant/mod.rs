@@ -3,8 +3,11 @@
 //! collection; Visage stays a gateway in front of it, and its SQLite store stays the truth.
 //!
 //! - One collection per gallery and model ([`QdrantSettings::collection_name`]), created when
-//!   missing: cosine distance, the model's dimension, HNSW parameters, optional int8 scalar
-//!   quantization (rescored) and on-disk vectors.
+//!   missing: cosine distance, the model's dimension, optional int8 scalar quantization
+//!   (rescored) and on-disk vectors, and an HNSW graph only when searches use one.
+//! - Searches are exact by default ([`QdrantSearch`]): Qdrant's graph loses true neighbours on
+//!   face embeddings, and an identification must answer as brute force would.
+//! - The nodes of a cluster are all known ([`Nodes`]): requests go round those that answer.
 //! - A point per face: the face id is the point id, and the payload holds `face` (integer) and
 //!   `subject` (keyword), both indexed, so per-subject filters and deletes are cheap.
 //! - The gallery's checkpoint (the store's change-log position) lives in a marker point with a
@@ -41,7 +44,7 @@ use super::kernel::{prepare_batch, prepare_query};
 use super::{Filter, Hit, IndexError, IndexStats, Result, SearchParams, VectorIndex};
 use nodes::Nodes;
 use runtime::Bridge;
-pub use settings::{QdrantHnsw, QdrantSettings};
+pub use settings::{QdrantHnsw, QdrantSearch, QdrantSettings};
 
 /// How a failed request ends: on another node, or with this error.
 enum Failure {
@@ -277,7 +280,10 @@ impl QdrantIndex {
     fn create(&self) -> Result<()> {
         let s = &self.settings;
         let vectors = VectorParamsBuilder::new(self.dim as u64, Distance::Cosine).on_disk(s.on_disk);
-        let hnsw = HnswConfigDiffBuilder::default().m(s.hnsw.m).ef_construct(s.hnsw.ef_construct);
+        // m = 0: no graph at all (exact search never reads one, and building it is most of a
+        // large collection's indexing time).
+        let m = if s.search == QdrantSearch::Exact { 0 } else { s.hnsw.m };
+        let hnsw = HnswConfigDiffBuilder::default().m(m).ef_construct(s.hnsw.ef_construct);
         let mut request = CreateCollectionBuilder::new(self.collection.clone())
             .vectors_config(vectors)
             .hnsw_config(hnsw)
@@ -440,7 +446,7 @@ impl QdrantIndex {
 
     fn query(&self, q: Vec<f32>, k: usize, ef: Option<usize>, exact: bool, filter: Option<Filter<'_>>) -> QueryPoints {
         let s = &self.settings;
-        let mut search = SearchParamsBuilder::default().exact(exact || s.exact);
+        let mut search = SearchParamsBuilder::default().exact(exact || s.search == QdrantSearch::Exact);
         let ef = ef.map(|e| e as u64).or((s.hnsw.ef > 0).then_some(s.hnsw.ef));
         if let Some(ef) = ef {
             search = search.hnsw_ef(ef.max(k as u64));

@@ -25,7 +25,9 @@ pub struct QdrantSettings {
     pub batch: usize,
     /// Seconds a client is told to wait (Retry-After) while Qdrant cannot be reached.
     pub retry_after_s: u64,
-    /// HNSW graph of the collection.
+    /// How the server searches; see [`QdrantSearch`].
+    pub search: QdrantSearch,
+    /// HNSW graph of the collection (built only for `search = "hnsw"`).
     pub hnsw: QdrantHnsw,
     /// Scalar int8 quantization of the vectors (4x less memory), searches rescored with the
     /// original vectors.
@@ -37,11 +39,22 @@ pub struct QdrantSettings {
     /// Keep the original vectors on disk (memory-mapped) instead of in RAM; with quantization
     /// the int8 copies stay in RAM.
     pub on_disk: bool,
-    /// Every search exact (brute force on the server): the oracle for recall checks, slow.
-    pub exact: bool,
     /// Shards and replicas of a new collection (a cluster: see docker-compose's `cluster` profile).
     pub shard_number: u32,
     pub replication_factor: u32,
+}
+
+/// How Qdrant searches a collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QdrantSearch {
+    /// Every search scans the whole collection on the server (Qdrant's exact search, shards in
+    /// parallel): answers equal brute force's, and no graph is built, so a collection is ready
+    /// as soon as its points are stored. Its cost grows with the collection per node.
+    Exact,
+    /// Qdrant's HNSW graph (`hnsw.*`): faster, but on face embeddings the graph loses true
+    /// neighbours, most of all a stranger's (see the README's Qdrant table).
+    Hnsw,
 }
 
 /// HNSW parameters of a Qdrant collection.
@@ -71,12 +84,12 @@ impl Default for QdrantSettings {
             timeout_ms: 5000,
             batch: 256,
             retry_after_s: 5,
+            search: QdrantSearch::Exact,
             hnsw: QdrantHnsw::default(),
             quantization: false,
             rescore: true,
             oversampling: 2.0,
             on_disk: false,
-            exact: false,
             shard_number: 1,
             replication_factor: 1,
         }
