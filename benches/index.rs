@@ -1,16 +1,23 @@
 //! `cargo bench --features testing --bench index [-- SIZE... --shape=clustered|isotropic --dim=N --queries=N
 //! --lambda=X --lambdas=X,Y --hnsw-max=N --faiss=PYTHON --faiss-kinds=hnsw,ivf,sq8,flat
-//! --faiss-hnsw-max=N]`: every engine on synthetic galleries of both shapes against exact search
-//! and, with `--faiss`, FAISS on the same vectors; see `visage::index::bench`.
+//! --faiss-hnsw-max=N --qdrant=URL[,URL] --qdrant-key=KEY --qdrant-configs=exact,hnsw,hnsw-int8
+//! --qdrant-efs=128,512]`: every engine on synthetic galleries of both shapes against exact
+//! search and, with `--faiss`, FAISS, with `--qdrant` a running Qdrant (scripts/bench_qdrant.sh
+//! starts one), on the same vectors; see `visage::index::bench`.
 
 use std::path::PathBuf;
 
-use visage::index::bench::{default_faiss_script, run, FaissOptions, IndexBenchOptions};
+use visage::index::bench::{
+    default_faiss_script, run, FaissOptions, IndexBenchOptions, QdrantBenchOptions, QdrantConfig,
+};
 use visage::index::synth::Shape;
+use visage::index::QdrantSettings;
 
 fn main() {
     let mut opts = IndexBenchOptions::default();
     let mut sizes = Vec::new();
+    let (mut qdrant_configs, mut qdrant_efs) = ("exact,hnsw,hnsw-int8".to_string(), vec![128u64, 512]);
+    let mut qdrant_key = String::new();
     for arg in std::env::args().skip(1) {
         let (key, value) = arg.split_once('=').unwrap_or(("", arg.as_str()));
         let number = value.parse::<f64>().ok();
@@ -40,9 +47,21 @@ fn main() {
             }
             ("--faiss-kinds", _) => opts.faiss.iter_mut().for_each(|f| f.kinds = value.to_string()),
             ("--faiss-hnsw-max", Some(v)) => opts.faiss.iter_mut().for_each(|f| f.hnsw_max = v as usize),
+            ("--qdrant", _) => {
+                let settings =
+                    QdrantSettings { url: value.split(',').map(str::to_string).collect(), ..Default::default() };
+                opts.qdrant = Some(QdrantBenchOptions { settings, configs: Vec::new() });
+            }
+            ("--qdrant-key", _) => qdrant_key = value.to_string(),
+            ("--qdrant-configs", _) => qdrant_configs = value.to_string(),
+            ("--qdrant-efs", _) => qdrant_efs = value.split(',').filter_map(|x| x.parse().ok()).collect(),
             _ if arg == "--bench" => {} // cargo's own
             _ => eprintln!("ignoring {arg}"),
         }
+    }
+    if let Some(q) = &mut opts.qdrant {
+        q.settings.api_key = qdrant_key;
+        q.configs = qdrant_configs.split(',').filter_map(|c| QdrantConfig::parse(c, &qdrant_efs)).collect();
     }
     if !sizes.is_empty() {
         opts.sizes = sizes;

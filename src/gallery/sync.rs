@@ -66,7 +66,8 @@ impl Source {
         }
     }
 
-    /// A new, empty index (a remote collection is dropped and created again).
+    /// A new, empty index (a remote collection is dropped and created again, its graph deferred
+    /// until [`QdrantIndex::build_graph`]).
     pub fn create(&self, dim: usize) -> Result<Arc<dyn VectorIndex>, IndexError> {
         match self {
             Self::Embedded { kind, dir, params } => create_index(*kind, dir, dim, params),
@@ -143,6 +144,9 @@ pub fn sync(
     }
     let index = source.create(dim)?;
     fill(store, index.as_ref(), progress)?;
+    if let Some(q) = source.qdrant() {
+        q.build_graph()?;
+    }
     index.set_checkpoint(seq);
     index.persist()?;
     store.prune_changes(seq)?;

@@ -1,6 +1,7 @@
 //! Index benchmark (`cargo bench --features testing --bench index`): every engine on the same
 //! synthetic galleries of both data shapes ([`Shape`]), against the exact answer, and FAISS
-//! (PyPI `faiss-cpu`, `scripts/faiss_reference.py`) on the same vectors in the same run.
+//! (PyPI `faiss-cpu`, `scripts/faiss_reference.py`) and Qdrant (a running server, see
+//! [`QdrantBenchOptions`]) on the same vectors in the same run.
 //!
 //! Per gallery size and shape it prints build rate, bytes per vector, persist and reload time,
 //! single-thread p50 / p99, latency with two concurrent clients, and, separately for enrolled
@@ -14,6 +15,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 mod faiss;
+mod qdrant;
+
+pub use qdrant::{QdrantBenchOptions, QdrantConfig};
 
 use crate::index::synth::{gallery, queries, Identities, Shape};
 use crate::index::{ExactIndex, Hit, HnswIndex, HnswParams, Result, ScanIndex, ScanParams, SearchParams, VectorIndex};
@@ -42,6 +46,8 @@ pub struct IndexBenchOptions {
     pub hnsw_max: usize,
     /// The FAISS reference, when a Python with `faiss-cpu` is given.
     pub faiss: Option<FaissOptions>,
+    /// Qdrant beside the embedded indexes, when a server is given.
+    pub qdrant: Option<QdrantBenchOptions>,
     pub seed: u64,
 }
 
@@ -72,6 +78,7 @@ impl Default for IndexBenchOptions {
             hnsw: HnswParams::default(),
             hnsw_max: 100_000,
             faiss: None,
+            qdrant: None,
             seed: 42,
         }
     }
@@ -228,6 +235,9 @@ fn run_gallery(opts: &IndexBenchOptions, shape: Shape, n: usize) -> Result<Galle
             }
             Err(e) => println!("faiss reference failed: {e}"),
         }
+    }
+    if let Some(q) = &opts.qdrant {
+        rows.extend(qdrant::run(&bench, q, &items, &format!("{}-{n}", shape.name()))?);
     }
     Ok(GalleryFigures {
         shape,

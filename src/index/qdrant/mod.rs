@@ -36,7 +36,7 @@ use qdrant_client::qdrant::{
     Distance, FieldType, Filter as QFilter, GetPointsBuilder, HnswConfigDiffBuilder, PointId, PointStruct,
     PointsIdsList, QuantizationSearchParamsBuilder, QuantizationType, QueryBatchPointsBuilder, QueryPoints,
     QueryPointsBuilder, ScalarQuantizationBuilder, ScoredPoint, SearchParamsBuilder, SetPayloadPointsBuilder,
-    UpsertPointsBuilder, VectorParamsBuilder,
+    UpdateCollectionBuilder, UpsertPointsBuilder, VectorParamsBuilder,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
@@ -232,7 +232,7 @@ impl QdrantIndex {
                 });
             }
         } else {
-            self.create()?;
+            self.create(false)?;
         }
         self.ensure_payload_indexes()?;
         self.read_marker()?;
@@ -253,13 +253,27 @@ impl QdrantIndex {
     /// Deletes the collection (if any) and creates it empty, with the current settings.
     pub fn recreate(&self) -> Result<()> {
         self.drop_collection()?;
-        self.create()?;
+        self.create(true)?;
         self.ensure_payload_indexes()?;
         self.checkpoint.store(0, Ordering::Release);
         self.saved.store(u64::MAX, Ordering::Release);
         self.count.store(0, Ordering::Release);
         self.marker.store(false, Ordering::Release);
         self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// After a bulk load into a [`QdrantIndex::recreate`]d collection: gives it its graph (when
+    /// searches use one), which the server then builds once, in the background.
+    pub fn build_graph(&self) -> Result<()> {
+        let m = self.graph_m();
+        if m == 0 {
+            return Ok(());
+        }
+        let hnsw = HnswConfigDiffBuilder::default().m(m).ef_construct(self.settings.hnsw.ef_construct);
+        let request = UpdateCollectionBuilder::new(self.collection.clone()).hnsw_config(hnsw);
+        self.call("update_collection", request.build(), |c, r| async move { c.update_collection(r).await })?;
+        tracing::info!(collection = %self.collection, m, "the Qdrant collection's graph is being built");
         Ok(())
     }
 
@@ -277,12 +291,22 @@ impl QdrantIndex {
         Ok(exists)
     }
 
-    fn create(&self) -> Result<()> {
+    /// Links per node of the collection's graph: none for exact search, which never reads one
+    /// (building it is most of a large collection's indexing time).
+    fn graph_m(&self) -> u64 {
+        match self.settings.search {
+            QdrantSearch::Exact => 0,
+            QdrantSearch::Hnsw => self.settings.hnsw.m,
+        }
+    }
+
+    /// Creates the collection; `bulk`: without its graph, which [`QdrantIndex::build_graph`]
+    /// starts once the points are in (Qdrant's advice for bulk loads: one build, not one per
+    /// batch).
+    fn create(&self, bulk: bool) -> Result<()> {
         let s = &self.settings;
         let vectors = VectorParamsBuilder::new(self.dim as u64, Distance::Cosine).on_disk(s.on_disk);
-        // m = 0: no graph at all (exact search never reads one, and building it is most of a
-        // large collection's indexing time).
-        let m = if s.search == QdrantSearch::Exact { 0 } else { s.hnsw.m };
+        let m = if bulk { 0 } else { self.graph_m() };
         let hnsw = HnswConfigDiffBuilder::default().m(m).ef_construct(s.hnsw.ef_construct);
         let mut request = CreateCollectionBuilder::new(self.collection.clone())
             .vectors_config(vectors)
