@@ -200,6 +200,17 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// The thresholds last applied to the gallery in `dir` for embeddings of `model`, read without
+/// taking the gallery (a server may hold it): what that server decides with, unless its
+/// configuration recalibrates at start-up. `None`: no gallery there, or none applied.
+pub fn stored(dir: &std::path::Path, model: &str) -> Result<Option<Thresholds>> {
+    Ok(parse_stored(Gallery::read_meta(dir, META_KEY)?, model))
+}
+
+fn parse_stored(text: Option<String>, model: &str) -> Option<Thresholds> {
+    text.and_then(|t| serde_json::from_str::<Thresholds>(&t).ok()).filter(|t| t.model.as_deref() == Some(model))
+}
+
 /// Stores thresholds with the gallery; they are in force from then on (and after restarts).
 pub fn apply(gallery: &Gallery, thresholds: &Thresholds) -> Result<()> {
     let text = serde_json::to_string(thresholds).map_err(|e| VisageError::Store(e.to_string()))?;
@@ -210,10 +221,7 @@ pub fn apply(gallery: &Gallery, thresholds: &Thresholds) -> Result<()> {
 /// configured, a fresh calibration on the gallery when its data suffices; else the last applied
 /// calibration; else the configured cosines.
 pub fn in_force(compare: &CompareSettings, identify: &IdentifySettings, gallery: &Gallery) -> Result<Thresholds> {
-    let stored: Option<Thresholds> = gallery
-        .meta(META_KEY)?
-        .and_then(|t| serde_json::from_str::<Thresholds>(&t).ok())
-        .filter(|t| t.model.as_deref() == Some(gallery.model()));
+    let stored = parse_stored(gallery.meta(META_KEY)?, gallery.model());
     if let (Some(far), Some(fpir)) = (compare.target_far, identify.target_fpir) {
         match calibrate(gallery, far, fpir) {
             Ok((_, Some(t))) => {

@@ -69,9 +69,13 @@ pub enum Command {
     Compare {
         a: PathBuf,
         b: PathBuf,
-        /// Decision threshold (default: compare.threshold from the configuration).
+        /// Decision threshold (default: the one in force for the gallery, as `/v1/verify` decides:
+        /// its calibrated threshold once `visage calibrate --apply` ran, else compare.threshold).
         #[arg(long)]
         threshold: Option<f32>,
+        /// Gallery directory whose threshold is in force (overrides server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Enrol a labelled folder (ROOT/<subject>/*.jpg), a zip/tar archive or a CSV/JSON manifest
     /// into the gallery as a durable job: a progress bar on stderr, a JSON report on stdout.
@@ -252,8 +256,17 @@ pub fn run(cli: Cli) -> Result<()> {
             let wanted = AttributeSet::parse(attributes.as_deref().unwrap_or(""))?;
             embed(&pipeline(&settings)?, &image, wanted)?
         }
-        Command::Compare { a, b, threshold } => {
-            compare(&pipeline(&settings)?, &a, &b, threshold.unwrap_or(settings.compare.threshold))?
+        Command::Compare { a, b, threshold, data_dir } => {
+            let pipeline = pipeline(&settings)?;
+            let dir = data_dir.unwrap_or_else(|| settings.server.data_dir.clone());
+            let (threshold, source) = match threshold {
+                Some(t) => (t, "option"),
+                None => match crate::calibrate::stored(&dir, pipeline.embedder.model_id())? {
+                    Some(t) => (t.compare, "calibrated"),
+                    None => (settings.compare.threshold, "config"),
+                },
+            };
+            compare(&pipeline, &a, &b, threshold, source)?
         }
         Command::Enroll(args) => return enroll::run(settings, &args),
         Command::Import(args) => return import::run_import(settings, &args),
@@ -356,7 +369,8 @@ fn embed(pipeline: &Pipeline, path: &Path, wanted: AttributeSet) -> Result<Value
     }))
 }
 
-fn compare(pipeline: &Pipeline, a: &Path, b: &Path, threshold: f32) -> Result<Value> {
+/// Every face pair of two photos, decided at `threshold` (which came from `source`).
+fn compare(pipeline: &Pipeline, a: &Path, b: &Path, threshold: f32, source: &str) -> Result<Value> {
     let faces_a = pipeline.faces(&read(a, pipeline)?)?;
     let faces_b = pipeline.faces(&read(b, pipeline)?)?;
     let mut pairs = Vec::new();
@@ -372,6 +386,7 @@ fn compare(pipeline: &Pipeline, a: &Path, b: &Path, threshold: f32) -> Result<Va
         .cloned();
     Ok(json!({
         "a": a, "b": b, "faces_a": faces_a.len(), "faces_b": faces_b.len(),
-        "embedder": pipeline.embedder.model_id(), "threshold": threshold, "pairs": pairs, "best": best,
+        "embedder": pipeline.embedder.model_id(), "threshold": threshold, "threshold_source": source,
+        "pairs": pairs, "best": best,
     }))
 }

@@ -261,6 +261,14 @@ fn calibration_on_the_gallery_sets_the_thresholds_the_service_decides_with() {
     );
     assert_eq!((r.status, f(&r.json["threshold"])), (200, Some(compare)));
     assert_eq!(r.json["same"], true);
+    // `visage compare` on the same pair decides with the same threshold in force, and so the same.
+    let (a, b) = (common::photo("obama.jpg"), common::photo("obama3.jpg"));
+    let (code, cmp, err) = visage(&["compare", s(&a), s(&b), "--data-dir", s(&data)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!((f(&cmp["threshold"]), cmp["threshold_source"].as_str()), (Some(compare), Some("calibrated")), "{cmp}");
+    assert_eq!(cmp["best"]["same"], r.json["same"], "{cmp}");
+    let (_, cmp, _) = visage(&["compare", s(&a), s(&b), "--data-dir", s(&data), "--threshold", "0.99"]);
+    assert_eq!((f(&cmp["threshold"]), &cmp["best"]["same"]), (Some(0.99), &json!(false)), "--threshold overrides");
     // Recalibration over HTTP for another target, applied live.
     let r = server.json("POST", "/v1/calibrate", &json!({ "target_far": 0.1, "target_fpir": 0.2, "apply": true }));
     assert_eq!(r.status, 200, "{}", r.json);

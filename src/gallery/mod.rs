@@ -184,6 +184,16 @@ impl Gallery {
         }))
     }
 
+    /// One value of the gallery's metadata in `dir`, read without taking the gallery (a server
+    /// may hold it); `None` when there is no gallery or no such value.
+    pub fn read_meta(dir: &Path, key: &str) -> Result<Option<String>> {
+        let path = dir.join(DB_FILE);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        Store::open(&path)?.meta(key)
+    }
+
     /// Every face with its subject and embedding, from one consistent snapshot of the store in
     /// `dir` (no lock taken, so a running server is no obstacle): `start` learns the number of
     /// faces, then `f` receives them `batch` at a time in id order.

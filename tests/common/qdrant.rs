@@ -189,27 +189,28 @@ impl Qdrant {
             let key = std::env::var("QDRANT_API_KEY").unwrap_or_default();
             return Some(Self { nodes: Vec::new(), external: Some((url, key)), _dir: None });
         }
+        let (_, dir, node) = Self::first_node(test, false)?;
+        Some(Self { nodes: vec![node], external: None, _dir: Some(dir) })
+    }
+
+    /// The binary, a temporary folder and the first node, started; `None` (after saying why)
+    /// without a binary.
+    fn first_node(test: &str, cluster: bool) -> Option<(PathBuf, tempfile::TempDir, Node)> {
         let Some(bin) = binary() else {
             skip(test, NO_SERVER);
             return None;
         };
         let dir = tempfile::tempdir().unwrap();
-        let mut node = Node::new(&bin, dir.path().join("node-1"), false, None);
+        let mut node = Node::new(&bin, dir.path().join("node-1"), cluster, None);
         node.start();
-        Some(Self { nodes: vec![node], external: None, _dir: Some(dir) })
+        Some((bin, dir, node))
     }
 
     /// A cluster of `n` nodes in distributed mode (Raft over their p2p ports), ready when every
     /// node sees all `n` peers; `None` (after saying why) without a binary. An external server
     /// cannot stand in: the test kills nodes.
     pub fn cluster(test: &str, n: usize) -> Option<Self> {
-        let Some(bin) = binary() else {
-            skip(test, NO_SERVER);
-            return None;
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let mut first = Node::new(&bin, dir.path().join("node-1"), true, None);
-        first.start();
+        let (bin, dir, first) = Self::first_node(test, true)?;
         let bootstrap = first.p2p;
         let mut nodes = vec![first];
         for i in 2..=n {
