@@ -78,6 +78,14 @@ impl Source {
         }
     }
 
+    /// After [`Source::create`] and a fill: a remote collection starts building its graph.
+    pub fn filled(&self) -> Result<(), IndexError> {
+        match self {
+            Self::Embedded { .. } => Ok(()),
+            Self::Qdrant(q) => q.build_graph(),
+        }
+    }
+
     /// A handle on the index without touching it (a remote index that could not be loaded).
     pub fn handle(&self) -> Option<Arc<dyn VectorIndex>> {
         self.qdrant().map(|q| q.clone() as Arc<dyn VectorIndex>)
@@ -144,9 +152,7 @@ pub fn sync(
     }
     let index = source.create(dim)?;
     fill(store, index.as_ref(), progress)?;
-    if let Some(q) = source.qdrant() {
-        q.build_graph()?;
-    }
+    source.filled()?;
     index.set_checkpoint(seq);
     index.persist()?;
     store.prune_changes(seq)?;

@@ -27,7 +27,8 @@ pub(super) struct Nodes {
 }
 
 impl Nodes {
-    /// Clients for `urls` (gRPC connects lazily: nothing is sent yet).
+    /// Clients for `urls`, at least one (the settings are validated first); gRPC connects
+    /// lazily: nothing is sent yet.
     pub fn connect(urls: &[String], api_key: Option<&str>, timeout: Duration, pause: Duration) -> Result<Self> {
         let list = urls
             .iter()
@@ -42,9 +43,6 @@ impl Nodes {
                 Ok(Node { url: url.clone(), client, down_until: Mutex::new(None) })
             })
             .collect::<Result<Vec<_>>>()?;
-        if list.is_empty() {
-            return Err(IndexError::InvalidArgument("index.qdrant.url names no node".into()));
-        }
         Ok(Self { list, next: AtomicUsize::new(0), pause })
     }
 
