@@ -31,10 +31,9 @@ fn main() {
             ("--threshold", Some(v)) => opts.threshold = v as f32,
             ("--lambdas", _) => opts.lambdas = value.split(',').filter_map(|x| x.parse().ok()).collect(),
             ("--shape", _) => {
-                opts.shapes = match value {
-                    "clustered" => vec![Shape::Clustered],
-                    "isotropic" => vec![Shape::Isotropic],
-                    _ => opts.shapes,
+                opts.shapes = match value.parse::<Shape>() {
+                    Ok(shape) => vec![shape],
+                    Err(_) => opts.shapes,
                 }
             }
             ("--faiss", _) => {

@@ -144,6 +144,9 @@ pub struct EnrollArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// A synthetic gallery file shaped like real face embeddings (the index benchmark's, by
+    /// default 1M × 128 MegaFace-like), for `visage import`: a JSON summary on stdout.
+    Gallery(crate::bench::GalleryOptions),
     /// Photos/s of a bulk enrolment job into a scratch gallery against the model-bound rate
     /// (detector + embedder runs alone, measured in the same run).
     Enroll {
@@ -282,6 +285,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let opts = crate::service::assemble::size_for_batch(&mut settings, workers, gate);
             return crate::bench::enroll(&settings, &source, &opts, samples);
         }
+        Command::Bench { what: BenchCommand::Gallery(opts) } => crate::bench::gallery(&opts)?,
         Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {
             return crate::bench::pipeline(&pipeline(&settings)?, &settings, &images, runs);
         }

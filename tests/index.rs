@@ -437,7 +437,7 @@ fn bad_inputs_are_errors_or_empty_answers_never_panics() {
     assert!(ExactIndex::new(0).is_err());
     assert!(ScanIndex::new(0, ScanParams::default()).is_err());
     assert!(ScanIndex::new(4096, ScanParams::default()).is_err());
-    assert!(ScanIndex::new(DIM, ScanParams { lambda: f32::NAN }).is_err());
+    assert!(ScanIndex::new(DIM, ScanParams { lambda: f32::NAN, ..ScanParams::default() }).is_err());
     assert!(HnswIndex::create(dir.path(), 0, HnswParams::default()).is_err());
 }
 

@@ -4,12 +4,14 @@
 mod client;
 mod crash;
 mod enroll;
+mod gallery;
 mod pipeline;
 mod service;
 mod soak;
 
 pub use crash::{crash, CrashOptions};
 pub use enroll::enroll;
+pub use gallery::{gallery, GalleryOptions};
 pub use pipeline::{median_ms, pipeline};
 pub use service::{service, ServiceOptions};
 pub use soak::{soak, SoakOptions};

@@ -225,6 +225,11 @@ impl Gallery {
         self.source.backend()
     }
 
+    /// The instruction-set path of the scan index (`avx2`, ...); `None` for other backends.
+    pub fn index_kernel(&self) -> Option<&'static str> {
+        self.index.stats().kernel
+    }
+
     /// True while a remote index is catching up with the store after an outage.
     pub fn index_behind(&self) -> bool {
         self.behind.load(Ordering::Acquire)

@@ -368,6 +368,10 @@ pub struct Ready {
     pub gallery_faces: usize,
     /// The vector index's backend: `scan`, `exact`, `hnsw`, `auto` or `qdrant`.
     pub index: String,
+    /// The scan index's instruction-set path (`scalar`, `avx2`, `avx512`: `index.scan.kernel`,
+    /// by default the best the processor has); absent for other backends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_kernel: Option<String>,
     /// True while a remote index (Qdrant) is unreachable or catching up with the store:
     /// searches answer 503 `index_unavailable` meanwhile, enrolment still works.
     pub index_behind: bool,

@@ -212,6 +212,7 @@ impl VectorIndex for ExactIndex {
         let rows = self.rows.read();
         IndexStats {
             kind: "exact",
+            kernel: None,
             dim: self.dim,
             len: rows.ids.len(),
             tombstones: 0,

@@ -562,6 +562,7 @@ impl VectorIndex for HnswIndex {
         let st = self.inner.state.read();
         IndexStats {
             kind: "hnsw",
+            kernel: None,
             dim: self.inner.dim,
             len: st.slots.live_count(),
             tombstones: st.slots.dead,

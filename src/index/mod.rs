@@ -42,7 +42,7 @@ pub use hnsw::{HnswIndex, HnswParams};
 pub use kernel::{dot, normalize};
 pub use qdrant::{QdrantIndex, QdrantSearch, QdrantSettings};
 pub use rng::Rng;
-pub use scan::{ScanIndex, ScanParams};
+pub use scan::{Kernel, ScanIndex, ScanParams};
 pub use settings::{Backend, IndexSettings};
 
 /// Result type of the index module.
@@ -119,6 +119,8 @@ impl<'a> SearchParams<'a> {
 pub struct IndexStats {
     /// "exact" or "hnsw" (an [`AutoIndex`] reports the implementation it currently uses).
     pub kind: &'static str,
+    /// The instruction-set path of the scan index ([`scan::Kernel`]); `None` for the others.
+    pub kernel: Option<&'static str>,
     pub dim: usize,
     /// Live vectors.
     pub len: usize,

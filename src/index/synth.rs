@@ -68,6 +68,17 @@ impl Shape {
     }
 }
 
+impl std::str::FromStr for Shape {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::Clustered, Self::Isotropic]
+            .into_iter()
+            .find(|shape| shape.name() == s)
+            .ok_or_else(|| format!("unknown shape {s:?} (clustered or isotropic)"))
+    }
+}
+
 impl Identities {
     /// `count` clustered identities in `dim` dimensions, determined by `seed`.
     pub fn new(count: usize, dim: usize, seed: u64) -> Self {

@@ -72,6 +72,8 @@ impl Engine {
             detector = pipeline.detector.model_id(),
             embedder = pipeline.embedder.model_id(),
             faces = gallery.len(),
+            index = %gallery.backend(),
+            kernel = gallery.index_kernel().unwrap_or("-"),
             data_dir = %settings.server.data_dir.display(),
             "visage ready"
         );

@@ -21,6 +21,7 @@ pub async fn readyz(engine: web::Data<Engine>) -> HttpResponse {
         embedder: pipeline.embedder.model_id().into(),
         gallery_faces: engine.gallery().len(),
         index: engine.gallery().backend().to_string(),
+        index_kernel: engine.gallery().index_kernel().map(str::to_string),
         index_behind: engine.gallery().index_behind(),
         keep_crops: engine.settings().gallery.keep_crops,
     })

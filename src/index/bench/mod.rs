@@ -204,7 +204,7 @@ fn run_gallery(opts: &IndexBenchOptions, shape: Shape, n: usize) -> Result<Galle
     );
     drop(scan);
     for &lambda in &opts.lambdas {
-        let s = ScanIndex::open(&dir, opts.dim, ScanParams { lambda })?;
+        let s = ScanIndex::open(&dir, opts.dim, ScanParams { lambda, ..opts.scan })?;
         rows.push(bench.measure(&format!("scan (lambda {lambda})"), |q, k, floor| s.search(q, k, &with_floor(floor)))?);
     }
     let _ = std::fs::remove_dir_all(&dir);

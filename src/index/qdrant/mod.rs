@@ -656,6 +656,7 @@ impl VectorIndex for QdrantIndex {
     fn stats(&self) -> IndexStats {
         IndexStats {
             kind: "qdrant",
+            kernel: None,
             dim: self.dim,
             len: self.len(),
             tombstones: 0,

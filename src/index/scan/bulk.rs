@@ -11,13 +11,13 @@
 //! (`q' ≈ Δ·q̂`, `q̂` in −127..=127, fed as `q̂ + 128`, the `128·Σc` taken off again). Its
 //! rounding widens every row's bound by `s·(Δ/2)·Σ|c|`, with the row's own `Σ|c|`, summed as
 //! the codes are read.
-// Elsewhere only `available` (false) is reached.
+// Elsewhere it is never called (no processor there has the path).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
 use parking_lot::RwLock;
 
 use super::search::{rerank, Query};
-use super::{read_through, split, until_stable, Data, Segment, SEGMENT_ROWS, SQ_SLACK};
+use super::{read_through, split, until_stable, Data, Kernel, Segment, SEGMENT_ROWS, SQ_SLACK};
 use crate::index::kernel::TopK;
 use crate::index::Hit;
 
@@ -30,27 +30,11 @@ const _: () = assert!(SEGMENT_ROWS.is_multiple_of(CHUNK) && CHUNK.is_multiple_of
 /// Queries scored together: their accumulators take 16 of the 32 vector registers.
 pub(super) const GROUP: usize = 16;
 
-/// True when the processor has the instructions this path needs (checked once).
-pub(super) fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| {
-            is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vnni")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// The exact top-k of every query, in order. Call only where [`available`] is true. A
+/// The exact top-k of every query, in order. Call only where [`Kernel::Avx512`] is supported. A
 /// query's floor changes nothing: the hits at or above it are exact in any answer, and here
 /// the rest are too.
 pub(super) fn run(data: &RwLock<Data>, dim: usize, dp: usize, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
-    assert!(available(), "the bulk scan needs AVX-512 VNNI");
+    assert!(Kernel::Avx512.supported(), "the bulk scan needs AVX-512 VNNI");
     #[cfg(target_arch = "x86_64")]
     return until_stable(data, |held| scan(data, held, dim, dp, queries));
     #[cfg(not(target_arch = "x86_64"))]
@@ -342,7 +326,7 @@ unsafe fn score_group(
 
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn score_group(_: &Chunk, _: usize, _: &[u32], _: &[f32; GROUP], _: &mut [f32; GROUP], _: &mut [State<'_>]) {
-    unreachable!("the bulk scan runs only where `available` is true")
+    unreachable!("the bulk scan runs only where its path is supported")
 }
 
 #[cfg(test)]
@@ -355,7 +339,7 @@ mod tests {
 
     #[test]
     fn chunks_hold_every_code_transposed_with_its_sums() {
-        if !available() {
+        if !Kernel::Avx512.supported() {
             eprintln!("SKIPPED: this processor has no AVX-512 VNNI; the bulk scan is not used here");
             return;
         }
@@ -387,7 +371,7 @@ mod tests {
 
     #[test]
     fn answers_the_exact_top_k_across_segments_removals_and_filters() {
-        if !available() {
+        if !Kernel::Avx512.supported() {
             eprintln!("SKIPPED: this processor has no AVX-512 VNNI; the bulk scan is not used here");
             return;
         }

@@ -243,7 +243,7 @@ mod tests {
             let sq = SqQuery::new(&rq);
             let d = dot_sq(&sq.q, &e.sq);
             #[cfg(target_arch = "x86_64")]
-            if super::super::fastscan::has_avx2() {
+            if super::super::Kernel::Avx2.supported() {
                 // SAFETY: checked just above.
                 assert_eq!(unsafe { dot_sq_avx2(&sq.q, &e.sq) }, d);
             }

@@ -36,19 +36,6 @@ pub(crate) fn slot_to_lane(slot: usize) -> usize {
     }
 }
 
-/// True when the processor has AVX2 and FMA (checked once).
-#[inline]
-pub(crate) fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// Bytes of one block: the code bytes of 32 vectors, then their 32 factor bytes (slot order).
 pub(crate) fn block_bytes(dp: usize) -> usize {
     BLOCK * (dp / 8 + 1)
@@ -572,7 +559,7 @@ mod tests {
         assert_eq!(portable.need, 1 << lane_to_slot(7));
         assert_eq!(portable.show, u32::MAX);
         #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
+        if super::super::Kernel::Avx2.supported() {
             // SAFETY: checked just above; the block has the right size.
             let mut fast = BlockHits::default();
             let mask = unsafe { scan_block_avx2(&block, BLOCK, &lut, cuts, &mut fast) };
@@ -636,7 +623,7 @@ mod tests {
             assert_eq!(portable.show >> s & 1 == 1, portable.estimate[s] >= 0.5);
         }
         #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
+        if super::super::Kernel::Avx2.supported() {
             let mut fast = hits.clone();
             // SAFETY: checked just above; the slices are a whole block's.
             unsafe { refine_block_avx2(&low, &gain, &spread, &lut, cuts, &mut fast) };
@@ -661,7 +648,7 @@ mod tests {
             assert!((both.estimate[s] - portable.estimate[s]).abs() < 1e-6);
         }
         #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
+        if super::super::Kernel::Avx2.supported() {
             let mut fast = BlockHits::default();
             // SAFETY: checked just above; the slices are a whole block's.
             let fast_mask = unsafe { scan_both_block_avx2(&block, &low, &gain, &spread, 30, &lut, cuts, &mut fast) };

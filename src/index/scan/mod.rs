@@ -33,6 +33,7 @@
 //! and factors, low bits, gains and spread bytes.
 
 mod bulk;
+mod cpu;
 mod encode;
 mod fastscan;
 mod search;
@@ -46,6 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use rayon::prelude::*;
 
+pub use self::cpu::Kernel;
 use self::encode::{encode, padded_dim, random_rotation, Encoded};
 use self::fastscan::{
     block_bytes, get_lane, get_low_lane, lane_to_slot, low_block_bytes, set_lane, set_low_lane, BLOCK,
@@ -92,11 +94,15 @@ pub struct ScanParams {
     /// at the cut slip (recall@10 and decision equivalence measured 1.0000 at 1M on both data
     /// shapes); larger is safer and slower (`cargo bench --bench index` prints both).
     pub lambda: f32,
+    /// The instruction-set path, forced (`scalar`, `avx2`, `avx512`: one the processor has);
+    /// by default the best it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<Kernel>,
 }
 
 impl Default for ScanParams {
     fn default() -> Self {
-        Self { lambda: 3.0 }
+        Self { lambda: 3.0, kernel: None }
     }
 }
 
@@ -105,7 +111,12 @@ impl ScanParams {
         if !(self.lambda.is_finite() && self.lambda >= 0.0) {
             return Err(IndexError::InvalidArgument(format!("scan lambda must be >= 0, got {}", self.lambda)));
         }
-        Ok(())
+        self.resolve().map(drop)
+    }
+
+    /// The path this index runs: the forced one, or the processor's best.
+    pub fn resolve(&self) -> Result<Kernel> {
+        Kernel::resolve(self.kernel).map_err(IndexError::InvalidArgument)
     }
 }
 
@@ -115,6 +126,7 @@ pub struct ScanIndex {
     dp: usize,
     rotation: Vec<f32>,
     params: ScanParams,
+    kernel: Kernel,
     /// Where [`VectorIndex::persist`] writes; `None` for an in-memory index.
     file: Option<PathBuf>,
     /// id → global row. Apart from `data`, so that the map's growth (a rehash of every id)
@@ -448,6 +460,7 @@ impl ScanIndex {
         dirty: bool,
     ) -> Result<Self> {
         params.check()?;
+        let kernel = params.resolve()?;
         if dim == 0 || dim > MAX_DIM {
             return Err(IndexError::InvalidArgument(format!("dimension must be 1..={MAX_DIM}, got {dim}")));
         }
@@ -458,6 +471,7 @@ impl ScanIndex {
             dp,
             rotation,
             params,
+            kernel,
             file,
             pos: RwLock::new(pos),
             data: RwLock::new(data),
@@ -639,7 +653,8 @@ impl VectorIndex for ScanIndex {
         let queries: Vec<Query<'_>> =
             prepared.iter().map(|q| Query::new(q, &self.rotation, self.dp, k, &allow, floor)).collect();
         let lambda = self.params.lambda;
-        if queries.len() >= BULK_MIN && bulk::available() {
+        let kernel = self.kernel;
+        if queries.len() >= BULK_MIN && kernel == Kernel::Avx512 {
             // Every code scored for a group of queries at a time, one share of the queries per
             // worker thread (each reads the codes once). The answers are the exact top-k, floor
             // or not: what a floor lets a single search estimate, this computes.
@@ -653,11 +668,11 @@ impl VectorIndex for ScanIndex {
                 .collect());
         }
         if queries.len() <= search::GROUP {
-            return Ok(search::run(&self.data, self.dim, self.dp, lambda, &queries));
+            return Ok(search::run(kernel, &self.data, self.dim, self.dp, lambda, &queries));
         }
         Ok(queries
             .par_chunks(search::GROUP)
-            .map(|group| search::run(&self.data, self.dim, self.dp, lambda, group))
+            .map(|group| search::run(kernel, &self.data, self.dim, self.dp, lambda, group))
             .collect::<Vec<_>>()
             .into_iter()
             .flatten()
@@ -694,6 +709,7 @@ impl VectorIndex for ScanIndex {
         let data = self.data.read();
         IndexStats {
             kind: "scan",
+            kernel: Some(self.kernel.name()),
             dim: self.dim,
             len: data.len,
             tombstones: 0,
@@ -778,29 +794,69 @@ mod tests {
     use crate::index::ExactIndex;
 
     #[test]
-    fn answers_like_brute_force_across_segments_and_removals() {
+    fn every_path_this_processor_has_answers_like_brute_force() {
         let ids = Identities::new(300, 64, 11);
         let g = gallery(&ids, 3, 12);
-        let scan = ScanIndex::new(64, ScanParams::default()).unwrap();
         let exact = ExactIndex::new(64).unwrap();
-        scan.add(&g.items()).unwrap();
         exact.add(&g.items()).unwrap();
         let gone: Vec<u64> = (0..900).step_by(7).collect();
-        assert_eq!(scan.remove(&gone).unwrap(), exact.remove(&gone).unwrap());
-        let qs = queries(&ids, 40, 20, 13);
+        exact.remove(&gone).unwrap();
+        let qs = queries(&ids, 40, 40, 13);
+        let refs: Vec<&[f32]> = qs.iter().map(|q| q.as_slice()).collect();
+        assert!(refs.len() >= BULK_MIN, "a batch that the bulk scan takes where the path has one");
         let p = SearchParams::default();
-        for q in &qs {
-            assert_eq!(scan.search(q, 10, &p).unwrap(), exact.search(q, 10, &p).unwrap());
+        let truth: Vec<Vec<Hit>> = qs.iter().map(|q| exact.search(q, 10, &p).unwrap()).collect();
+        // Identification: exact at or above the floor.
+        let floor = SearchParams { floor: Some(0.5), ..SearchParams::default() };
+        let above = |hits: &[Hit]| hits.iter().filter(|h| h.score >= 0.5).cloned().collect::<Vec<_>>();
+        let kernels = Kernel::available();
+        eprintln!("scan paths tested here: {kernels:?}");
+        for kernel in kernels {
+            let scan = ScanIndex::new(64, ScanParams { kernel: Some(kernel), ..ScanParams::default() }).unwrap();
+            assert_eq!(scan.stats().kernel, Some(kernel.name()));
+            scan.add(&g.items()).unwrap();
+            assert_eq!(scan.remove(&gone).unwrap(), gone.len());
+            for (q, t) in qs.iter().zip(&truth) {
+                assert_eq!(&scan.search(q, 10, &p).unwrap(), t, "{kernel}");
+                assert_eq!(above(&scan.search(q, 64, &floor).unwrap()), above(&exact.search(q, 64, &p).unwrap()));
+            }
+            assert_eq!(scan.search_batch(&refs, 10, &p).unwrap(), truth, "{kernel}, one batch");
+            for (q, hits) in qs.iter().zip(scan.search_batch(&refs, 64, &floor).unwrap()) {
+                assert_eq!(above(&hits), above(&exact.search(q, 64, &p).unwrap()), "{kernel}, identification batch");
+            }
+            // A top-k batch through the pipeline's groups (the path's single-query kernels).
+            let allow = Allow::All;
+            let prepared: Vec<Query<'_>> =
+                qs.iter().map(|q| Query::new(q, &scan.rotation, scan.dp, 10, &allow, f32::NEG_INFINITY)).collect();
+            assert_eq!(search::run(kernel, &scan.data, 64, scan.dp, scan.params.lambda, &prepared), truth, "{kernel}");
         }
-        // A top-k batch through the pipeline's groups (which processors without the bulk
-        // scan's instructions run).
-        let allow = Allow::All;
-        let prepared: Vec<Query<'_>> =
-            qs.iter().map(|q| Query::new(q, &scan.rotation, scan.dp, 10, &allow, f32::NEG_INFINITY)).collect();
-        let answers = search::run(&scan.data, 64, scan.dp, scan.params.lambda, &prepared);
-        for (q, a) in qs.iter().zip(&answers) {
-            assert_eq!(a, &exact.search(q, 10, &p).unwrap());
+    }
+
+    /// Not a check: a fixed workload for instruction counts of the search paths
+    /// (`valgrind --tool=callgrind <test binary> --ignored --exact index::scan::tests::profile_workload`).
+    /// `VISAGE_PROFILE=rows,queries,batch` (default `100000,20,0`).
+    #[test]
+    #[ignore]
+    fn profile_workload() {
+        let spec = std::env::var("VISAGE_PROFILE").unwrap_or_else(|_| "100000,20,0".into());
+        let v: Vec<usize> = spec.split(',').map(|x| x.parse().unwrap()).collect();
+        let (rows, nq, batch) = (v[0], v[1], v[2] == 1);
+        let ids = crate::index::synth::Shape::Isotropic.identities(rows / 2, 128, 42);
+        let g = gallery(&ids, 2, 43);
+        let scan = ScanIndex::new(128, ScanParams::default()).unwrap();
+        scan.add(&g.items()).unwrap();
+        let qs = queries(&ids, nq / 2, nq - nq / 2, 44);
+        let floor = SearchParams { floor: Some(0.55), ..SearchParams::default() };
+        let started = std::time::Instant::now();
+        if batch {
+            let refs: Vec<&[f32]> = qs.iter().map(|q| q.as_slice()).collect();
+            std::hint::black_box(scan.search_batch(&refs, 64, &floor).unwrap());
+        } else {
+            for q in &qs {
+                std::hint::black_box(scan.search(q, 64, &floor).unwrap());
+            }
         }
+        eprintln!("{:.3} ms/query on {:?}", started.elapsed().as_secs_f64() * 1e3 / nq as f64, scan.kernel);
     }
 
     #[test]

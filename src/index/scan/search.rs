@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 
 use super::encode::{self, dot_sq, rotate, SqQuery};
 use super::fastscan::{self, refine_block, scan_block, scan_both_block, slot_to_lane, BlockHits, Cuts, Lut, BLOCK};
-use super::{split, Data, Segment, SEGMENT_ROWS, SQ_SLACK, TRIES};
+use super::{split, Data, Kernel, Segment, SEGMENT_ROWS, SQ_SLACK, TRIES};
 use crate::index::kernel::{dot, Allow, TopK};
 use crate::index::Hit;
 
@@ -62,10 +62,18 @@ impl<'a> Query<'a> {
 /// scan at most, and a search for one append (not for a whole search, or a save). Rows added
 /// meanwhile are left out (the search answers for the rows there when it began); a removal,
 /// which moves a row, starts the search again.
-pub(super) fn run(data: &RwLock<Data>, dim: usize, dp: usize, lambda: f32, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
+pub(super) fn run(
+    kernel: Kernel,
+    data: &RwLock<Data>,
+    dim: usize,
+    dp: usize,
+    lambda: f32,
+    queries: &[Query<'_>],
+) -> Vec<Vec<Hit>> {
     #[cfg(target_arch = "x86_64")]
-    if fastscan::has_avx2() {
-        // SAFETY: the processor has AVX2 and FMA.
+    if kernel >= Kernel::Avx2 {
+        assert!(kernel.supported(), "the {kernel} path on a processor without it");
+        // SAFETY: the processor has AVX2 and FMA (checked just above).
         return unsafe { run_avx2(data, dim, dp, lambda, queries) };
     }
     run_with::<Portable>(data, dim, dp, lambda, queries)
