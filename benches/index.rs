@@ -1,5 +1,5 @@
 //! `cargo bench --features testing --bench index [-- SIZE... --shape=clustered|isotropic --dim=N --queries=N
-//! --lambda=X --lambdas=X,Y --hnsw-max=N --faiss=PYTHON --faiss-kinds=hnsw,ivf,sq8,flat
+//! --lambda=X --lambdas=X,Y --kernels=scalar,avx2,avx512 --hnsw-max=N --faiss=PYTHON --faiss-kinds=hnsw,ivf,sq8,flat
 //! --faiss-hnsw-max=N --qdrant=URL[,URL] --qdrant-key=KEY --qdrant-configs=exact,hnsw,hnsw-int8
 //! --qdrant-efs=128,512]`: every engine on synthetic galleries of both shapes against exact
 //! search and, with `--faiss`, FAISS, with `--qdrant` a running Qdrant (scripts/bench_qdrant.sh
@@ -29,6 +29,7 @@ fn main() {
             ("--lambda", Some(v)) => opts.scan.lambda = v as f32,
             ("--hnsw-max", Some(v)) => opts.hnsw_max = v as usize,
             ("--threshold", Some(v)) => opts.threshold = v as f32,
+            ("--kernels", _) => opts.kernels = value.split(',').filter_map(|x| x.parse().ok()).collect(),
             ("--lambdas", _) => opts.lambdas = value.split(',').filter_map(|x| x.parse().ok()).collect(),
             ("--shape", _) => {
                 opts.shapes = match value.parse::<Shape>() {

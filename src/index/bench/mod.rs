@@ -15,12 +15,16 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 mod faiss;
+mod floor;
 mod qdrant;
 
+pub use floor::Bandwidth;
 pub use qdrant::{QdrantBenchOptions, QdrantConfig};
 
 use crate::index::synth::{gallery, queries, Identities, Shape};
-use crate::index::{ExactIndex, Hit, HnswIndex, HnswParams, Result, ScanIndex, ScanParams, SearchParams, VectorIndex};
+use crate::index::{
+    ExactIndex, Hit, HnswIndex, HnswParams, Kernel, Result, ScanIndex, ScanParams, SearchParams, VectorIndex,
+};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -39,6 +43,9 @@ pub struct IndexBenchOptions {
     /// Identification threshold for decision equivalence (the configured default).
     pub threshold: f32,
     pub scan: ScanParams,
+    /// The scan's instruction-set paths measured side by side (by default every one this
+    /// processor has).
+    pub kernels: Vec<Kernel>,
     /// Further `lambda` values to measure the scan at (speed against accuracy).
     pub lambdas: Vec<f32>,
     pub hnsw: HnswParams,
@@ -74,6 +81,7 @@ impl Default for IndexBenchOptions {
             identify_k: 64,
             threshold: 0.55,
             scan: ScanParams::default(),
+            kernels: Kernel::available(),
             lambdas: vec![],
             hnsw: HnswParams::default(),
             hnsw_max: 100_000,
@@ -90,6 +98,8 @@ pub struct Figures {
     pub engine: String,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Identification's p50 (0 where not measured).
+    pub identify_p50_ms: f64,
     /// Per-query latency and wall time per query with two concurrent clients.
     pub p50_2t_ms: f64,
     pub ms_per_query_2t: f64,
@@ -127,10 +137,17 @@ pub fn run(opts: &IndexBenchOptions) -> Result<Vec<GalleryFigures>> {
         opts.identify_k,
         rayon::current_num_threads()
     );
+    let bandwidth = Bandwidth::measure();
+    println!(
+        "memory floor: this machine reads {:.1} GB/s on one core, {:.1} GB/s on all {} threads",
+        bandwidth.one_core / 1e9,
+        bandwidth.all_cores / 1e9,
+        rayon::current_num_threads()
+    );
     let mut all = Vec::new();
     for &shape in &opts.shapes {
         for &n in &opts.sizes {
-            all.push(run_gallery(opts, shape, n)?);
+            all.push(run_gallery(opts, shape, n, bandwidth)?);
         }
     }
     print_summary(&all);
@@ -151,7 +168,7 @@ struct Bench<'a> {
     exact_p50: f64,
 }
 
-fn run_gallery(opts: &IndexBenchOptions, shape: Shape, n: usize) -> Result<GalleryFigures> {
+fn run_gallery(opts: &IndexBenchOptions, shape: Shape, n: usize, bandwidth: Bandwidth) -> Result<GalleryFigures> {
     let per = shape.per_identity();
     let identities = shape.identities(n.div_ceil(per), opts.dim, opts.seed);
     let data = gallery(&identities, per, opts.seed + 1);
@@ -192,10 +209,28 @@ fn run_gallery(opts: &IndexBenchOptions, shape: Shape, n: usize) -> Result<Galle
          reopen {open_s:.2} s",
         n as f64 / build_s
     );
-    let mut row = bench
-        .measure(&format!("scan (lambda {})", opts.scan.lambda), |q, k, floor| scan.search(q, k, &with_floor(floor)))?;
-    row.batch_ms = bench.batched(&scan)?;
-    rows.push(row);
+    let (identify_bytes, top_bytes) = floor::streamed(n, scan.dp());
+    let (identify_floor, top_floor) = (identify_bytes / bandwidth.one_core * 1e3, top_bytes / bandwidth.one_core * 1e3);
+    println!(
+        "  memory floor of one query on one core: identification {:.1} MB, {identify_floor:.2} ms; top-{} {:.1} MB, \
+         {top_floor:.2} ms",
+        identify_bytes / 1e6,
+        opts.k,
+        top_bytes / 1e6
+    );
+    for &kernel in &opts.kernels {
+        let s = ScanIndex::open(&dir, opts.dim, ScanParams { kernel: Some(kernel), ..opts.scan })?;
+        let label = format!("scan {kernel} (lambda {})", opts.scan.lambda);
+        let mut row = bench.measure(&label, |q, k, floor| s.search(q, k, &with_floor(floor)))?;
+        row.batch_ms = bench.batched(&s)?;
+        println!(
+            "  {label}: top-{} p50 {:.2}x the memory floor, identification p50 {:.2}x",
+            opts.k,
+            row.p50_ms / top_floor,
+            row.identify_p50_ms / identify_floor
+        );
+        rows.push(row);
+    }
     let (idle_p99, busy_p99) = bench.while_inserting(&scan, &identities, per)?;
     println!(
         "  scan while another thread inserts: identification p99 {busy_p99:.3} ms against {idle_p99:.3} ms idle \
@@ -291,7 +326,7 @@ impl Bench<'_> {
             decision[0],
             decision[1]
         );
-        Ok(Figures { decision, ..f })
+        Ok(Figures { decision, identify_p50_ms: ip50, ..f })
     }
 
     /// Wall time per query of one batch of every query on two threads, top-k and identification,
@@ -361,6 +396,7 @@ impl Bench<'_> {
             engine: "exact (brute force)".into(),
             p50_ms: p50,
             p99_ms: p99,
+            identify_p50_ms: p50,
             p50_2t_ms: p50_2t,
             ms_per_query_2t: per_query_2t,
             batch_ms,
@@ -452,6 +488,7 @@ impl Bench<'_> {
             engine: engine.to_string(),
             p50_ms: p50,
             p99_ms: p99,
+            identify_p50_ms: 0.0,
             p50_2t_ms: p50_2t,
             ms_per_query_2t: per_query_2t,
             batch_ms: [0.0; 2],

@@ -1,14 +1,17 @@
-//! Batches of top-k queries (jobs, evaluation, calibration) on processors with AVX-512 VNNI.
+//! Batches of top-k queries (jobs, evaluation, calibration) on processors with AVX2 or
+//! AVX-512 VNNI ([`Bulk`]).
 //!
 //! A single query is fastest through the sign codes' pipeline ([`super::search`]); a batch of
-//! them is faster without it. Every row's int8 code is scored against [`GROUP`] queries at a
-//! time with u8 × i8 multiply-adds (`vpdpbusd`, 64 per instruction), each chunk of codes read
-//! from memory once per worker and from the L1 cache for all of its queries. The rows whose
-//! upper bound reaches a query's k-th best lower bound go on to the pipeline's exact re-rank,
-//! so the answers are the exact top-k, the same as the pipeline's.
+//! them is faster without it. Every row's int8 code is scored against a group of queries at a
+//! time with u8 × i8 multiply-adds, each chunk of codes read from memory once per worker and
+//! from the L1 cache for all of its queries. The rows whose upper bound reaches a query's k-th
+//! best lower bound go on to the pipeline's exact re-rank, so the answers are the exact top-k,
+//! the same as the pipeline's.
 //!
-//! The instruction wants one side unsigned, so the query is quantised to 8 bits here
-//! (`q' ≈ Δ·q̂`, `q̂` in −127..=127, fed as `q̂ + 128`, the `128·Σc` taken off again). Its
+//! The instructions want one side unsigned, so the query is quantised here (`q' ≈ Δ·q̂`, `q̂`
+//! in `−L..=L`, fed as `q̂ + B`, the `B·Σc` taken off again): 8 bits for `vpdpbusd` (AVX-512
+//! VNNI, 64 multiply-adds per instruction, 32-bit sums), 6 bits for AVX2's `vpmaddubsw`, whose
+//! 16-bit pair sums then cannot saturate, even two of them added before they are widened. The
 //! rounding widens every row's bound by `s·(Δ/2)·Σ|c|`, with the row's own `Σ|c|`, summed as
 //! the codes are read.
 // Elsewhere it is never called (no processor there has the path).
@@ -16,27 +19,86 @@
 
 use parking_lot::RwLock;
 
+use super::encode::dot_sq;
 use super::search::{rerank, Query};
 use super::{read_through, split, until_stable, Data, Kernel, Segment, SEGMENT_ROWS, SQ_SLACK};
 use crate::index::kernel::TopK;
 use crate::index::Hit;
 
-/// Rows per register: one 32-bit sum per row.
+/// Most rows per register (one 32-bit sum per row): 16 with AVX-512, 8 with AVX2.
 const ROWS: usize = 16;
 /// Rows per chunk (a divisor of [`SEGMENT_ROWS`]): their transposed codes, 32 KiB at 128-d,
 /// stay in the L1 cache while every group of queries goes over them.
 const CHUNK: usize = 256;
 const _: () = assert!(SEGMENT_ROWS.is_multiple_of(CHUNK) && CHUNK.is_multiple_of(ROWS));
-/// Queries scored together: their accumulators take 16 of the 32 vector registers.
+/// Most queries scored together (their accumulators take half the vector registers).
 pub(super) const GROUP: usize = 16;
 
-/// The exact top-k of every query, in order. Call only where [`Kernel::Avx512`] is supported. A
-/// query's floor changes nothing: the hits at or above it are exact in any answer, and here
-/// the rest are too.
-pub(super) fn run(data: &RwLock<Data>, dim: usize, dp: usize, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
-    assert!(Kernel::Avx512.supported(), "the bulk scan needs AVX-512 VNNI");
+/// The bulk scan's two implementations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Bulk {
+    /// `vpdpbusd` on 16 rows × 16 queries.
+    Avx512,
+    /// `vpmaddubsw` + `vpmaddwd` on 8 rows × 8 queries.
+    Avx2,
+}
+
+impl Bulk {
+    /// The implementation of a path, if it has one.
+    pub(super) fn of(kernel: Kernel) -> Option<Bulk> {
+        match kernel {
+            Kernel::Avx512 => Some(Self::Avx512),
+            Kernel::Avx2 => Some(Self::Avx2),
+            Kernel::Scalar => None,
+        }
+    }
+
+    /// Rows per register.
+    fn rows(self) -> usize {
+        match self {
+            Self::Avx512 => 16,
+            Self::Avx2 => 8,
+        }
+    }
+
+    /// Queries per group.
+    pub(super) fn group(self) -> usize {
+        match self {
+            Self::Avx512 => 16,
+            Self::Avx2 => 8,
+        }
+    }
+
+    /// `L`: the query's levels either side of zero.
+    fn levels(self) -> f32 {
+        match self {
+            Self::Avx512 => 127.0,
+            Self::Avx2 => 31.0,
+        }
+    }
+
+    /// `B`, added to the query's levels to make them unsigned.
+    fn bias(self) -> i32 {
+        match self {
+            Self::Avx512 => 128,
+            Self::Avx2 => 32,
+        }
+    }
+
+    fn kernel(self) -> Kernel {
+        match self {
+            Self::Avx512 => Kernel::Avx512,
+            Self::Avx2 => Kernel::Avx2,
+        }
+    }
+}
+
+/// The exact top-k of every query, in order. A query's floor changes nothing: the hits at or
+/// above it are exact in any answer, and here the rest are too.
+pub(super) fn run(bulk: Bulk, data: &RwLock<Data>, dim: usize, dp: usize, queries: &[Query<'_>]) -> Vec<Vec<Hit>> {
+    assert!(bulk.kernel().supported(), "the {:?} bulk scan on a processor without it", bulk);
     #[cfg(target_arch = "x86_64")]
-    return until_stable(data, |held| scan(data, held, dim, dp, queries));
+    return until_stable(data, |held| scan(bulk, data, held, dim, dp, queries));
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!()
 }
@@ -45,6 +107,7 @@ pub(super) fn run(data: &RwLock<Data>, dim: usize, dp: usize, queries: &[Query<'
 /// Unless `held` is given, the read lock is taken only to copy each chunk's codes.
 #[cfg(target_arch = "x86_64")]
 fn scan(
+    bulk: Bulk,
     data: &RwLock<Data>,
     held: Option<&Data>,
     dim: usize,
@@ -54,9 +117,9 @@ fn scan(
     let with = |f: &mut dyn FnMut(&Data)| read_through(data, held, f);
     let (mut moves, mut n) = (0, 0);
     with(&mut |d| (moves, n) = (d.moves, d.len));
-    let mut states: Vec<State<'_>> = queries.iter().map(|q| State::new(q, dp)).collect();
-    let groups = Groups::new(&states, dp);
-    let mut chunk = Chunk::new(dp);
+    let mut states: Vec<State<'_>> = queries.iter().map(|q| State::new(q, dp, bulk)).collect();
+    let groups = Groups::new(&states, dp, bulk);
+    let mut chunk = Chunk::new(dp, bulk);
     let mut first = 0;
     while first < n {
         let mut moved = false;
@@ -89,20 +152,24 @@ struct State<'a> {
     delta: f32,
     /// `‖q'‖₁ / 2`, the int8 codes' own rounding's share of the bound (per unit of scale).
     half_l1: f32,
-    /// `q̂ + 128`, four dimensions to a word.
+    /// `q̂ + B`, four dimensions to a word.
     words: Vec<u32>,
     /// Lower bounds of the best rows scored so far (by global row).
     lower: TopK,
     /// Rows that may reach the top-k, and their upper bounds.
     candidates: Vec<(usize, f32)>,
+    /// One row's int8 code, read back from a chunk.
+    code: Vec<i8>,
 }
 
 impl<'a> State<'a> {
-    fn new(query: &'a Query<'a>, dp: usize) -> Self {
+    fn new(query: &'a Query<'a>, dp: usize, bulk: Bulk) -> Self {
         let qr = &query.rotated;
         let max = qr.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(f32::MIN_POSITIVE);
-        let delta = max / 127.0;
-        let bytes: Vec<u8> = qr.iter().map(|x| ((x / delta).round().clamp(-127.0, 127.0) as i32 + 128) as u8).collect();
+        let levels = bulk.levels();
+        let delta = max / levels;
+        let bytes: Vec<u8> =
+            qr.iter().map(|x| ((x / delta).round().clamp(-levels, levels) as i32 + bulk.bias()) as u8).collect();
         debug_assert_eq!(bytes.len(), dp);
         Self {
             query,
@@ -111,6 +178,7 @@ impl<'a> State<'a> {
             words: bytes.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect(),
             lower: TopK::new(query.k),
             candidates: Vec::new(),
+            code: vec![0; dp],
         }
     }
 
@@ -121,21 +189,30 @@ impl<'a> State<'a> {
     }
 
     /// Takes the rows of `mask` in row block `b` of `chunk`, whose sums with this query are
-    /// `dots`; returns the new [`State::cut`].
+    /// `dots`; returns the new [`State::cut`]. A row that passes the quantised query's bound is
+    /// scored again with the pipeline's 16-bit query ([`SqQuery`](super::encode::SqQuery)),
+    /// whose bound is the code's rounding alone, so that few rows go on to the re-rank.
     #[cold]
     #[inline(never)]
     fn take(&mut self, chunk: &Chunk, b: usize, mut mask: u16, dots: &[i32; ROWS]) -> f32 {
+        let sq = &self.query.sq;
         while mask != 0 {
             let lane = mask.trailing_zeros() as usize;
             mask &= mask - 1;
-            let r = b * ROWS + lane;
+            let r = b * chunk.rows_per_block + lane;
             let row = chunk.first + r;
             if !self.query.allow.is_all() && !self.query.allow.allows(chunk.ids[r]) {
                 continue;
             }
             let s = chunk.scale[r];
-            let score = s * self.delta * dots[lane] as f32;
-            let bound = s * self.half_l1 + self.delta * chunk.half_abs[r] + SQ_SLACK;
+            let rough = s * self.delta * dots[lane] as f32;
+            let rough_bound = s * self.half_l1 + self.delta * chunk.half_abs[r] + SQ_SLACK;
+            if rough + rough_bound < self.lower.floor() {
+                continue;
+            }
+            chunk.code(r, &mut self.code);
+            let score = s * dot_sq(&sq.q, &self.code) as f32 * sq.unit;
+            let bound = s * sq.bound + SQ_SLACK;
             if score + bound >= self.lower.floor() {
                 self.lower.push(row as u64, score - bound);
                 self.candidates.push((row, score + bound));
@@ -151,13 +228,16 @@ impl<'a> State<'a> {
 
 /// Up to [`CHUNK`] consecutive rows of one segment, ready for the kernel.
 struct Chunk {
+    bulk: Bulk,
+    /// Rows per row block (per register).
+    rows_per_block: usize,
     /// Global row of the first.
     first: usize,
     rows: usize,
     /// Codes by row block, then by four dimensions, then by row: one register per row block
     /// and four dimensions.
     codes: Vec<u32>,
-    /// `−128·Σc` per row (the `+128` of the query's bytes, taken off).
+    /// `−B·Σc` per row (the `+B` of the query's bytes, taken off).
     offset: Vec<i32>,
     scale: Vec<f32>,
     /// `s·Σ|c|/2` per row: the query's rounding's share of the bound (per unit of `Δ`).
@@ -166,8 +246,10 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn new(dp: usize) -> Self {
+    fn new(dp: usize, bulk: Bulk) -> Self {
         Self {
+            bulk,
+            rows_per_block: bulk.rows(),
             first: 0,
             rows: 0,
             codes: vec![0; CHUNK * dp / 4],
@@ -178,6 +260,17 @@ impl Chunk {
         }
     }
 
+    /// Row `r`'s code, from the transposed words.
+    fn code(&self, r: usize, out: &mut [i8]) {
+        let (per, quads) = (self.rows_per_block, out.len() / 4);
+        let base = r / per * quads * per + r % per;
+        for (j, c) in out.chunks_exact_mut(4).enumerate() {
+            for (c, byte) in c.iter_mut().zip(self.codes[base + j * per].to_le_bytes()) {
+                *c = byte as i8;
+            }
+        }
+    }
+
     /// Copies rows `at..at + rows` of a segment (global rows from `first`).
     fn load(&mut self, seg: &Segment, first: usize, at: usize, rows: usize, dp: usize) {
         assert!(rows <= CHUNK && at + rows <= seg.rows());
@@ -185,10 +278,14 @@ impl Chunk {
         self.rows = rows;
         self.scale[..rows].copy_from_slice(&seg.scale[at..at + rows]);
         self.ids[..rows].copy_from_slice(&seg.ids[at..at + rows]);
+        let codes = &seg.sq[at * dp..(at + rows) * dp];
         // SAFETY: `run` checked the processor; the rows lie within the segment (asserted).
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            self.transpose(&seg.sq[at * dp..(at + rows) * dp], dp)
+            match self.bulk {
+                Bulk::Avx512 => self.transpose(codes, dp),
+                Bulk::Avx2 => self.transpose_avx2(codes, dp),
+            }
         };
     }
 
@@ -235,11 +332,88 @@ impl Chunk {
             _mm512_storeu_ps(self.half_abs.as_mut_ptr().add(at), half);
         }
     }
+
+    /// [`Chunk::transpose`] with AVX2, 8 rows per register: 8 × 8 words at a time by unpacks,
+    /// the rest word by word; then each row's sums from the transposed words.
+    ///
+    /// # Safety
+    /// The processor must have AVX2; `codes.len()` is a multiple of `dp`, at most [`CHUNK`]
+    /// rows.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn transpose_avx2(&mut self, codes: &[i8], dp: usize) {
+        use std::arch::x86_64::*;
+        const R: usize = 8;
+        let (quads, rows) = (dp / 4, codes.len() / dp);
+        let blocks = rows.div_ceil(R);
+        let out = self.codes.as_mut_ptr();
+        for b in 0..blocks {
+            let whole = (b + 1) * R <= rows;
+            let mut j = 0;
+            while whole && j + 8 <= quads {
+                let row = |i: usize| _mm256_loadu_si256(codes.as_ptr().add((b * R + i) * dp + 4 * j) as *const __m256i);
+                let t0 = _mm256_unpacklo_epi32(row(0), row(1));
+                let t1 = _mm256_unpackhi_epi32(row(0), row(1));
+                let t2 = _mm256_unpacklo_epi32(row(2), row(3));
+                let t3 = _mm256_unpackhi_epi32(row(2), row(3));
+                let t4 = _mm256_unpacklo_epi32(row(4), row(5));
+                let t5 = _mm256_unpackhi_epi32(row(4), row(5));
+                let t6 = _mm256_unpacklo_epi32(row(6), row(7));
+                let t7 = _mm256_unpackhi_epi32(row(6), row(7));
+                let u = [
+                    (_mm256_unpacklo_epi64(t0, t2), _mm256_unpacklo_epi64(t4, t6)),
+                    (_mm256_unpackhi_epi64(t0, t2), _mm256_unpackhi_epi64(t4, t6)),
+                    (_mm256_unpacklo_epi64(t1, t3), _mm256_unpacklo_epi64(t5, t7)),
+                    (_mm256_unpackhi_epi64(t1, t3), _mm256_unpackhi_epi64(t5, t7)),
+                ];
+                let base = out.add((b * quads + j) * R);
+                for (q, (lo, hi)) in u.iter().enumerate() {
+                    _mm256_storeu_si256(base.add(q * R) as *mut __m256i, _mm256_permute2x128_si256::<0x20>(*lo, *hi));
+                    _mm256_storeu_si256(
+                        base.add((q + 4) * R) as *mut __m256i,
+                        _mm256_permute2x128_si256::<0x31>(*lo, *hi),
+                    );
+                }
+                j += 8;
+            }
+            for q in j..quads {
+                for i in 0..R {
+                    let r = b * R + i;
+                    let word = match r < rows {
+                        true => {
+                            let c = &codes[r * dp + 4 * q..r * dp + 4 * q + 4];
+                            u32::from_le_bytes([c[0] as u8, c[1] as u8, c[2] as u8, c[3] as u8])
+                        }
+                        false => 0,
+                    };
+                    *out.add((b * quads + q) * R + i) = word;
+                }
+            }
+        }
+        let ones8 = _mm256_set1_epi8(1);
+        let ones16 = _mm256_set1_epi16(1);
+        let bias = _mm256_set1_epi32(-self.bulk.bias());
+        for b in 0..blocks {
+            let (mut sum, mut abs) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for j in 0..quads {
+                let v = _mm256_loadu_si256(out.add((b * quads + j) * R) as *const __m256i);
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16));
+                abs = _mm256_add_epi32(abs, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v), ones8), ones16));
+            }
+            let at = b * R;
+            _mm256_storeu_si256(self.offset.as_mut_ptr().add(at) as *mut __m256i, _mm256_mullo_epi32(sum, bias));
+            // Scales past the last row are left over from an earlier chunk; their codes are zero.
+            let scale = _mm256_loadu_ps(self.scale.as_ptr().add(at));
+            let half = _mm256_mul_ps(_mm256_mul_ps(scale, _mm256_set1_ps(0.5)), _mm256_cvtepi32_ps(abs));
+            _mm256_storeu_ps(self.half_abs.as_mut_ptr().add(at), half);
+        }
+    }
 }
 
-/// The queries' words and per-query constants, [`GROUP`] to a group (the last one padded with
+/// The queries' words and per-query constants, a group at a time (the last one padded with
 /// copies of its first query, whose cut never lets a row through).
 struct Groups {
+    bulk: Bulk,
     quads: usize,
     /// Per group, `GROUP × quads` words.
     words: Vec<u32>,
@@ -248,32 +422,41 @@ struct Groups {
 }
 
 impl Groups {
-    fn new(states: &[State<'_>], dp: usize) -> Self {
-        let quads = dp / 4;
-        let slots = states.len().div_ceil(GROUP) * GROUP;
+    fn new(states: &[State<'_>], dp: usize, bulk: Bulk) -> Self {
+        let (quads, group) = (dp / 4, bulk.group());
+        let slots = states.len().div_ceil(group) * group;
         let mut words = Vec::with_capacity(slots * quads);
         let mut offset = Vec::with_capacity(slots);
         for slot in 0..slots {
-            let s = states.get(slot).unwrap_or(&states[slot / GROUP * GROUP]);
+            let s = states.get(slot).unwrap_or(&states[slot / group * group]);
             words.extend_from_slice(&s.words);
             offset.push(s.half_l1 / s.delta);
         }
-        Self { quads, words, offset }
+        Self { bulk, quads, words, offset }
     }
 
     /// Scores every row of `chunk` against every query.
     fn score(&self, chunk: &Chunk, states: &mut [State<'_>]) {
-        for (gi, group) in states.chunks_mut(GROUP).enumerate() {
+        let size = self.bulk.group();
+        for (gi, group) in states.chunks_mut(size).enumerate() {
             let mut cuts = [f32::INFINITY; GROUP];
             for (c, s) in cuts.iter_mut().zip(group.iter()) {
                 *c = s.cut();
             }
-            let at = gi * GROUP;
-            let words = &self.words[at * self.quads..(at + GROUP) * self.quads];
-            let offset: &[f32; GROUP] = self.offset[at..at + GROUP].try_into().expect("a whole group");
-            // SAFETY: `run` checked that the processor has AVX-512 F, BW and VNNI; `words` holds
-            // `GROUP × quads` words and the chunk `CHUNK × quads`.
-            unsafe { score_group(chunk, self.quads, words, offset, &mut cuts, group) };
+
+            let at = gi * size;
+            let words = &self.words[at * self.quads..(at + size) * self.quads];
+            let mut offset = [0.0f32; GROUP];
+            offset[..size].copy_from_slice(&self.offset[at..at + size]);
+            // SAFETY: `run` checked that the processor has the path's instructions; `words`
+            // holds a group's `size × quads` words and the chunk `CHUNK × quads`.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                match self.bulk {
+                    Bulk::Avx512 => score_group(chunk, self.quads, words, &offset, &mut cuts, group),
+                    Bulk::Avx2 => score_group_avx2(chunk, self.quads, words, &offset, &mut cuts, group),
+                }
+            };
         }
     }
 }
@@ -324,9 +507,60 @@ unsafe fn score_group(
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn score_group(_: &Chunk, _: usize, _: &[u32], _: &[f32; GROUP], _: &mut [f32; GROUP], _: &mut [State<'_>]) {
-    unreachable!("the bulk scan runs only where its path is supported")
+/// [`score_group`] with AVX2: 8 rows × 8 queries, two words of a query's 6-bit levels
+/// multiplied with `vpmaddubsw` and added in 16 bits before `vpmaddwd` widens them.
+///
+/// # Safety
+/// The processor must have AVX2 and FMA; `words.len() == 8 * quads`,
+/// `chunk.codes.len() >= CHUNK * quads`, the chunk laid out 8 rows to a block.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn score_group_avx2(
+    chunk: &Chunk,
+    quads: usize,
+    words: &[u32],
+    offset: &[f32; GROUP],
+    cuts: &mut [f32; GROUP],
+    group: &mut [State<'_>],
+) {
+    use std::arch::x86_64::*;
+    const R: usize = 8;
+    const G: usize = 8;
+    debug_assert!(words.len() == G * quads && chunk.codes.len() >= CHUNK * quads && chunk.rows_per_block == R);
+    debug_assert!(quads.is_multiple_of(2));
+    let w = words.as_ptr() as *const i32;
+    let ones = _mm256_set1_epi16(1);
+    for b in 0..chunk.rows.div_ceil(R) {
+        let valid: u16 = if (b + 1) * R <= chunk.rows { 0xff } else { (1u16 << (chunk.rows - b * R)) - 1 };
+        let init = _mm256_loadu_si256(chunk.offset.as_ptr().add(b * R) as *const __m256i);
+        let mut acc = [init; G];
+        let codes = chunk.codes.as_ptr().add(b * quads * R);
+        // `dp` is a multiple of 8: an even number of words.
+        let mut j = 0;
+        while j + 2 <= quads {
+            let a0 = _mm256_loadu_si256(codes.add(j * R) as *const __m256i);
+            let a1 = _mm256_loadu_si256(codes.add((j + 1) * R) as *const __m256i);
+            for (g, acc) in acc.iter_mut().enumerate() {
+                let q0 = _mm256_set1_epi32(*w.add(g * quads + j));
+                let q1 = _mm256_set1_epi32(*w.add(g * quads + j + 1));
+                let pairs = _mm256_add_epi16(_mm256_maddubs_epi16(q0, a0), _mm256_maddubs_epi16(q1, a1));
+                *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(pairs, ones));
+            }
+            j += 2;
+        }
+        let scale = _mm256_loadu_ps(chunk.scale.as_ptr().add(b * R));
+        let half_abs = _mm256_loadu_ps(chunk.half_abs.as_ptr().add(b * R));
+        for (g, acc) in acc.iter().enumerate() {
+            let d = _mm256_add_ps(_mm256_cvtepi32_ps(*acc), _mm256_set1_ps(offset[g]));
+            let upper = _mm256_fmadd_ps(d, scale, half_abs);
+            let mask = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(upper, _mm256_set1_ps(cuts[g]))) as u16 & valid;
+            if mask != 0 {
+                let mut dots = [0i32; ROWS];
+                _mm256_storeu_si256(dots.as_mut_ptr() as *mut __m256i, *acc);
+                cuts[g] = group[g].take(chunk, b, mask, &dots);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -337,49 +571,66 @@ mod tests {
     use crate::index::synth::{gallery, queries, Identities};
     use crate::index::{ExactIndex, SearchParams, VectorIndex};
 
+    /// The bulk scan's implementations this processor has.
+    fn paths() -> Vec<Bulk> {
+        let paths: Vec<Bulk> = Kernel::available().into_iter().filter_map(Bulk::of).collect();
+        eprintln!("bulk paths tested here: {paths:?}");
+        paths
+    }
+
     #[test]
     fn chunks_hold_every_code_transposed_with_its_sums() {
-        if !Kernel::Avx512.supported() {
-            eprintln!("SKIPPED: this processor has no AVX-512 VNNI; the bulk scan is not used here");
-            return;
+        for bulk in paths() {
+            chunk_holds_every_code(bulk, 40);
+            chunk_holds_every_code(bulk, 72);
         }
-        let (dim, dp) = (40, 40);
+    }
+
+    fn chunk_holds_every_code(bulk: Bulk, dim: usize) {
+        let dp = dim;
         let ids = Identities::new(30, dim, 41);
         let g = gallery(&ids, 3, 42);
         let scan = ScanIndex::new(dim, ScanParams::default()).unwrap();
         scan.add(&g.items()).unwrap();
         let data = scan.data.read();
         let seg = &data.segments[0];
-        let mut chunk = Chunk::new(dp);
-        // 37 rows from row 5: two whole row blocks and a partial one.
+        let mut chunk = Chunk::new(dp, bulk);
+        let per = chunk.rows_per_block;
+        // 37 rows from row 5: whole row blocks and a partial one.
         chunk.load(seg, 5, 5, 37, dp);
         for r in 0..37 {
             let code = &seg.sq[(5 + r) * dp..(6 + r) * dp];
             for j in 0..dp / 4 {
-                let word = chunk.codes[(r / ROWS * dp / 4 + j) * ROWS + r % ROWS].to_le_bytes();
-                assert_eq!(word.map(|b| b as i8), code[4 * j..4 * j + 4]);
+                let word = chunk.codes[(r / per * dp / 4 + j) * per + r % per].to_le_bytes();
+                assert_eq!(word.map(|b| b as i8), code[4 * j..4 * j + 4], "{bulk:?}, row {r}, word {j}");
             }
-            assert_eq!(chunk.offset[r], -128 * code.iter().map(|c| *c as i32).sum::<i32>());
+            let mut back = vec![0i8; dp];
+            chunk.code(r, &mut back);
+            assert_eq!(back, code, "{bulk:?}, row {r} read back");
+            assert_eq!(chunk.offset[r], -bulk.bias() * code.iter().map(|c| *c as i32).sum::<i32>());
             let abs = code.iter().map(|c| (*c as i32).abs()).sum::<i32>();
             assert_eq!(chunk.half_abs[r], 0.5 * seg.scale[5 + r] * abs as f32);
             assert_eq!(chunk.ids[r], seg.ids[5 + r]);
         }
-        for r in 37..48 {
+        for r in 37..37usize.next_multiple_of(per) {
             assert_eq!((chunk.offset[r], chunk.half_abs[r]), (0, 0.0), "padding lane {r}");
         }
     }
 
     #[test]
     fn answers_the_exact_top_k_across_segments_removals_and_filters() {
-        if !Kernel::Avx512.supported() {
-            eprintln!("SKIPPED: this processor has no AVX-512 VNNI; the bulk scan is not used here");
-            return;
+        for bulk in paths() {
+            exact_top_k(bulk);
         }
+    }
+
+    fn exact_top_k(bulk: Bulk) {
         // 64-d and 136-d (quads not a multiple of anything), partial chunks and segments.
         for dim in [64, 136] {
             let ids = Identities::new(300, dim, 31);
             let g = gallery(&ids, 3, 32);
-            let scan = ScanIndex::new(dim, ScanParams::default()).unwrap();
+            let params = ScanParams { kernel: Some(bulk.kernel()), ..ScanParams::default() };
+            let scan = ScanIndex::new(dim, params).unwrap();
             let exact = ExactIndex::new(dim).unwrap();
             scan.add(&g.items()).unwrap();
             exact.add(&g.items()).unwrap();
@@ -395,7 +646,7 @@ mod tests {
                     .iter()
                     .map(|q| Query::new(q, &scan.rotation, scan.dp, k.min(scan.len()), &allow, f32::NEG_INFINITY))
                     .collect();
-                let answers = run(&scan.data, dim, scan.dp, &prepared);
+                let answers = run(bulk, &scan.data, dim, scan.dp, &prepared);
                 let p = SearchParams { filter: filter.map(crate::index::Filter::Predicate), ..SearchParams::new() };
                 for (q, a) in qs.iter().zip(&answers) {
                     assert_eq!(a, &exact.search(q, k, &p).unwrap(), "dim {dim}, k {k}");

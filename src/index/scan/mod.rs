@@ -47,6 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use rayon::prelude::*;
 
+use self::bulk::Bulk;
 pub use self::cpu::Kernel;
 use self::encode::{encode, padded_dim, random_rotation, Encoded};
 use self::fastscan::{
@@ -447,6 +448,11 @@ impl ScanIndex {
         Self::with(dim, Some(path), params, Some(rotation), (pos, data), false)
     }
 
+    /// The codes' padded dimension (a multiple of 8).
+    pub fn dp(&self) -> usize {
+        self.dp
+    }
+
     pub(crate) fn file_path(dir: &Path) -> PathBuf {
         dir.join(FILE_NAME)
     }
@@ -654,14 +660,15 @@ impl VectorIndex for ScanIndex {
             prepared.iter().map(|q| Query::new(q, &self.rotation, self.dp, k, &allow, floor)).collect();
         let lambda = self.params.lambda;
         let kernel = self.kernel;
-        if queries.len() >= BULK_MIN && kernel == Kernel::Avx512 {
+        if let Some(path) = Bulk::of(kernel).filter(|_| queries.len() >= BULK_MIN) {
             // Every code scored for a group of queries at a time, one share of the queries per
             // worker thread (each reads the codes once). The answers are the exact top-k, floor
             // or not: what a floor lets a single search estimate, this computes.
-            let share = queries.len().div_ceil(rayon::current_num_threads()).div_ceil(bulk::GROUP) * bulk::GROUP;
+            let group = path.group();
+            let share = queries.len().div_ceil(rayon::current_num_threads()).div_ceil(group) * group;
             return Ok(queries
                 .par_chunks(share)
-                .map(|part| bulk::run(&self.data, self.dim, self.dp, part))
+                .map(|part| bulk::run(path, &self.data, self.dim, self.dp, part))
                 .collect::<Vec<_>>()
                 .into_iter()
                 .flatten()
@@ -830,33 +837,6 @@ mod tests {
                 qs.iter().map(|q| Query::new(q, &scan.rotation, scan.dp, 10, &allow, f32::NEG_INFINITY)).collect();
             assert_eq!(search::run(kernel, &scan.data, 64, scan.dp, scan.params.lambda, &prepared), truth, "{kernel}");
         }
-    }
-
-    /// Not a check: a fixed workload for instruction counts of the search paths
-    /// (`valgrind --tool=callgrind <test binary> --ignored --exact index::scan::tests::profile_workload`).
-    /// `VISAGE_PROFILE=rows,queries,batch` (default `100000,20,0`).
-    #[test]
-    #[ignore]
-    fn profile_workload() {
-        let spec = std::env::var("VISAGE_PROFILE").unwrap_or_else(|_| "100000,20,0".into());
-        let v: Vec<usize> = spec.split(',').map(|x| x.parse().unwrap()).collect();
-        let (rows, nq, batch) = (v[0], v[1], v[2] == 1);
-        let ids = crate::index::synth::Shape::Isotropic.identities(rows / 2, 128, 42);
-        let g = gallery(&ids, 2, 43);
-        let scan = ScanIndex::new(128, ScanParams::default()).unwrap();
-        scan.add(&g.items()).unwrap();
-        let qs = queries(&ids, nq / 2, nq - nq / 2, 44);
-        let floor = SearchParams { floor: Some(0.55), ..SearchParams::default() };
-        let started = std::time::Instant::now();
-        if batch {
-            let refs: Vec<&[f32]> = qs.iter().map(|q| q.as_slice()).collect();
-            std::hint::black_box(scan.search_batch(&refs, 64, &floor).unwrap());
-        } else {
-            for q in &qs {
-                std::hint::black_box(scan.search(q, 64, &floor).unwrap());
-            }
-        }
-        eprintln!("{:.3} ms/query on {:?}", started.elapsed().as_secs_f64() * 1e3 / nq as f64, scan.kernel);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub(super) struct Query<'a> {
     /// The query in the codes' rotated space.
     pub(super) rotated: Vec<f32>,
     lut: Lut,
-    sq: SqQuery,
+    pub(super) sq: SqQuery,
     pub(super) k: usize,
     pub(super) allow: &'a Allow<'a>,
     /// Exactness is needed only at or above this score.
