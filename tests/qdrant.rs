@@ -277,6 +277,7 @@ fn an_unreachable_qdrant_answers_503_while_enrolment_stays_durable() {
         (ready.status, ready.json["index"].as_str(), ready.json["index_behind"].as_bool()),
         (200, Some("qdrant"), Some(true))
     );
+    assert!(ready.json.get("index_kernel").is_none(), "a path only the scan index has");
     s.stop(true);
 
     // Nothing acknowledged was lost: on an index that answers, the face is there.

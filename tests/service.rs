@@ -100,7 +100,10 @@ fn restart_and_crash_keep_the_gallery_and_its_answers() {
     s.restart(false);
     assert_eq!(identify(&s, "biden.jpg"), vec![Some("biden".to_string())], "after a crash");
     assert_eq!(s.get("/v1/subjects").json["total"], 3);
-    assert_eq!(s.get("/readyz").json["gallery_faces"], 3);
+    let ready = s.get("/readyz");
+    assert_eq!(ready.json["gallery_faces"], 3);
+    // The scan index's instruction-set path: the best this processor has, unless forced.
+    assert_eq!(ready.json["index_kernel"].as_str(), Some(visage::index::Kernel::best().name()));
 }
 
 #[test]
