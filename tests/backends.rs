@@ -11,7 +11,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use visage::gallery::check::{check, CheckOptions};
 use visage::gallery::{Gallery, NewFace};
-use visage::index::{Backend, ExactIndex, IndexKind, IndexParams, IndexSettings, QdrantSearch, Rng, VectorIndex};
+use visage::index::{
+    Backend, ExactIndex, IndexKind, IndexParams, IndexSettings, Kernel, QdrantSearch, Rng, VectorIndex,
+};
 use visage::pipeline::detect::{BBox, Detection};
 use visage::pipeline::embed::Embedding;
 use visage::Settings;
@@ -141,6 +143,15 @@ ef = 200
     let (code, _, err) = visage(&["check", "--data-dir", s(&data)], &[("VISAGE_INDEX__KIND", "faiss")]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("[invalid_config]"), "{err}");
+    // A scan path: an unknown one, or (where the processor lacks it) one it cannot run, names
+    // the paths it can.
+    let (code, _, err) = visage(&["check", "--data-dir", s(&data)], &[("VISAGE_INDEX__SCAN__KERNEL", "sse")]);
+    assert!(code == 1 && err.contains("[invalid_config]") && err.contains("avx512"), "{err}");
+    if let Some(missing) = Kernel::ALL.into_iter().find(|k| !k.supported()) {
+        let (code, _, err) =
+            visage(&["check", "--data-dir", s(&data)], &[("VISAGE_INDEX__SCAN__KERNEL", missing.name())]);
+        assert!(code == 1 && err.contains("[invalid_config]") && err.contains("it has scalar"), "{err}");
+    }
 }
 
 #[test]

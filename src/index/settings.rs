@@ -104,7 +104,8 @@ impl IndexSettings {
         match self.kind {
             Backend::Qdrant => self.qdrant.validate(),
             Backend::Hnsw | Backend::Auto => self.params.hnsw.check(),
-            Backend::Scan | Backend::Exact => Ok(()),
+            Backend::Scan => self.params.scan.check(),
+            Backend::Exact => Ok(()),
         }
     }
 }
