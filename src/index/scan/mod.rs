@@ -17,9 +17,9 @@
 //! 4. **Exact re-rank** of those few with the original `f32` vectors and the same [`dot`] as
 //!    [`super::ExactIndex`], so scores are bit-identical to brute force.
 //!
-//! A batch of 64 queries or more, on a processor with AVX-512 VNNI, skips stages 1 and 2: every
-//! int8 code is scored for 16 queries at a time, which is cheaper per query than the sign
-//! codes' table look-ups once a chunk of codes is shared by a group (see [`bulk`]).
+//! A batch of 64 queries or more, on the `avx2` and `avx512` paths ([`Kernel`]), skips stages 1
+//! and 2: every int8 code is scored for a group of queries at a time, which is cheaper per query
+//! than the sign codes' table look-ups once a chunk of codes is shared by a group (see [`bulk`]).
 //!
 //! The cut is the k-th best lower bound seen so far, or, when the caller asks for exactness only
 //! at or above a score ([`super::SearchParams::floor`], identification's threshold), that score:
@@ -630,8 +630,8 @@ impl VectorIndex for ScanIndex {
         Ok(hits.pop().unwrap_or_default())
     }
 
-    /// A batch of [`BULK_MIN`] queries or more goes through [`bulk`] where the processor has
-    /// AVX-512 VNNI, one share of the queries per worker thread; its answers are the exact
+    /// A batch of [`BULK_MIN`] queries or more goes through [`bulk`] where the path has an
+    /// implementation of it, one share of the queries per worker thread; its answers are the exact
     /// top-k (with a floor, the hits at or above it are those of single searches, and the rest
     /// exact where a single search shows the nearest it estimated). Otherwise queries go
     /// through the blocks [`search::GROUP`] at a time, each block scanned for all of a group
