@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 
 use crate::config::Settings;
 use crate::error::{Result, VisageError};
-use crate::pipeline::attributes::AttributeSet;
-use crate::pipeline::{draw, DetectedFace, Pipeline};
+use crate::service::{AttributeSet, Engine, Mode};
 
 mod enroll;
 mod eval;
@@ -239,7 +238,6 @@ impl Cli {
 /// Runs one command, printing its JSON result to stdout.
 pub fn run(cli: Cli) -> Result<()> {
     let mut settings = cli.settings()?;
-    let pipeline = |settings: &Settings| Pipeline::load(settings);
     let output = match cli.command {
         Command::Serve { address, data_dir } => {
             settings.server.address = address.unwrap_or(settings.server.address);
@@ -253,23 +251,34 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Detect { image, draw: out, attributes } => {
             let wanted = AttributeSet::parse(attributes.as_deref().unwrap_or(""))?;
-            detect(&pipeline(&settings)?, &image, out.as_deref(), wanted)?
+            let engine = models(settings, None)?;
+            let bytes = read(&image)?;
+            let detected = match &out {
+                Some(out) => {
+                    let (detected, png) = block_on(engine.detect_drawn(bytes, wanted))?;
+                    std::fs::write(out, png)
+                        .map_err(|e| VisageError::Config(format!("cannot write {}: {e}", out.display())))?;
+                    detected
+                }
+                None => block_on(engine.detect(bytes, false, wanted))?,
+            };
+            with_image(&image, &detected)
         }
         Command::Embed { image, attributes } => {
             let wanted = AttributeSet::parse(attributes.as_deref().unwrap_or(""))?;
-            embed(&pipeline(&settings)?, &image, wanted)?
+            let engine = models(settings, None)?;
+            let embedded = block_on(engine.embed(read(&image)?, false, wanted))?;
+            let detector = engine.pipeline()?.detector.model_id();
+            let mut out = with_image(&image, &embedded);
+            out["detector"] = detector.into();
+            out
         }
         Command::Compare { a, b, threshold, data_dir } => {
-            let pipeline = pipeline(&settings)?;
-            let dir = data_dir.unwrap_or_else(|| settings.server.data_dir.clone());
-            let (threshold, source) = match threshold {
-                Some(t) => (t, "option"),
-                None => match crate::calibrate::stored(&dir, pipeline.embedder.model_id())? {
-                    Some(t) => (t.compare, "calibrated"),
-                    None => (settings.compare.threshold, "config"),
-                },
-            };
-            compare(&pipeline, &a, &b, threshold, source)?
+            let engine = models(settings, data_dir)?;
+            let pairs = block_on(engine.compare_all(read(&a)?, read(&b)?, threshold))?;
+            let mut out = json!({ "a": a, "b": b, "best": pairs.best() });
+            merge(&mut out, &pairs);
+            out
         }
         Command::Enroll(args) => return enroll::run(settings, &args),
         Command::Import(args) => return import::run_import(settings, &args),
@@ -281,13 +290,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench { what: BenchCommand::Enroll { source, workers, batch, samples } } => {
             settings.enroll.batch = batch.unwrap_or(settings.enroll.batch);
             let workers = workers.unwrap_or(settings.enroll.workers);
-            let gate = settings.enroll.gate;
-            let opts = crate::service::assemble::size_for_batch(&mut settings, workers, gate);
-            return crate::bench::enroll(&settings, &source, &opts, samples);
+            return crate::bench::enroll(&settings, &source, workers, samples);
         }
         Command::Bench { what: BenchCommand::Gallery(opts) } => crate::bench::gallery(&opts)?,
         Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {
-            return crate::bench::pipeline(&pipeline(&settings)?, &settings, &images, runs);
+            let engine = models(settings.clone(), None)?;
+            return crate::bench::pipeline(engine.pipeline()?, engine.settings(), &images, runs);
         }
         Command::Bench { what: BenchCommand::Crash(mut opts) } => {
             opts.server_args = server_args(&cli.global);
@@ -339,58 +347,38 @@ fn server_args(global: &GlobalArgs) -> Vec<std::ffi::OsString> {
     args
 }
 
-fn read(path: &Path, pipeline: &Pipeline) -> Result<image::RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| VisageError::CorruptImage(format!("{}: {e}", path.display())))?;
-    pipeline.decode(&bytes)
+/// Opens the engine for the models alone (the gallery in `data_dir`, else `server.data_dir`,
+/// only gives its thresholds in force; a server may hold it meanwhile).
+fn models(mut settings: Settings, data_dir: Option<PathBuf>) -> Result<Engine> {
+    if let Some(dir) = data_dir {
+        settings.server.data_dir = dir;
+    }
+    Engine::open(settings, Mode::Models { workers: 1 })
 }
 
-fn detect(pipeline: &Pipeline, path: &Path, draw_to: Option<&Path>, wanted: AttributeSet) -> Result<Value> {
-    let image = read(path, pipeline)?;
-    let faces = pipeline.detect(&image)?;
-    let attributes = pipeline.attributes(&image, &faces, wanted)?;
-    if let Some(out) = draw_to {
-        draw::draw(&image, &faces)
-            .save(out)
-            .map_err(|e| VisageError::Config(format!("cannot write {}: {e}", out.display())))?;
-    }
-    Ok(json!({
-        "image": path, "width": image.width(), "height": image.height(),
-        "detector": pipeline.detector.model_id(),
-        "faces": faces.into_iter().zip(attributes).map(|(detection, attributes)| DetectedFace { detection, attributes }).collect::<Vec<_>>(),
-    }))
+/// Runs one of the engine's use cases to its end on this thread.
+pub(crate) fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| VisageError::Internal(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(f)
 }
 
-fn embed(pipeline: &Pipeline, path: &Path, wanted: AttributeSet) -> Result<Value> {
-    let image = read(path, pipeline)?;
-    let mut faces = pipeline.faces(&image)?;
-    let detections: Vec<_> = faces.iter().map(|f| f.detection.clone()).collect();
-    for (face, a) in faces.iter_mut().zip(pipeline.attributes(&image, &detections, wanted)?) {
-        face.attributes = a;
-    }
-    Ok(json!({
-        "image": path, "width": image.width(), "height": image.height(),
-        "detector": pipeline.detector.model_id(), "embedder": pipeline.embedder.model_id(), "faces": faces,
-    }))
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| VisageError::CorruptImage(format!("{}: {e}", path.display())))
 }
 
-/// Every face pair of two photos, decided at `threshold` (which came from `source`).
-fn compare(pipeline: &Pipeline, a: &Path, b: &Path, threshold: f32, source: &str) -> Result<Value> {
-    let faces_a = pipeline.faces(&read(a, pipeline)?)?;
-    let faces_b = pipeline.faces(&read(b, pipeline)?)?;
-    let mut pairs = Vec::new();
-    for (i, fa) in faces_a.iter().enumerate() {
-        for (j, fb) in faces_b.iter().enumerate() {
-            let cosine = fa.embedding.cosine(&fb.embedding).unwrap_or(f32::NAN);
-            pairs.push(json!({ "a": i, "b": j, "cosine": cosine, "same": cosine >= threshold }));
-        }
+/// An answer with the image's path first.
+fn with_image(path: &Path, answer: &impl serde::Serialize) -> Value {
+    let mut out = json!({ "image": path });
+    merge(&mut out, answer);
+    out
+}
+
+/// Adds `answer`'s fields to the object `out`.
+fn merge(out: &mut Value, answer: &impl serde::Serialize) {
+    if let (Some(o), Value::Object(fields)) = (out.as_object_mut(), serde_json::to_value(answer).unwrap_or_default()) {
+        o.extend(fields);
     }
-    let best = pairs
-        .iter()
-        .max_by(|x, y| x["cosine"].as_f64().unwrap_or(f64::NAN).total_cmp(&y["cosine"].as_f64().unwrap_or(f64::NAN)))
-        .cloned();
-    Ok(json!({
-        "a": a, "b": b, "faces_a": faces_a.len(), "faces_b": faces_b.len(),
-        "embedder": pipeline.embedder.model_id(), "threshold": threshold, "threshold_source": source,
-        "pairs": pairs, "best": best,
-    }))
 }

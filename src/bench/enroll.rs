@@ -7,19 +7,20 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::config::Settings;
-use crate::enroll::{self, Gate, JobSpec, MultiFace, Options, ReadLimits, Source};
+use crate::enroll::{Counts, Gate, JobSpec, MultiFace, ReadLimits, Source};
 use crate::error::{Code, Result, VisageError};
-use crate::pipeline::{align, Pipeline};
+use crate::pipeline::align;
+use crate::service::{Engine, Mode};
 
 use super::median_ms;
 
-/// Runs the benchmark over `source` with `opts.workers` workers and prints the figures.
-pub fn enroll(settings: &Settings, source: &Path, opts: &Options, samples: usize) -> Result<()> {
+/// Runs the benchmark over `source` on `workers` threads (0 = one per core) and prints the
+/// figures.
+pub fn enroll(settings: &Settings, source: &Path, workers: usize, samples: usize) -> Result<()> {
     let source = Source::infer(source)?;
     // Baseline: detector + embedder model runs per photo, one session, one thread.
-    let mut single = settings.clone();
-    single.runtime.sessions = 1;
-    let baseline = Pipeline::load(&single)?;
+    let single = Engine::open(settings.clone(), Mode::Models { workers: 1 })?;
+    let baseline = single.pipeline()?;
     let mut photos = Vec::new();
     source.walk(
         None,
@@ -47,23 +48,23 @@ pub fn enroll(settings: &Settings, source: &Path, opts: &Options, samples: usize
         model_ms.push(detect + embed);
     }
     let per_photo = model_ms.iter().sum::<f64>() / model_ms.len() as f64;
-    let bound = opts.workers as f64 * 1000.0 / per_photo;
-    drop(baseline);
+    drop(single);
 
     // The job: a fresh gallery, every photo, the gate taking the largest face.
-    let pipeline = Pipeline::load(settings)?;
     let dir = tempfile_dir()?;
-    let gallery = crate::service::assemble::open_gallery(settings, &pipeline, &dir)?;
-    let gate = Gate { multi_face: MultiFace::Largest, ..opts.gate };
+    let mut scratch = settings.clone();
+    scratch.server.data_dir = dir.clone();
+    let engine = Engine::open(scratch, Mode::Batch { workers })?;
+    let workers = engine.workers();
+    let bound = workers as f64 * 1000.0 / per_photo;
+    let gate = Gate { multi_face: MultiFace::Largest, ..settings.enroll.gate };
     let spec = JobSpec { source, gate, keep_crops: false, uploaded: false, aligned: false };
-    enroll::create(&gallery, "bench", &spec, "bench")?;
     let started = Instant::now();
-    let mut times = enroll::StageTimes::default();
-    enroll::run(Some(&pipeline), &gallery, "bench", opts, &mut |_| {}, &mut times)?;
+    let times = engine.run_job("bench", &spec, &mut |_| {})?.times;
     let seconds = started.elapsed().as_secs_f64();
     let rate = times.items as f64 / seconds;
-    let counts = enroll::Counts::from_outcomes(gallery.job_counts("bench")?);
-    drop(gallery);
+    let counts = Counts::from_outcomes(engine.gallery()?.job_counts("bench")?);
+    drop(engine);
     let _ = std::fs::remove_dir_all(&dir);
     let per_item = |ms: f64| ms / times.items.max(1) as f64;
     println!("photos\tenrolled\tworkers\tbatch\tseconds\tphotos/s\tmodel-bound photos/s\tratio");
@@ -71,8 +72,8 @@ pub fn enroll(settings: &Settings, source: &Path, opts: &Options, samples: usize
         "{}\t{}\t{}\t{}\t{seconds:.2}\t{rate:.2}\t{bound:.2}\t{:.3}",
         times.items,
         counts.enrolled,
-        opts.workers,
-        opts.batch,
+        workers,
+        settings.enroll.batch,
         rate / bound
     );
     println!(

@@ -26,7 +26,7 @@ use super::client::{content_type, percentile, server_error, Conn, OwnServer, Tar
 use super::median_ms;
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
-use crate::pipeline::Pipeline;
+use crate::service::{Engine, Mode};
 
 /// What `visage bench service` was asked to do.
 #[derive(Debug, Clone)]
@@ -130,9 +130,10 @@ fn measure(
     let mut baseline = settings.clone();
     baseline.runtime.sessions = 1;
     baseline.runtime.intra_threads = threads;
-    let pipeline = Pipeline::load(&baseline)?;
+    let engine = Engine::open(baseline, Mode::Models { workers: 1 })?;
+    let pipeline = engine.pipeline()?;
     let pipeline_ms = median_ms(opts.runs, || pipeline.faces(&pipeline.decode(photo)?))?;
-    drop(pipeline); // no idle ORT threads competing with the server from here on
+    drop(engine); // no idle ORT threads competing with the server from here on
     let ceiling = workers as f64 * 1e3 / pipeline_ms;
 
     let name = opts.image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

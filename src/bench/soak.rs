@@ -31,7 +31,7 @@ use super::median_ms;
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
 use crate::index::Rng;
-use crate::pipeline::Pipeline;
+use crate::service::{Engine, Mode};
 
 /// What `visage bench soak` was asked to do.
 #[derive(Debug, Clone)]
@@ -102,7 +102,8 @@ pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
     let largest = photos.iter().max_by_key(|(_, b)| b.len()).map(|(_, b)| b.as_slice()).unwrap_or_default();
     // Loaded before the server starts; timed once per sample while the load runs, so that the
     // model time is what a model run takes under the same load.
-    let pipeline = Pipeline::load(&baseline)?;
+    let engine = Engine::open(baseline, Mode::Models { workers: 1 })?;
+    let pipeline = engine.pipeline()?;
     let idle_model_ms = median_ms(5, || pipeline.faces(&pipeline.decode(largest)?))?;
     let queue_timeout_ms = settings.server.queue_timeout_ms as f64;
 
@@ -166,7 +167,7 @@ pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
     let alive = matches!(Conn::new(&target).call(&target.request("GET", "/healthz", None, &[])), Ok((200, _)));
     drop(server);
 
-    drop(pipeline);
+    drop(engine);
     let model_ms = loaded_model_ms;
     let bound_ms = queue_timeout_ms + model_ms + SLACK_MS;
     let routes = routes.into_inner();

@@ -10,11 +10,8 @@ use sha2::{Digest, Sha256};
 
 use super::EnrollArgs;
 use crate::config::Settings;
-use crate::enroll::{self, Gate, JobSpec, MultiFace, Source};
 use crate::error::{Code, Result, VisageError};
-use crate::gallery::{Gallery, JobState};
-use crate::pipeline::Pipeline;
-use crate::service::assemble;
+use crate::service::{Counts, Engine, Gallery, Gate, JobSpec, Mode, MultiFace, Source};
 
 /// A progress bar on stderr counting `unit`s (hidden when stderr is not a terminal or `quiet`).
 pub(super) fn progress_bar(quiet: bool, unit: &str) -> ProgressBar {
@@ -60,49 +57,36 @@ pub(super) fn run(mut settings: Settings, args: &EnrollArgs) -> Result<()> {
         aligned: args.aligned,
     };
     let workers = args.workers.unwrap_or(settings.enroll.workers);
-    let opts = assemble::size_for_batch(&mut settings, workers, spec.gate);
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| settings.server.data_dir.clone());
-    let pipeline = Pipeline::load(&settings)?;
-    let gallery = assemble::open_gallery(&settings, &pipeline, &data_dir)?;
+    if let Some(dir) = &args.data_dir {
+        settings.server.data_dir = dir.clone();
+    }
+    let data_dir = settings.server.data_dir.clone();
+    let engine = Engine::open(settings, Mode::Batch { workers })?;
     let id = args.job.clone().unwrap_or_else(|| {
         let key = serde_json::to_string(&spec).unwrap_or_default();
         format!("cli-{}", &hex::encode(Sha256::digest(key.as_bytes()))[..16])
     });
-    let (job, _) = enroll::create(&gallery, &id, &spec, "cli")?;
-    if job.state.is_final() {
-        // A re-run picks up photos added since (counted afresh); those recorded are skipped.
-        gallery.set_job_state(&id, JobState::Queued, None)?;
-        gallery.set_job_total(&id, None)?;
-    }
     let bar = progress_bar(args.quiet, "photos");
     bar.set_message(id.clone());
     let started = Instant::now();
-    let mut times = enroll::StageTimes::default();
-    let state = enroll::run(
-        Some(&pipeline),
-        &gallery,
-        &id,
-        &opts,
-        &mut |p| {
-            bar.set_length(p.total.unwrap_or(0));
-            bar.set_position(p.counts.processed);
-        },
-        &mut times,
-    )?;
+    let run = engine.run_job(&id, &spec, &mut |p| {
+        bar.set_length(p.total.unwrap_or(0));
+        bar.set_position(p.counts.processed);
+    })?;
     bar.finish_and_clear();
-    gallery.persist()?;
+    let (gallery, times, state) = (engine.gallery()?, run.times, run.state);
     let seconds = started.elapsed().as_secs_f64();
-    let counts = enroll::Counts::from_outcomes(gallery.job_counts(&id)?);
+    let counts = Counts::from_outcomes(gallery.job_counts(&id)?);
     if let Some(out) = &args.report {
-        write_report(&gallery, &id, out)?;
+        write_report(gallery, &id, out)?;
     }
     let problems = gallery.job_items(&id, true, 0, u64::MAX >> 1)?;
     let rate = times.items as f64 / seconds.max(1e-9);
-    let model_bound = times.model_bound_rate(opts.workers);
+    let model_bound = times.model_bound_rate(run.workers);
     let summary = json!({
         "job": id, "state": state, "source": path, "data_dir": data_dir, "total": gallery.job(&id)?.total,
         "counts": counts, "seconds": seconds, "items_this_run": times.items, "rate": rate,
-        "workers": opts.workers, "stage_ms": times, "model_bound_rate": model_bound,
+        "workers": run.workers, "stage_ms": times, "model_bound_rate": model_bound,
         "rate_over_model_bound": model_bound.map(|m| rate / m),
         "not_enrolled": problems,
     });

@@ -3,15 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::enroll::progress_bar;
 use crate::config::Settings;
-use crate::enroll::{process, Gate, MultiFace, Options, Source};
 use crate::error::{Code, Result, VisageError};
-use crate::eval::{self, EvalOptions, Sample};
-use crate::pipeline::Pipeline;
-use crate::service::{assemble, calibrate_gallery};
+use crate::eval::{self, EvalOptions};
+use crate::service::{AttributeSet, Engine, Gate, Mode, MultiFace, Source};
 
 /// `visage eval` options.
 #[derive(Debug, clap::Args)]
@@ -96,7 +94,7 @@ pub struct CalibrateArgs {
 }
 
 /// Runs `visage eval`.
-pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
+pub(super) fn run(settings: Settings, args: &EvalArgs) -> Result<()> {
     if let Some(EvalWhat::Attributes(a)) = &args.what {
         return run_attributes(&settings, a);
     }
@@ -110,24 +108,16 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
         Gate { min_eye_distance: 0.0, min_score: 0.0, min_sharpness: 0.0, multi_face: MultiFace::Largest }
     };
     let workers = args.workers.unwrap_or(settings.enroll.workers);
-    let opts = Options { aligned: args.aligned, ..assemble::size_for_batch(&mut settings, workers, gate) };
-    let pipeline = Pipeline::load(&settings)?;
+    let engine = Engine::open(settings, Mode::Models { workers })?;
     let bar = progress_bar(args.quiet, "photos");
-    bar.set_length(source.count(None, opts.archive, &|| false)?.unwrap_or(0));
+    bar.set_length(engine.count_source(&source)?.unwrap_or(0));
     let (mut samples, mut failures) = (Vec::new(), Vec::new());
-    process::process(&pipeline, &source, &Default::default(), &opts, &mut |p| {
+    engine.embed_labelled(&source, gate, args.aligned, &mut |photo| {
         bar.inc(1);
-        match p.result {
-            Ok(face) if !p.entry.subject.is_empty() => {
-                samples.push(Sample { label: p.entry.subject_name, item: p.entry.name, vector: face.embedding.vector })
-            }
-            Ok(_) => failures
-                .push(json!({ "item": p.entry.name, "outcome": "invalid", "reason": "not in a subject folder" })),
-            Err((outcome, reason)) => {
-                failures.push(json!({ "item": p.entry.name, "outcome": outcome, "reason": reason }))
-            }
+        match photo {
+            Ok(sample) => samples.push(sample),
+            Err(failed) => failures.push(failed),
         }
-        Ok(())
     })?;
     bar.finish_and_clear();
     // Workers finish in any order; the protocol ("first n photos per subject") needs name order.
@@ -140,6 +130,7 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
         threshold: args.threshold,
         ..EvalOptions::default()
     };
+    let pipeline = engine.pipeline()?;
     let embedder = &pipeline.embedder;
     let mut file = args
         .distractors_file
@@ -147,7 +138,7 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
         .map(|p| super::import::VectorFile::open(p, embedder.dim(), embedder.model_id()))
         .transpose()?;
     // The distractor curve goes through the index engine the gallery is configured with.
-    let engine = eval::Engine::for_index(&settings.index);
+    let index = eval::Engine::for_index(&engine.settings().index);
     let invalid = |e: eval::EvalError| VisageError::unprocessable(Code::InvalidEvaluation, e.to_string());
     let (found, unresolved) = match &args.pairs {
         Some(path) => {
@@ -160,14 +151,14 @@ pub(super) fn run(mut settings: Settings, args: &EvalArgs) -> Result<()> {
         None => (None, 0),
     };
     let given = file.as_mut().map(|f| f as &mut dyn eval::GivenDistractors);
-    let report = match eval::evaluate_on(&samples, found.as_deref(), given, &engine, &options) {
+    let report = match eval::evaluate_on(&samples, found.as_deref(), given, &index, &options) {
         Ok(r) => r,
         // A file that fails mid-way is reported as its reader said (bad row, other model).
         Err(e) => return Err(file.and_then(|f| f.error).unwrap_or_else(|| invalid(e))),
     };
     std::fs::create_dir_all(&args.out).map_err(|e| write_error(&args.out, e))?;
     let mut full = serde_json::to_value(&report).map_err(|e| VisageError::Store(e.to_string()))?;
-    full["failures"] = Value::from(failures.clone());
+    full["failures"] = serde_json::to_value(&failures).unwrap_or_default();
     full["models"] = json!({ "detector": pipeline.detector.model_id(), "embedder": pipeline.embedder.model_id() });
     let json_path = args.out.join("eval.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&full).unwrap_or_default())
@@ -195,14 +186,16 @@ fn write_error(path: &Path, e: std::io::Error) -> VisageError {
     VisageError::Config(format!("cannot write {}: {e}", path.display()))
 }
 
-/// Runs `visage calibrate`.
-pub(super) fn calibrate(settings: Settings, args: &CalibrateArgs) -> Result<()> {
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| settings.server.data_dir.clone());
-    let pipeline = Pipeline::load(&settings)?;
-    let gallery = assemble::open_gallery(&settings, &pipeline, &data_dir)?;
-    let (calibration, thresholds) = calibrate_gallery(&gallery, args.far, args.fpir, args.apply)?;
-    let applied = args.apply;
-    let out = json!({ "data_dir": data_dir, "calibration": calibration, "thresholds": thresholds, "applied": applied });
+/// Runs `visage calibrate`: the gallery alone, no model loaded.
+pub(super) fn calibrate(mut settings: Settings, args: &CalibrateArgs) -> Result<()> {
+    if let Some(dir) = &args.data_dir {
+        settings.server.data_dir = dir.clone();
+    }
+    let data_dir = settings.server.data_dir.clone();
+    let engine = Engine::open(settings, Mode::Offline { bind: None })?;
+    let c = super::block_on(engine.calibrate(Some(args.far), Some(args.fpir), args.apply))?;
+    let out =
+        json!({ "data_dir": data_dir, "calibration": c.calibration, "thresholds": c.thresholds, "applied": c.applied });
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     Ok(())
 }
@@ -255,22 +248,19 @@ fn attribute_labels(source: &Path) -> Result<Vec<Labelled>> {
 /// Runs `visage eval attributes`.
 fn run_attributes(settings: &Settings, args: &AttributeEvalArgs) -> Result<()> {
     use crate::eval::attributes::{report, AttributeSample};
-    use crate::pipeline::attributes::AttributeSet;
     let labels = attribute_labels(&args.source)?;
-    let pipeline = Pipeline::load(settings)?;
+    let engine = Engine::open(settings.clone(), Mode::Models { workers: 1 })?;
     let wanted = AttributeSet { gender: true, age: true };
     let samples: Vec<AttributeSample> = labels
         .into_iter()
         .map(|(path, gender, age)| {
             let outcome = std::fs::read(&path)
                 .map_err(|e| VisageError::unprocessable(Code::InvalidSource, e.to_string()))
-                .and_then(|bytes| pipeline.decode(&bytes))
-                .and_then(|image| {
-                    let faces: Vec<_> = pipeline.detect(&image)?.into_iter().take(1).collect();
-                    if faces.is_empty() {
-                        return Err(VisageError::unprocessable(Code::NoFace, "no face found"));
-                    }
-                    Ok(pipeline.attributes(&image, &faces, wanted)?.remove(0).unwrap_or_default())
+                .and_then(|bytes| super::block_on(engine.detect(bytes, false, wanted)))
+                .and_then(|detected| {
+                    let face = detected.faces.into_iter().next();
+                    let face = face.ok_or_else(|| VisageError::unprocessable(Code::NoFace, "no face found"))?;
+                    Ok(face.attributes.unwrap_or_default())
                 });
             let mut s = AttributeSample {
                 path: path.display().to_string(),

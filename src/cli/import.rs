@@ -1,10 +1,7 @@
 //! `visage import` (embeddings computed elsewhere into the gallery, as a durable job, with no
 //! model run) and `visage export` (every face's embedding out, in the same formats).
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
@@ -13,10 +10,11 @@ use sha2::{Digest, Sha256};
 
 use super::enroll::progress_bar;
 use crate::config::Settings;
-use crate::enroll::embeddings::{Reader, Record, Writer};
-use crate::enroll::{self, import, ArchiveLimits, Counts, EmbeddingsFile, Gate, JobSpec, Options, Source};
 use crate::error::{Code, Result, VisageError};
-use crate::gallery::{Binding, Gallery, JobState};
+use crate::service::{
+    import_binding, item_position, job_id, maintenance, Counts, EmbeddingsFile, EmbeddingsReader as Reader, Engine,
+    Gate, JobSpec, Mode, Source,
+};
 
 /// Bad rows listed in the report (all are in the job's report in the gallery).
 const BAD_ROWS_SHOWN: u64 = 100;
@@ -66,57 +64,19 @@ fn canonical(path: &Path) -> Result<PathBuf> {
     path.canonicalize().map_err(|e| VisageError::unprocessable(Code::InvalidSource, format!("{}: {e}", path.display())))
 }
 
-/// The model the embeddings are taken to be of, and the length of its vectors when known.
-fn resolve_model(settings: &Settings, args: &ImportArgs, binding: Option<&Binding>) -> Result<(String, Option<usize>)> {
-    let bound = binding.filter(|b| b.faces > 0);
-    let configured = crate::pipeline::runtime::describe(&settings.embedder.model, "face embedder model");
-    let model = match (&args.model, &configured, bound.and_then(|b| b.model.as_ref())) {
-        (Some(m), _, _) => m.clone(),
-        (None, Ok((id, _)), _) => id.clone(),
-        (None, Err(_), Some(m)) => m.clone(),
-        (None, Err(e), None) => {
-            return Err(VisageError::unprocessable(
-                Code::ModelRequired,
-                format!("{e}; or name the embeddings' model with --model (a new gallery is bound to it)"),
-            ))
-        }
-    };
-    if let Some(b) = bound {
-        let held = b.model.as_deref().unwrap_or_default();
-        if held != model {
-            return Err(VisageError::conflict(
-                Code::IncompatibleEmbeddings,
-                format!(
-                    "the gallery holds embeddings of model {held}, these are of {model}; embeddings of different models cannot be compared"
-                ),
-            ));
-        }
-        return Ok((model, b.dim));
-    }
-    let known = configured.ok().filter(|(id, _)| *id == model).and_then(|(_, dim)| dim);
-    Ok((model, known))
-}
-
 /// Runs `visage import`.
-pub(super) fn run_import(settings: Settings, args: &ImportArgs) -> Result<()> {
+pub(super) fn run_import(mut settings: Settings, args: &ImportArgs) -> Result<()> {
     let started = Instant::now();
     let file = EmbeddingsFile {
         file: canonical(&args.source)?,
         subjects: args.subjects.as_deref().map(canonical).transpose()?,
     };
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| settings.server.data_dir.clone());
-    let binding = Gallery::binding(&data_dir)?;
-    let (model, known_dim) = resolve_model(&settings, args, binding.as_ref())?;
-    let dim = match (known_dim, import::check_file(&file, &model, known_dim)?) {
-        (Some(d), _) | (None, Some(d)) => d,
-        (None, None) => {
-            return Err(VisageError::unprocessable(
-                Code::InvalidSource,
-                format!("{}: no readable row tells the vectors' length", file.file.display()),
-            ))
-        }
-    };
-    let gallery = Gallery::open_with(&data_dir, &model, dim, &settings.index)?;
+    if let Some(dir) = &args.data_dir {
+        settings.server.data_dir = dir.clone();
+    }
+    let data_dir = settings.server.data_dir.clone();
+    let (model, dim) = import_binding(&settings, &file, args.model.as_deref())?;
+    let engine = Engine::open(settings, Mode::Offline { bind: Some((model.clone(), dim)) })?;
     let spec = JobSpec {
         source: Source::Embeddings(file.clone()),
         gate: Gate::default(),
@@ -125,7 +85,7 @@ pub(super) fn run_import(settings: Settings, args: &ImportArgs) -> Result<()> {
         aligned: false,
     };
     let id = match &args.job {
-        Some(id) => crate::gallery::validate_id(id)?.to_string(),
+        Some(id) => job_id(Some(id.clone()))?,
         None => {
             // The same file, untouched, is the same job (a re-run resumes it); a changed one is a
             // new job, whose rows already in the gallery come out as duplicates.
@@ -135,37 +95,18 @@ pub(super) fn run_import(settings: Settings, args: &ImportArgs) -> Result<()> {
             format!("import-{}", &hex::encode(Sha256::digest(key.to_string().as_bytes()))[..16])
         }
     };
-    let (job, _) = enroll::create(&gallery, &id, &spec, "cli")?;
-    if job.state.is_final() {
-        gallery.set_job_state(&id, JobState::Queued, None)?;
-        gallery.set_job_total(&id, None)?;
-    }
+    let gallery = engine.gallery()?;
     let before = Counts::from_outcomes(gallery.job_counts(&id)?);
-    let opts = Options {
-        workers: 1,
-        batch: import::BATCH,
-        gate: spec.gate,
-        roots: None,
-        archive: ArchiveLimits::NONE,
-        cancel: Arc::new(AtomicBool::new(false)),
-        stop: Arc::new(AtomicBool::new(false)),
-        throttle: None,
-        aligned: false,
-    };
     let bar = progress_bar(args.quiet, "rows");
     bar.set_message(id.clone());
     let loading = Instant::now();
-    let mut times = enroll::StageTimes::default();
-    let progress = &mut |p: &enroll::Progress| {
+    let run = engine.run_job(&id, &spec, &mut |p| {
         bar.set_length(p.total.unwrap_or(0));
         bar.set_position(p.counts.processed);
-    };
-    let state = enroll::run(None, &gallery, &id, &opts, progress, &mut times)?;
+    })?;
+    let (times, state) = (run.times, run.state);
     bar.finish_and_clear();
     let loading = loading.elapsed();
-    let persisting = Instant::now();
-    gallery.persist()?;
-    let persist_s = persisting.elapsed().as_secs_f64();
     let seconds = started.elapsed().as_secs_f64();
     let after = Counts::from_outcomes(gallery.job_counts(&id)?);
     let outcome = |c: &Counts, o: &str| c.by_outcome.get(o).copied().unwrap_or(0);
@@ -173,13 +114,13 @@ pub(super) fn run_import(settings: Settings, args: &ImportArgs) -> Result<()> {
     let invalid = gallery.job_items_with(&id, "invalid", 0, BAD_ROWS_SHOWN)?;
     let bad_rows: Vec<_> = invalid
         .iter()
-        .map(|i| match import::item_position(&i.item) {
+        .map(|i| match item_position(&i.item) {
             Some((unit, n)) => json!({ unit: n, "reason": i.reason }),
             None => json!({ "item": i.item, "reason": i.reason }),
         })
         .collect();
-    let index_s = times.index_ms / 1000.0 + persist_s;
-    let store_s = (loading.as_secs_f64() - times.index_ms / 1000.0).max(1e-9);
+    let index_s = (times.index_ms + times.persist_ms) / 1000.0;
+    let store_s = (loading.as_secs_f64() - index_s).max(1e-9);
     let imported = this_run("enrolled");
     let summary = json!({
         "job": id, "state": state, "source": file.file, "subjects": file.subjects, "data_dir": data_dir,
@@ -199,48 +140,18 @@ pub(super) fn run_import(settings: Settings, args: &ImportArgs) -> Result<()> {
 }
 
 /// Runs `visage export`.
-pub(super) fn run_export(settings: Settings, args: &ExportArgs) -> Result<()> {
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| settings.server.data_dir.clone());
+pub(super) fn run_export(mut settings: Settings, args: &ExportArgs) -> Result<()> {
+    if let Some(dir) = &args.data_dir {
+        settings.server.data_dir = dir.clone();
+    }
     let started = Instant::now();
-    let binding = Gallery::binding(&data_dir)?
-        .ok_or_else(|| VisageError::unprocessable(Code::NoGallery, format!("no gallery in {}", data_dir.display())))?;
-    let dim = binding.dim.unwrap_or(0);
-    let model = binding.model.clone().unwrap_or_default();
     let bar = progress_bar(args.quiet, "faces");
-    let writer: RefCell<Option<Writer>> = RefCell::new(None);
-    let faces = Gallery::export(
-        &data_dir,
-        4096,
-        |n| {
-            bar.set_length(n);
-            *writer.borrow_mut() = Some(Writer::create(&args.out, n, dim)?);
-            Ok(())
-        },
-        |rows| {
-            let mut w = writer.borrow_mut();
-            let w = w.as_mut().ok_or_else(|| VisageError::Store("export not started".into()))?;
-            for f in &rows {
-                if f.vector.len() != dim {
-                    return Err(VisageError::Store(format!("face {} has {} values, not {dim}", f.id, f.vector.len())));
-                }
-                w.write(&Record {
-                    subject: &f.subject,
-                    external_id: f.external_id.as_deref(),
-                    name: &f.subject_name,
-                    model: &f.model,
-                    vector: &f.vector,
-                })?;
-            }
-            bar.inc(rows.len() as u64);
-            Ok(())
-        },
-    )?;
+    let done = maintenance::export(&settings, &args.out, &|n| bar.set_length(n), &|n| bar.inc(n))?;
     bar.finish_and_clear();
-    let files = writer.into_inner().ok_or_else(|| VisageError::Store("export not started".into()))?.finish()?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = json!({
-        "data_dir": data_dir, "files": files, "faces": faces, "model": model, "dim": dim,
-        "seconds": seconds, "rate": faces as f64 / seconds.max(1e-9),
+        "data_dir": settings.server.data_dir, "files": done.files, "faces": done.faces, "model": done.model,
+        "dim": done.dim, "seconds": seconds, "rate": done.faces as f64 / seconds.max(1e-9),
     });
     println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     Ok(())

@@ -8,9 +8,8 @@ use serde_json::json;
 
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
-use crate::gallery::check::{check, CheckOptions};
-use crate::gallery::Gallery;
 use crate::index::Backend;
+use crate::service::maintenance::{self, CheckOptions};
 
 /// `visage reindex` options.
 #[derive(Debug, Args)]
@@ -49,24 +48,12 @@ pub struct CheckArgs {
     pub min_recall: f64,
 }
 
-fn binding(settings: &Settings, data_dir: &Option<PathBuf>) -> Result<(PathBuf, String, usize)> {
-    let dir = data_dir.clone().unwrap_or_else(|| settings.server.data_dir.clone());
-    let b = Gallery::binding(&dir)?
-        .ok_or_else(|| VisageError::unprocessable(Code::NoGallery, format!("no gallery in {}", dir.display())))?;
-    match (b.model, b.dim) {
-        (Some(model), Some(dim)) => Ok((dir, model, dim)),
-        _ => Err(VisageError::unprocessable(
-            Code::NoGallery,
-            format!("the gallery in {} was never bound to a model (nothing enrolled)", dir.display()),
-        )),
-    }
-}
-
 /// Builds the index of another backend from the store, then checks it.
 pub fn reindex(mut settings: Settings, args: &ReindexArgs) -> Result<()> {
-    let (dir, model, dim) = binding(&settings, &args.data_dir)?;
+    if let Some(dir) = &args.data_dir {
+        settings.server.data_dir = dir.clone();
+    }
     settings.index.kind = args.to;
-    settings.index.validate()?;
     let bar = (!args.quiet).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -82,21 +69,17 @@ pub fn reindex(mut settings: Settings, args: &ReindexArgs) -> Result<()> {
             b.set_position(done);
         }
     };
-    let started = std::time::Instant::now();
-    let gallery = Gallery::reindex(&dir, &model, dim, &settings.index, Some(&progress))?;
-    let faces = gallery.len();
-    drop(gallery);
+    let done = maintenance::reindex(&settings, &progress)?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let report = check(&dir, &settings.index, &CheckOptions::default())?;
+    let report = done.check;
     let output = json!({
         "to": args.to,
-        "data_dir": dir,
-        "model": model,
-        "faces": faces,
-        "seconds": seconds,
+        "data_dir": settings.server.data_dir,
+        "model": done.model,
+        "faces": done.faces,
+        "seconds": done.seconds,
         "check": report,
         "next": format!(
             "serve from it with index.kind = \"{}\" (or VISAGE_INDEX__KIND={})",
@@ -115,7 +98,9 @@ pub fn reindex(mut settings: Settings, args: &ReindexArgs) -> Result<()> {
 
 /// Compares the store and the index; prints the report, fails with `index_drift` on drift.
 pub fn run_check(mut settings: Settings, args: &CheckArgs) -> Result<()> {
-    let dir = args.data_dir.clone().unwrap_or_else(|| settings.server.data_dir.clone());
+    if let Some(dir) = &args.data_dir {
+        settings.server.data_dir = dir.clone();
+    }
     if let Some(kind) = args.kind {
         settings.index.kind = kind;
     }
@@ -126,7 +111,7 @@ pub fn run_check(mut settings: Settings, args: &CheckArgs) -> Result<()> {
         min_recall: args.min_recall,
         ..CheckOptions::default()
     };
-    let report = check(&dir, &settings.index, &opts)?;
+    let report = maintenance::check(&settings, &opts)?;
     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     if report.drift {
         return Err(VisageError::conflict(

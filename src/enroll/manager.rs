@@ -133,35 +133,53 @@ fn work(
             }
         }
         let opts = Options { cancel, stop: stop.clone(), ..base.clone() };
-        tracing::info!(job = %id, "enrolment job started");
         let mut times = StageTimes::default();
-        // A panic inside one job must not take the queue down with it.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            super::run(
-                Some(pipeline),
-                gallery,
-                &id,
-                &opts,
-                &mut |p| {
-                    if let Some(l) = live.lock().get_mut(&id) {
-                        l.progress = Some(p.clone());
-                    }
-                },
-                &mut times,
-            )
-        }));
-        match result {
-            Ok(Ok(state)) => tracing::info!(job = %id, ?state, items = times.items, "enrolment job stopped"),
-            Ok(Err(e)) => tracing::error!(job = %id, "enrolment job failed: {e}"),
-            Err(_) => {
-                tracing::error!(job = %id, "enrolment job panicked");
-                let _ =
-                    gallery.set_job_state(&id, JobState::Failed, Some("internal error (panic); see the server log"));
+        let mut progress = |p: &Progress| {
+            if let Some(l) = live.lock().get_mut(&id) {
+                l.progress = Some(p.clone());
             }
-        }
-        if let Err(e) = gallery.persist() {
-            tracing::error!("saving the index failed: {e}");
-        }
+        };
+        let _ = drive(Some(pipeline), gallery, &id, &opts, &mut progress, &mut times);
         live.lock().remove(&id);
     }
+}
+
+/// Runs one job to its end, or until `opts.cancel`/`opts.stop`: the one way every job runs, in
+/// the manager's background thread or in a command's foreground. A panic fails the job, not the
+/// process; the index is saved afterwards. `times` receives this run's stage timings.
+pub fn drive(
+    pipeline: Option<&Pipeline>,
+    gallery: &Gallery,
+    id: &str,
+    opts: &Options,
+    progress: &mut dyn FnMut(&Progress),
+    times: &mut StageTimes,
+) -> Result<JobState> {
+    tracing::info!(job = %id, "enrolment job started");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        super::run(pipeline, gallery, id, opts, progress, times)
+    }));
+    let result = match result {
+        Ok(Ok(state)) => {
+            tracing::info!(job = %id, ?state, items = times.items, "enrolment job stopped");
+            Ok(state)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(job = %id, "enrolment job failed: {e}");
+            Err(e)
+        }
+        Err(_) => {
+            tracing::error!(job = %id, "enrolment job panicked");
+            let _ = gallery.set_job_state(id, JobState::Failed, Some("internal error (panic); see the server log"));
+            Err(VisageError::Internal(format!("job {id} panicked")))
+        }
+    };
+    let saving = std::time::Instant::now();
+    let saved = gallery.persist();
+    times.persist_ms = saving.elapsed().as_secs_f64() * 1000.0;
+    if let Err(e) = saved {
+        tracing::error!("saving the index failed: {e}");
+        return result.and(Err(e));
+    }
+    result
 }

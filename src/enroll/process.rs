@@ -60,6 +60,8 @@ pub struct StageTimes {
     pub embed_ms: f64,
     /// Adding the enrolled faces to the vector index (the rest of recording is the store's).
     pub index_ms: f64,
+    /// Saving the index once the run stopped.
+    pub persist_ms: f64,
 }
 
 impl StageTimes {
@@ -69,6 +71,7 @@ impl StageTimes {
         self.detect_ms += other.detect_ms;
         self.embed_ms += other.embed_ms;
         self.index_ms += other.index_ms;
+        self.persist_ms += other.persist_ms;
     }
 
     /// Items per second the models alone would allow on `workers` parallel workers.

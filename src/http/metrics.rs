@@ -88,7 +88,9 @@ pub async fn track(
 
 /// `GET /metrics` in the Prometheus text format.
 pub async fn render(engine: web::Data<Engine>) -> HttpResponse {
-    METRICS.gallery_faces.set(engine.gallery().len() as i64);
+    if let Ok(g) = engine.gallery() {
+        METRICS.gallery_faces.set(g.len() as i64);
+    }
     METRICS.sqlite_memory.set(crate::gallery::store::sqlite_memory_bytes());
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&METRICS.registry.gather(), &mut out) {

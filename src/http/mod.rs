@@ -23,7 +23,7 @@ use actix_web::{web, App, HttpMessage, HttpServer};
 
 use crate::config::Settings;
 use crate::error::Code;
-use crate::service::Engine;
+use crate::service::{Engine, Mode};
 use error::ApiError;
 use futures_util::StreamExt;
 
@@ -95,7 +95,9 @@ async fn body_deadline(
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let address = settings.server.address.clone();
     let interval = Duration::from_secs(settings.server.persist_interval_s.max(1));
-    let engine = web::block(move || Engine::open(settings)).await??.with_stage_hook(Arc::new(metrics::observe_stage));
+    let engine = web::block(move || Engine::open(settings, Mode::Serve))
+        .await??
+        .with_stage_hook(Arc::new(metrics::observe_stage));
     let engine = web::Data::new(engine);
     let background = engine.clone();
     let saver = actix_web::rt::spawn(async move {

@@ -33,15 +33,21 @@ pub struct Embedded {
     pub faces: Vec<Face>,
 }
 
-/// What a use case runs with once admitted: the models, the gallery and the stage timer.
+/// What a use case runs with once admitted: the models, the gallery (when the engine opened one)
+/// and the stage timer.
 #[derive(Clone)]
 pub struct Work {
     pub pipeline: Arc<Pipeline>,
-    pub gallery: Arc<Gallery>,
+    pub(super) gallery: Option<Arc<Gallery>>,
     pub stages: Stages,
 }
 
 impl Work {
+    /// The gallery; an engine opened for the models alone has none.
+    pub fn gallery(&self) -> Result<&Gallery> {
+        self.gallery.as_deref().ok_or_else(|| VisageError::Internal("the engine was opened without its gallery".into()))
+    }
+
     /// Decodes an image under the configured limits.
     pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage> {
         self.stages.time(Stage::Decode, || self.pipeline.decode(bytes))
@@ -112,6 +118,13 @@ impl Work {
             .collect();
         let detector = if aligned { "aligned" } else { self.pipeline.detector.model_id() };
         Ok(Detected { width: image.width(), height: image.height(), detector: detector.into(), faces })
+    }
+
+    /// The image with the boxes and landmarks of `faces` drawn on it, as PNG.
+    pub fn drawn(&self, bytes: &[u8], faces: &[DetectedFace]) -> Result<Vec<u8>> {
+        let image = self.decode(bytes)?;
+        let detections: Vec<Detection> = faces.iter().map(|f| f.detection.clone()).collect();
+        crate::pipeline::draw::png(&crate::pipeline::draw::draw(&image, &detections))
     }
 
     /// Every face with its embedding, and the attributes in `wanted`.

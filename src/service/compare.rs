@@ -2,6 +2,8 @@
 //! an image against one enrolled face, and the same with caller-given embeddings. Scores are
 //! cosines; the thresholds in force say which are the same person.
 
+use serde::Serialize;
+
 use super::analyze::Work;
 use super::recognize::check_k;
 use super::stages::Stage;
@@ -9,6 +11,36 @@ use super::Engine;
 use crate::error::{Code, Result, VisageError};
 use crate::gallery::Candidate;
 use crate::pipeline::Face;
+
+/// Every face pair across two images, decided at one threshold.
+#[derive(Debug, Serialize)]
+pub struct Pairs {
+    pub faces_a: usize,
+    pub faces_b: usize,
+    pub embedder: String,
+    pub threshold: f32,
+    /// `option` (the caller's), else the source of the threshold in force: `config` or
+    /// `calibrated`.
+    pub threshold_source: String,
+    /// Every pair, `a`'s faces outer, in the configured face order.
+    pub pairs: Vec<Pair>,
+}
+
+/// One face of each image and their cosine.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pair {
+    pub a: usize,
+    pub b: usize,
+    pub cosine: f32,
+    pub same: bool,
+}
+
+impl Pairs {
+    /// The most similar pair.
+    pub fn best(&self) -> Option<&Pair> {
+        self.pairs.iter().max_by(|x, y| x.cosine.total_cmp(&y.cosine))
+    }
+}
 
 /// A face of an image and its cosine with the reference.
 pub struct Matched {
@@ -44,6 +76,35 @@ impl Work {
 }
 
 impl Engine {
+    /// Every face of `a` against every face of `b`, decided at `threshold`, else at the 1:1
+    /// threshold in force (what `/v1/verify` decides with).
+    pub async fn compare_all(&self, a: Vec<u8>, b: Vec<u8>, threshold: Option<f32>) -> Result<Pairs> {
+        let in_force = self.thresholds();
+        let source = if threshold.is_some() { "option".to_string() } else { in_force.source.clone() };
+        let threshold = super::recognize::check_threshold(threshold, in_force.compare)?;
+        self.run(move |w| {
+            let faces_a = w.analyze(&a, false)?.1;
+            let faces_b = w.analyze(&b, false)?.1;
+            let mut pairs = Vec::with_capacity(faces_a.len() * faces_b.len());
+            for (i, fa) in faces_a.iter().enumerate() {
+                for (j, fb) in faces_b.iter().enumerate() {
+                    let cosine = crate::index::dot(&fa.embedding.vector, &fb.embedding.vector);
+                    pairs.push(Pair { a: i, b: j, cosine, same: cosine >= threshold });
+                }
+            }
+            let embedder = w.pipeline.embedder.model_id().to_string();
+            Ok(Pairs {
+                faces_a: faces_a.len(),
+                faces_b: faces_b.len(),
+                embedder,
+                threshold,
+                threshold_source: source,
+                pairs,
+            })
+        })
+        .await
+    }
+
     /// The main face of `source` against every face of `target`.
     pub async fn compare_images(&self, source: Vec<u8>, target: Vec<u8>, aligned: bool) -> Result<Compared> {
         let threshold = self.thresholds().compare;
@@ -74,7 +135,7 @@ impl Engine {
 
     /// Cosines of `targets` with `source`, all caller-given embeddings of the gallery's model.
     pub async fn compare_embeddings(&self, source: Vec<f32>, targets: Vec<Vec<f32>>) -> Result<Vec<f32>> {
-        let work = self.work.clone();
+        let work = self.work()?;
         let source = work.query_embedding(&source)?;
         targets.iter().map(|t| Ok(crate::index::dot(&source.vector, &work.query_embedding(t)?.vector))).collect()
     }
@@ -90,7 +151,7 @@ impl Engine {
                 queries
                     .iter()
                     .map(|q| {
-                        let answer = w.gallery.identify(std::slice::from_ref(q), k, f32::INFINITY, None)?;
+                        let answer = w.gallery()?.identify(std::slice::from_ref(q), k, f32::INFINITY, None)?;
                         Ok(answer.into_iter().next().map(|a| a.candidates).unwrap_or_default())
                     })
                     .collect()

@@ -42,7 +42,7 @@ impl Work {
         opts: &EnrolOptions,
         keep_crops: bool,
     ) -> Result<(FaceRecord, bool)> {
-        self.gallery.subject(subject_id)?; // 404 before spending a model run
+        self.gallery()?.subject(subject_id)?; // 404 before spending a model run
         self.enrol_as(bytes, opts, keep_crops, || Ok(subject_id.to_string()))
     }
 
@@ -55,7 +55,7 @@ impl Work {
         opts: &EnrolOptions,
         keep_crops: bool,
     ) -> Result<(FaceRecord, bool)> {
-        self.enrol_as(bytes, opts, keep_crops, || Ok(self.gallery.subject_named_or_create(name)?.0.id))
+        self.enrol_as(bytes, opts, keep_crops, || Ok(self.gallery()?.subject_named_or_create(name)?.0.id))
     }
 
     fn enrol_as(
@@ -69,6 +69,6 @@ impl Work {
         let hash = photo_sha256(bytes);
         let crop = if keep_crops { Some(crate::pipeline::draw::png(&face.crop)?) } else { None };
         let new = NewFace::detected(&face, &hash, opts.external_id.as_deref(), crop.as_deref());
-        self.gallery.add_face(&subject()?, &face.embedding, new)
+        self.gallery()?.add_face(&subject()?, &face.embedding, new)
     }
 }

@@ -7,9 +7,14 @@ use std::path::PathBuf;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::enroll::{self, manager::Manager, Gate, JobSpec, Source};
+use crate::config::Settings;
+use crate::enroll::{self, manager, manager::Manager, Gate, JobSpec, Source};
 use crate::error::{Code, Result, VisageError};
-use crate::gallery::{validate_id, Gallery};
+use crate::gallery::{validate_id, Gallery, JobState};
+use crate::pipeline::Pipeline;
+
+/// The origin tag of jobs run in a command's foreground (a server resumes only its own).
+const FOREGROUND: &str = "cli";
 
 /// A job's state and progress.
 #[derive(Debug, Serialize, ToSchema)]
@@ -132,6 +137,37 @@ pub(super) fn create(g: &Gallery, jobs: &Manager, id: &str, spec: &JobSpec) -> R
         tracing::info!(job = %job.id, "enrolment job queued");
     }
     Ok(created)
+}
+
+/// What a job run in the foreground did.
+#[derive(Debug)]
+pub struct JobRun {
+    pub state: JobState,
+    /// This run's stage timings.
+    pub times: enroll::StageTimes,
+    /// The threads it ran on.
+    pub workers: usize,
+}
+
+/// [`super::Engine::run_job`].
+pub(super) fn run_here(
+    g: &Gallery,
+    pipeline: Option<&Pipeline>,
+    id: &str,
+    spec: &JobSpec,
+    progress: &mut dyn FnMut(&enroll::Progress),
+    settings: &Settings,
+    workers: usize,
+) -> Result<JobRun> {
+    let (job, _) = enroll::create(g, id, spec, FOREGROUND)?;
+    if job.state.is_final() {
+        g.set_job_state(id, JobState::Queued, None)?;
+        g.set_job_total(id, None)?;
+    }
+    let opts = enroll::Options { gate: spec.gate, ..super::assemble::job_options(settings, workers) };
+    let mut times = enroll::StageTimes::default();
+    let state = manager::drive(pipeline, g, id, &opts, progress, &mut times)?;
+    Ok(JobRun { state, times, workers })
 }
 
 /// A folder on the server a job may read (`ROOT/<subject>/<photo>` inside).

@@ -10,9 +10,12 @@ pub mod assemble;
 mod calibration;
 mod collection;
 mod compare;
+mod embeddings;
 mod enrol;
 mod jobs;
 pub mod keys;
+mod labelled;
+pub mod maintenance;
 mod recognize;
 mod review;
 mod settings;
@@ -24,18 +27,23 @@ use std::time::Duration;
 
 use crate::calibrate::{self, FpirEstimate, Thresholds};
 use crate::config::Settings;
-use crate::enroll::{manager::Manager, Gate, Options};
+pub use crate::enroll::embeddings::Reader as EmbeddingsReader;
+use crate::enroll::{manager::Manager, Options};
+pub use crate::enroll::{Counts, EmbeddingsFile, Gate, JobSpec, MultiFace, Progress, Source, StageTimes};
 use crate::error::{Code, Result, VisageError};
 use crate::eval::{EvalOptions, EvalReport};
-use crate::gallery::{DeletedFace, FaceRecord, Gallery, ItemRecord, Subject};
-use crate::pipeline::attributes::AttributeSet;
+pub use crate::gallery::Gallery;
+use crate::gallery::{DeletedFace, FaceRecord, ItemRecord, Subject};
+pub use crate::pipeline::attributes::AttributeSet;
 use crate::pipeline::Pipeline;
 use admission::{Admission, Permit};
 pub use analyze::{Detected, Embedded, Work};
 pub use calibration::{calibrate_gallery, Calibrated};
-pub use compare::{Compared, Matched};
+pub use compare::{Compared, Matched, Pair, Pairs};
+pub use embeddings::{import_binding, item_position};
 pub use enrol::EnrolOptions;
-pub use jobs::{gate_with, job_id, JobSource, JobStatus, NewJob, ServerFolder};
+pub use jobs::{gate_with, job_id, JobRun, JobSource, JobStatus, NewJob, ServerFolder};
+pub use labelled::Unembedded;
 pub use recognize::{
     Identified, IdentifiedFace, IdentifyOptions, Reference, SearchBy, SearchOptions, SearchQuery, SearchResults,
     Searched, Verification, VerifyQuery,
@@ -44,12 +52,61 @@ pub use review::{Named, ReviewPage, ReviewTarget};
 pub use settings::{CompatSettings, ServerSettings, UiSettings};
 use stages::{StageHook, Stages};
 
+/// What an engine is opened for: how its model sessions are sized, and which parts it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// The server: `server.workers` model runs at once, each request admitted through a bounded
+    /// queue; bulk jobs run in the background and unfinished ones resume.
+    Serve,
+    /// One command's work in this process on `workers` threads (0 = one per core), one
+    /// single-threaded model session each; jobs run in the foreground ([`Engine::run_job`]).
+    Batch { workers: usize },
+    /// The models alone, sized like [`Mode::Batch`]; the gallery is not opened (so the command
+    /// runs beside a server holding it), only its thresholds in force are read.
+    Models { workers: usize },
+    /// The gallery alone, no model loaded: an existing gallery, or a new one bound to `bind`
+    /// (model id, dimension).
+    Offline { bind: Option<(String, usize)> },
+}
+
+/// The parts only a server runs: request admission and the background job manager.
+struct Serving {
+    admission: Admission,
+    jobs: Arc<Manager>,
+}
+
+impl Serving {
+    /// Admission for `workers` model runs, and the job manager (its workers take the same model
+    /// permits as requests), which resumes the unfinished jobs.
+    fn start(settings: &Settings, workers: usize, pipeline: &Arc<Pipeline>, gallery: &Arc<Gallery>) -> Result<Self> {
+        let s = &settings.server;
+        let admission = Admission::new(workers, s.max_queue, Duration::from_millis(s.queue_timeout_ms));
+        let base = Options {
+            workers: if settings.enroll.workers == 0 { workers } else { settings.enroll.workers },
+            roots: Some(settings.enroll.allowed_roots.clone()),
+            throttle: Some(admission.throttle()),
+            ..assemble::job_options(settings, workers)
+        };
+        let jobs = Manager::start(pipeline.clone(), gallery.clone(), base)?;
+        Ok(Self { admission, jobs })
+    }
+}
+
+/// A part this engine's mode did not open, asked for by a door: a door's bug, not the caller's.
+fn not_opened(part: &str, mode: &Mode) -> VisageError {
+    VisageError::Internal(format!("the engine was opened as {mode:?}, without its {part}"))
+}
+
 /// The engine: everything a use case needs, assembled once and shared by every door.
 pub struct Engine {
     settings: Settings,
-    work: Work,
-    jobs: Arc<Manager>,
-    admission: Admission,
+    mode: Mode,
+    /// Model runs at once (jobs run in the foreground on as many threads).
+    workers: usize,
+    pipeline: Option<Arc<Pipeline>>,
+    gallery: Option<Arc<Gallery>>,
+    stages: Stages,
+    serving: Option<Serving>,
     thresholds: calibration::ThresholdState,
 }
 
@@ -59,82 +116,123 @@ async fn spawn<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static
 }
 
 impl Engine {
-    /// Loads the models and opens the gallery. `server.workers` sessions per model are created,
-    /// each with `cores / workers` threads unless `runtime.intra_threads` says otherwise;
-    /// unfinished jobs resume.
-    pub fn open(mut settings: Settings) -> Result<Self> {
-        let workers = assemble::size_for_serving(&mut settings);
-        let pipeline = Pipeline::load(&settings)?;
-        let gallery = assemble::open_gallery(&settings, &pipeline, &settings.server.data_dir)?;
+    /// Loads what `mode` needs (the models, the gallery, or both) once. Serving: `server.workers`
+    /// sessions per model, each with `cores / workers` threads unless `runtime.intra_threads`
+    /// says otherwise, and unfinished jobs resume.
+    pub fn open(mut settings: Settings, mode: Mode) -> Result<Self> {
+        let workers = match &mode {
+            Mode::Serve => assemble::size_for_serving(&mut settings),
+            Mode::Batch { workers } | Mode::Models { workers } => assemble::size_for_batch(&mut settings, *workers),
+            Mode::Offline { .. } => 1,
+        };
+        let pipeline = match &mode {
+            Mode::Offline { .. } => None,
+            _ => Some(Arc::new(Pipeline::load(&settings)?)),
+        };
+        let dir = settings.server.data_dir.clone();
+        let gallery = match (&mode, &pipeline) {
+            (Mode::Models { .. }, _) => None,
+            (_, Some(p)) => Some(Gallery::open_with(&dir, p.embedder.model_id(), p.embedder.dim(), &settings.index)?),
+            (Mode::Offline { bind }, None) => Some(assemble::open_bound(&settings, bind.as_ref())?),
+            (_, None) => None,
+        };
+        // A server calibrates at start when targets are configured; a command reads what is in force.
+        let model = gallery.as_ref().map(|g| g.model()).or(pipeline.as_ref().map(|p| p.embedder.model_id()));
+        let thresholds = match (&mode, &gallery, model) {
+            (Mode::Serve, Some(g), _) => Some(calibrate::in_force(&settings.compare, &settings.identify, g)?),
+            (_, _, Some(model)) => calibrate::stored(&dir, model)?,
+            _ => None,
+        }
+        .unwrap_or_else(|| Thresholds::configured(&settings.compare, &settings.identify));
         tracing::info!(
+            ?mode,
             workers,
             threads_per_worker = settings.runtime.intra_threads,
-            detector = pipeline.detector.model_id(),
-            embedder = pipeline.embedder.model_id(),
-            faces = gallery.len(),
-            index = %gallery.backend(),
-            kernel = gallery.index_kernel().unwrap_or("-"),
-            data_dir = %settings.server.data_dir.display(),
+            detector = pipeline.as_ref().map_or("-", |p| p.detector.model_id()),
+            embedder = pipeline.as_ref().map_or("-", |p| p.embedder.model_id()),
+            faces = gallery.as_ref().map_or(0, |g| g.len()),
+            index = %gallery.as_ref().map_or_else(|| "-".to_string(), |g| g.backend().to_string()),
+            kernel = gallery.as_ref().and_then(|g| g.index_kernel()).unwrap_or("-"),
+            data_dir = %dir.display(),
             "visage ready"
         );
-        let thresholds = calibrate::in_force(&settings.compare, &settings.identify, &gallery)?;
         tracing::info!(compare = thresholds.compare, identify = thresholds.identify, source = %thresholds.source, "thresholds");
-        let (pipeline, gallery) = (Arc::new(pipeline), Arc::new(gallery));
-        let admission =
-            Admission::new(workers, settings.server.max_queue, Duration::from_millis(settings.server.queue_timeout_ms));
-        let base = Options {
-            workers: if settings.enroll.workers == 0 { workers } else { settings.enroll.workers },
-            batch: settings.enroll.batch,
-            gate: settings.enroll.gate,
-            roots: Some(settings.enroll.allowed_roots.clone()),
-            archive: settings.enroll.archive_limits(),
-            cancel: Default::default(),
-            stop: Default::default(),
-            // Job workers take the same model permits as requests.
-            throttle: Some(admission.throttle()),
-            aligned: false,
+        let gallery = gallery.map(Arc::new);
+        let serving = match (&mode, &pipeline, &gallery) {
+            (Mode::Serve, Some(p), Some(g)) => Some(Serving::start(&settings, workers, p, g)?),
+            _ => None,
         };
-        let jobs = Manager::start(pipeline.clone(), gallery.clone(), base)?;
         Ok(Self {
-            thresholds: calibration::ThresholdState::new(thresholds, gallery.len()),
-            work: Work { pipeline, gallery, stages: Stages::default() },
-            jobs,
-            admission,
+            thresholds: calibration::ThresholdState::new(thresholds, gallery.as_ref().map_or(0, |g| g.len())),
+            mode,
+            workers,
+            pipeline,
+            gallery,
+            stages: Stages::default(),
+            serving,
             settings,
         })
     }
 
     /// Reports every stage's duration to `hook` (besides `tracing`).
     pub fn with_stage_hook(mut self, hook: StageHook) -> Self {
-        self.work.stages = Stages::with_hook(hook);
+        self.stages = Stages::with_hook(hook);
         self
     }
 
-    /// The settings in force (sized for serving).
+    /// The settings in force (sized for the mode).
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
-    /// The loaded models.
-    pub fn pipeline(&self) -> &Pipeline {
-        &self.work.pipeline
+    /// Model runs at once: the serving workers, or a batch's threads.
+    pub fn workers(&self) -> usize {
+        self.workers
     }
 
-    /// The gallery.
-    pub fn gallery(&self) -> &Gallery {
-        &self.work.gallery
+    /// What the engine was opened for.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// The loaded models ([`Mode::Offline`] loads none).
+    pub fn pipeline(&self) -> Result<&Pipeline> {
+        self.pipeline.as_deref().ok_or_else(|| not_opened("models", &self.mode))
+    }
+
+    /// The gallery ([`Mode::Models`] opens none).
+    pub fn gallery(&self) -> Result<&Gallery> {
+        self.gallery.as_deref().ok_or_else(|| not_opened("gallery", &self.mode))
+    }
+
+    /// The serving parts ([`Mode::Serve`] only).
+    fn serving(&self) -> Result<&Serving> {
+        self.serving.as_ref().ok_or_else(|| not_opened("job manager", &self.mode))
     }
 
     /// Admits one request for as long as the permit is held (bounds the requests whose bodies
-    /// are held); [`VisageError::Busy`] after the queue timeout.
-    pub async fn admit(&self) -> Result<Permit> {
-        self.admission.request().await
+    /// are held); [`VisageError::Busy`] after the queue timeout. Outside [`Mode::Serve`] every
+    /// request is admitted.
+    pub async fn admit(&self) -> Result<Option<Permit>> {
+        match &self.serving {
+            Some(s) => s.admission.request().await.map(Some),
+            None => Ok(None),
+        }
     }
 
-    /// Runs model work on an admitted worker, off the async executor.
+    /// What model work runs with: the models, the gallery (when opened) and the stage timer.
+    fn work(&self) -> Result<Work> {
+        let pipeline = self.pipeline.clone().ok_or_else(|| not_opened("models", &self.mode))?;
+        Ok(Work { pipeline, gallery: self.gallery.clone(), stages: self.stages.clone() })
+    }
+
+    /// Runs model work off the async executor, on an admitted worker when serving.
     pub async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Work) -> Result<T> + Send + 'static) -> Result<T> {
-        let permit = self.admission.model().await?;
-        let work = self.work.clone();
+        let work = self.work()?;
+        let permit = match &self.serving {
+            Some(s) => Some(s.admission.model().await?),
+            None => None,
+        };
         spawn(move || {
             let _permit = permit;
             f(&work)
@@ -147,7 +245,7 @@ impl Engine {
         &self,
         f: impl FnOnce(&Gallery) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let gallery = self.work.gallery.clone();
+        let gallery = self.gallery.clone().ok_or_else(|| not_opened("gallery", &self.mode))?;
         spawn(move || f(&gallery)).await
     }
 
@@ -157,6 +255,16 @@ impl Engine {
     /// (none computed, no model run, when it is empty).
     pub async fn detect(&self, image: Vec<u8>, aligned: bool, wanted: AttributeSet) -> Result<Detected> {
         self.run(move |w| w.detected(&image, aligned, wanted)).await
+    }
+
+    /// [`Engine::detect`] with the faces drawn on the image (PNG).
+    pub async fn detect_drawn(&self, image: Vec<u8>, wanted: AttributeSet) -> Result<(Detected, Vec<u8>)> {
+        self.run(move |w| {
+            let detected = w.detected(&image, false, wanted)?;
+            let png = w.drawn(&image, &detected.faces)?;
+            Ok((detected, png))
+        })
+        .await
     }
 
     /// Every face of an image with its embedding, and the attributes in `wanted`.
@@ -310,7 +418,7 @@ impl Engine {
     pub async fn create_job(&self, request: NewJob) -> Result<(JobStatus, bool)> {
         let (roots, gate, keep) =
             (self.settings.enroll.allowed_roots.clone(), self.settings.enroll.gate, self.settings.gallery.keep_crops);
-        let jobs = self.jobs.clone();
+        let jobs = self.serving()?.jobs.clone();
         self.blocking(move |g| {
             let upload = match &request.source {
                 JobSource::Upload(path) => Some(path.clone()),
@@ -327,6 +435,14 @@ impl Engine {
         .await
     }
 
+    /// Runs a job in this process, on the calling thread with the engine's workers (a command's
+    /// foreground job; a server runs jobs in the background instead): created unless `id`
+    /// exists with the same spec, resumed when interrupted, and run again when finished, to take
+    /// what was added to its source since (what is recorded is skipped).
+    pub fn run_job(&self, id: &str, spec: &JobSpec, progress: &mut dyn FnMut(&Progress)) -> Result<JobRun> {
+        jobs::run_here(self.gallery()?, self.pipeline.as_deref(), id, spec, progress, &self.settings, self.workers)
+    }
+
     /// The server folders a job may read: `enroll.allowed_roots` and the folders inside them.
     pub async fn server_folders(&self) -> Result<Vec<ServerFolder>> {
         let roots = self.settings.enroll.allowed_roots.clone();
@@ -335,7 +451,7 @@ impl Engine {
 
     /// A job's state, counts, rate and ETA.
     pub async fn job(&self, id: String) -> Result<JobStatus> {
-        let jobs = self.jobs.clone();
+        let jobs = self.serving()?.jobs.clone();
         self.blocking(move |g| jobs::status(g, &jobs, &id)).await
     }
 
@@ -355,7 +471,7 @@ impl Engine {
     /// Cancels a queued or running job (photos in flight are finished); a finished job is
     /// left as it is.
     pub async fn cancel_job(&self, id: String) -> Result<JobStatus> {
-        let jobs = self.jobs.clone();
+        let jobs = self.serving()?.jobs.clone();
         self.blocking(move |g| {
             jobs.cancel(&id)?;
             jobs::status(g, &jobs, &id)
@@ -376,7 +492,7 @@ impl Engine {
     pub async fn fpir_estimate(&self) -> Result<(Thresholds, FpirEstimate)> {
         let thresholds = self.thresholds();
         let threshold = thresholds.identify;
-        let version = self.gallery().version();
+        let version = self.gallery()?.version();
         if let Some(e) = self.thresholds.cached_fpir(version, threshold) {
             return Ok((thresholds, e));
         }
@@ -406,7 +522,7 @@ impl Engine {
         let (Some(far), Some(fpir)) = (self.settings.compare.target_far, self.settings.identify.target_fpir) else {
             return;
         };
-        let now = self.gallery().len();
+        let Ok(now) = self.gallery().map(Gallery::len) else { return };
         let Some(last) = self.thresholds.size_step(now) else { return };
         match self
             .blocking(move |g| {
@@ -451,11 +567,14 @@ impl Engine {
         self.blocking(|g| g.persist()).await
     }
 
-    /// Stops the job manager (unfinished jobs resume at the next start) and saves the index.
+    /// Stops the job manager, if serving (unfinished jobs resume at the next start), and saves
+    /// the index.
     pub async fn shutdown(&self) -> Result<()> {
-        let jobs = self.jobs.clone();
+        let jobs = self.serving.as_ref().map(|s| s.jobs.clone());
         self.blocking(move |g| {
-            jobs.shutdown();
+            if let Some(jobs) = jobs {
+                jobs.shutdown();
+            }
             g.persist()
         })
         .await

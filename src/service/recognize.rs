@@ -168,7 +168,7 @@ impl Work {
                 format!("embedding must be {dim} finite numbers, not all zero"),
             )
         })?;
-        Ok(Embedding { model: Arc::from(self.gallery.model()), vector })
+        Ok(Embedding { model: Arc::from(self.gallery()?.model()), vector })
     }
 
     /// Verifies `query` at `threshold`; `aligned` says the images are aligned faces already.
@@ -177,7 +177,7 @@ impl Work {
             VerifyQuery::Subject { image, subject_id } => {
                 let face = self.main_face(&image, aligned, "image")?;
                 let (face_id, similarity) =
-                    self.gallery.verify_subject(&face.embedding, &subject_id)?.ok_or_else(|| {
+                    self.gallery()?.verify_subject(&face.embedding, &subject_id)?.ok_or_else(|| {
                         VisageError::unprocessable(
                             Code::SubjectHasNoFaces,
                             format!("subject {subject_id:?} has no enrolled face"),
@@ -206,7 +206,7 @@ impl Work {
     pub fn identify(&self, image: &[u8], k: usize, threshold: f32, opts: &IdentifyOptions) -> Result<Identified> {
         let faces = self.analyze_with(image, opts.aligned, opts.attributes)?.1;
         let embeddings: Vec<Embedding> = faces.iter().map(|f| f.embedding.clone()).collect();
-        let g = &self.gallery;
+        let g = self.gallery()?;
         let answers = self.stages.time(Stage::Search, || g.identify(&embeddings, k, threshold, opts.ef))?;
         let faces = faces
             .into_iter()
@@ -218,7 +218,7 @@ impl Work {
 
     /// Searches the gallery (options already checked).
     pub fn search(&self, query: SearchQuery, k: usize, opts: &SearchOptions) -> Result<Searched> {
-        let g = &self.gallery;
+        let g = self.gallery()?;
         let (query, face) = match query {
             SearchQuery::Embedding(v) => (self.query_embedding(&v)?, None),
             SearchQuery::Image { bytes, aligned } => {

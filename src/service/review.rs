@@ -63,7 +63,7 @@ impl Work {
             .zip(&crops)
             .map(|(f, crop)| NewFace::detected(f, &hash, None, Some(crop.as_slice())))
             .collect();
-        self.gallery.keep_for_review(&faces, "identify", max_items)
+        self.gallery()?.keep_for_review(&faces, "identify", max_items)
     }
 }
 

@@ -72,7 +72,7 @@ fn versions(engine: &Engine, opts: &FaceOptions, embedded: bool) -> Option<Plugi
     if !opts.status {
         return None;
     }
-    let p = engine.pipeline();
+    let p = engine.pipeline().ok()?;
     let detector = if opts.aligned { "aligned" } else { p.detector.model_id() };
     let mut v = PluginVersions::from([("detector", detector.to_string())]);
     if embedded {

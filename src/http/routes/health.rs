@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 
 use crate::http::api::{Health, Ready};
+use crate::http::error::ApiError;
 use crate::service::Engine;
 
 /// The process is up.
@@ -13,16 +14,16 @@ pub async fn healthz() -> HttpResponse {
 
 /// Models are loaded and the index is ready (the engine only exists once both are).
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Ready)))]
-pub async fn readyz(engine: web::Data<Engine>) -> HttpResponse {
-    let pipeline = engine.pipeline();
-    HttpResponse::Ok().json(Ready {
+pub async fn readyz(engine: web::Data<Engine>) -> Result<HttpResponse, ApiError> {
+    let (pipeline, gallery) = (engine.pipeline()?, engine.gallery()?);
+    Ok(HttpResponse::Ok().json(Ready {
         status: "ready".into(),
         detector: pipeline.detector.model_id().into(),
         embedder: pipeline.embedder.model_id().into(),
-        gallery_faces: engine.gallery().len(),
-        index: engine.gallery().backend().to_string(),
-        index_kernel: engine.gallery().index_kernel().map(str::to_string),
-        index_behind: engine.gallery().index_behind(),
+        gallery_faces: gallery.len(),
+        index: gallery.backend().to_string(),
+        index_kernel: gallery.index_kernel().map(str::to_string),
+        index_behind: gallery.index_behind(),
         keep_crops: engine.settings().gallery.keep_crops,
-    })
+    }))
 }
