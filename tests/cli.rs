@@ -120,7 +120,9 @@ fn readme_synopsis(cmd: &clap::Command) -> Vec<(String, String)> {
 /// The flags written in a synopsis entry: `--long` and `-s` words, brackets and `|` apart.
 fn written_flags(text: &str) -> std::collections::BTreeSet<String> {
     text.split(|c: char| c.is_whitespace() || "[]|".contains(c))
-        .filter(|w| w.starts_with("--") || (w.len() == 2 && w.starts_with('-') && w.as_bytes()[1].is_ascii_alphabetic()))
+        .filter(|w| {
+            w.starts_with("--") || (w.len() == 2 && w.starts_with('-') && w.as_bytes()[1].is_ascii_alphabetic())
+        })
         .map(str::to_string)
         .collect()
 }
@@ -128,8 +130,10 @@ fn written_flags(text: &str) -> std::collections::BTreeSet<String> {
 /// Every command of the tree that runs (a leaf, or one with its own arguments), by path, with
 /// the flags clap defines for it (global ones and help apart).
 fn clap_commands(cmd: &clap::Command, path: &str, out: &mut Vec<(String, std::collections::BTreeSet<String>)>) {
-    let own: Vec<_> =
-        cmd.get_arguments().filter(|a| !a.is_global_set() && !matches!(a.get_id().as_str(), "help" | "version")).collect();
+    let own: Vec<_> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_global_set() && !matches!(a.get_id().as_str(), "help" | "version"))
+        .collect();
     if !path.is_empty() && (own.iter().any(|a| !a.is_positional()) || cmd.get_subcommands().next().is_none()) {
         let mut flags = std::collections::BTreeSet::new();
         for a in &own {
