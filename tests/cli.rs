@@ -90,3 +90,87 @@ fn missing_models_or_runtime_name_the_setup_command() {
         assert!(err.contains("[setup_required]") && err.contains("./scripts/setup.sh"), "{err}");
     }
 }
+
+/// The README's command-line synopsis (the first `sh` block under "## Command line"): each
+/// entry, a line starting `visage ` and its continuation lines, comments cut, keyed by the
+/// command path its leading words name in `cmd` (e.g. "bench gallery").
+fn readme_synopsis(cmd: &clap::Command) -> Vec<(String, String)> {
+    let readme = include_str!("../README.md");
+    let section = readme.split("\n## Command line\n").nth(1).expect("README has a Command line section");
+    let block = section.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("its sh block");
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in block.lines() {
+        let text = line.split('#').next().unwrap_or_default();
+        match text.strip_prefix("visage ") {
+            Some(rest) => {
+                let (mut at, mut path) = (cmd, Vec::new());
+                for word in rest.split_whitespace() {
+                    let Some(sub) = at.find_subcommand(word) else { break };
+                    at = sub;
+                    path.push(word);
+                }
+                entries.push((path.join(" "), text.to_string()));
+            }
+            None => entries.last_mut().expect("the block starts with a `visage` line").1.push_str(text),
+        }
+    }
+    entries
+}
+
+/// The flags written in a synopsis entry: `--long` and `-s` words, brackets and `|` apart.
+fn written_flags(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| c.is_whitespace() || "[]|".contains(c))
+        .filter(|w| {
+            w.starts_with("--") || (w.len() == 2 && w.starts_with('-') && w.as_bytes()[1].is_ascii_alphabetic())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every command of the tree that runs (a leaf, or one with its own arguments), by path, with
+/// the flags clap defines for it (global ones and help apart).
+fn clap_commands(cmd: &clap::Command, path: &str, out: &mut Vec<(String, std::collections::BTreeSet<String>)>) {
+    let own: Vec<_> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_global_set() && !matches!(a.get_id().as_str(), "help" | "version"))
+        .collect();
+    if !path.is_empty() && (own.iter().any(|a| !a.is_positional()) || cmd.get_subcommands().next().is_none()) {
+        let mut flags = std::collections::BTreeSet::new();
+        for a in &own {
+            flags.extend(a.get_long().map(|l| format!("--{l}")));
+            flags.extend(a.get_short().map(|s| format!("-{s}")));
+        }
+        out.push((path.to_string(), flags));
+    }
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        clap_commands(sub, format!("{path} {}", sub.get_name()).trim(), out);
+    }
+}
+
+#[test]
+fn the_readme_synopsis_lists_every_command_and_flag_clap_defines() {
+    let mut cmd = <visage::cli::Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let synopsis = readme_synopsis(&cmd);
+    let mut commands = Vec::new();
+    clap_commands(&cmd, "", &mut commands);
+    assert!(commands.len() >= 18, "{commands:?}");
+    for (path, flags) in &commands {
+        let entry = synopsis.iter().find(|(p, _)| p == path).map(|(_, text)| text);
+        let entry = entry.unwrap_or_else(|| panic!("the README's synopsis lacks `visage {path}`"));
+        let written = written_flags(entry);
+        let missing: Vec<_> = flags.difference(&written).collect();
+        assert!(missing.is_empty(), "the README's `visage {path}` lacks {missing:?}");
+        let unknown: Vec<_> = written.difference(flags).collect();
+        assert!(unknown.is_empty(), "the README's `visage {path}` names {unknown:?}, which clap does not define");
+    }
+    for (path, _) in &synopsis {
+        assert!(commands.iter().any(|(p, _)| p == path), "the README's synopsis names `visage {path}`, no command");
+    }
+    let readme = include_str!("../README.md");
+    let global = readme.lines().find(|l| l.starts_with("Global flags:")).expect("the README's global flags");
+    for a in cmd.get_arguments().filter(|a| a.is_global_set()) {
+        let long = format!("`--{}", a.get_long().unwrap());
+        assert!(global.contains(&long), "the README's global flags lack {long}`");
+    }
+}

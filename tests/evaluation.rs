@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use image::imageops;
 use serde_json::{json, Value};
 
 fn visage(args: &[&str]) -> (i32, Value, String) {
@@ -21,58 +19,11 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A labelled folder in LFW's naming (`Name/Name_0001.jpg`) from the real photos: several
-/// photos of Obama, Hopper, Biden and the astronaut (real ones and photometric/geometric
-/// variants), the six people of t1.jpg cropped out (two variants each), the three of faces.jpg
-/// (one photo each: identities with a single photo), and one photo without a face. Returns the
-/// number of photos per subject that hold a face.
-fn labelled_set(root: &Path) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    let mut put = |name: &str, image: &image::RgbImage| {
-        let n = counts.entry(name.to_string()).or_insert(0);
-        *n += 1;
-        common::save(image, root, &format!("{name}/{name}_{n:04}.png"));
-    };
-    for photo in ["obama.jpg", "obama2.jpg", "obama3.jpg", "obama_q20.jpg"] {
-        put("Barack_Obama", &common::rgb(photo));
-    }
-    let obama = common::rgb("obama2.jpg");
-    put("Barack_Obama", &imageops::flip_horizontal(&obama));
-    for photo in ["hopper.jpg", "hopper_gray.jpg", "hopper_orientation_6.jpg"] {
-        put("Grace_Hopper", &common::rgb(photo));
-    }
-    for photo in ["biden.jpg", "astronaut.png"] {
-        let name = if photo == "biden.jpg" { "Joe_Biden" } else { "Eileen_Collins" };
-        let image = common::rgb(photo);
-        put(name, &image);
-        put(name, &imageops::flip_horizontal(&image));
-        put(name, &imageops::colorops::brighten(&image, -40));
-    }
-    for (photo, prefix, both) in [("t1.jpg", "T1_Person", true), ("faces.jpg", "Tracking_Person", false)] {
-        let image = common::rgb(photo);
-        let faces = common::pipeline().detect(&image).unwrap();
-        for (i, f) in faces.iter().enumerate() {
-            let (w, h) = (f.bbox.width(), f.bbox.height());
-            let x = (f.bbox.x1 - w * 0.5).max(0.0) as u32;
-            let y = (f.bbox.y1 - h * 0.5).max(0.0) as u32;
-            let crop = imageops::crop_imm(&image, x, y, (w * 2.0) as u32, (h * 2.0) as u32).to_image();
-            let crop = imageops::resize(&crop, crop.width() * 2, crop.height() * 2, imageops::FilterType::CatmullRom);
-            let name = format!("{prefix}_{}", i + 1);
-            put(&name, &crop);
-            if both {
-                put(&name, &imageops::flip_horizontal(&crop));
-            }
-        }
-    }
-    common::copy("coffee.png", root, "Nobody/Nobody_0001.png");
-    counts
-}
-
 #[test]
 fn eval_on_a_labelled_folder_reports_every_figure_and_an_html_report() {
     let tmp = tempfile::tempdir().unwrap();
     let (root, out) = (tmp.path().join("set"), tmp.path().join("report"));
-    let counts = labelled_set(&root);
+    let counts = common::labelled_set(&root);
     let photos: usize = counts.values().sum();
     let genuine: usize = counts.values().map(|n| n * (n - 1) / 2).sum();
     let impostor = photos * (photos - 1) / 2 - genuine;
@@ -145,7 +96,7 @@ fn visage_with(env: &[(&str, &str)], args: &[&str]) -> (i32, Value, String) {
 fn eval_with_a_distractors_file_draws_the_curve_through_the_index() {
     let tmp = tempfile::tempdir().unwrap();
     let (root, out) = (tmp.path().join("set"), tmp.path().join("report"));
-    labelled_set(&root);
+    common::labelled_set(&root);
     // Near the faces of the set's subjects (cosine about 0.5–0.95), so that some beat the gallery.
     let faces: Vec<Vec<f32>> = ["obama.jpg", "obama3.jpg", "hopper.jpg", "biden.jpg", "astronaut.png"]
         .iter()
@@ -202,7 +153,7 @@ fn eval_with_a_distractors_file_draws_the_curve_through_the_index() {
 fn eval_follows_a_labelled_folder_of_symbolic_links() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, root, out) = (tmp.path().join("store"), tmp.path().join("linked"), tmp.path().join("report"));
-    let counts = labelled_set(&store);
+    let counts = common::labelled_set(&store);
     common::link_set(&store, &root, "Grace_Hopper");
     assert!(std::fs::symlink_metadata(root.join("Grace_Hopper")).unwrap().file_type().is_symlink());
     let photos: usize = counts.values().sum();
@@ -220,7 +171,7 @@ fn eval_follows_a_labelled_folder_of_symbolic_links() {
 fn calibration_on_the_gallery_sets_the_thresholds_the_service_decides_with() {
     let tmp = tempfile::tempdir().unwrap();
     let (root, data) = (tmp.path().join("set"), tmp.path().join("data"));
-    labelled_set(&root);
+    common::labelled_set(&root);
     let (code, out, err) = visage(&["enroll", s(&root), "--data-dir", s(&data), "--multi-face", "largest", "-q"]);
     assert_eq!(code, 0, "{err}");
     assert!(out["counts"]["enrolled"].as_u64().unwrap() >= 25, "{out:#}");
@@ -296,7 +247,7 @@ fn calibration_on_the_gallery_sets_the_thresholds_the_service_decides_with() {
 fn the_identify_threshold_follows_the_gallery_size_when_targets_are_configured() {
     let tmp = tempfile::tempdir().unwrap();
     let (root, data) = (tmp.path().join("set"), tmp.path().join("data"));
-    labelled_set(&root);
+    common::labelled_set(&root);
     let (code, out, err) = visage(&["enroll", s(&root), "--data-dir", s(&data), "--multi-face", "largest", "-q"]);
     assert_eq!(code, 0, "{err}");
     let faces = out["counts"]["enrolled"].as_u64().unwrap();

@@ -2,8 +2,8 @@
 //! `visage serve` on loopback with real photos: the API key prompt, recognise a group photo,
 //! enrol a face and see it recognised, verify, the gallery (search, merge, rename, delete with
 //! confirmation), a bulk job with its report, calibration, the system screen; review unknowns (name
-//! a group, discard one), a job from a server folder, cancelling a running job and the
-//! evaluation's charts on the quality screen; all of it by keyboard alone; every screen at phone
+//! a group, discard one), a job from a server folder, cancelling a running job; the
+//! evaluation's charts on the quality screen over a gallery of real people; all of it by keyboard alone; every screen at phone
 //! and desktop widths, every control named. Screenshots go to `target/tmp/ui/`.
 //! Skipped (with the reason) without Chromium unless `VISAGE_UI_REQUIRED`.
 
@@ -329,7 +329,7 @@ fn recognise_enrol_verify_gallery_jobs_and_system_in_chromium() {
 }
 
 #[test]
-fn review_unknowns_folder_jobs_cancel_and_quality_charts_in_chromium() {
+fn review_unknowns_folder_jobs_and_cancel_in_chromium() {
     let Some(b) = browser() else { return };
     let dir = tempfile::tempdir().unwrap();
     // Server folders: a small set to enrol, and a large one to cancel while it runs.
@@ -416,8 +416,38 @@ fn review_unknowns_folder_jobs_cancel_and_quality_charts_in_chromium() {
     assert!(b.text("#status").contains("cancelled"), "{}", b.text("#status"));
     b.screenshot("jobs-cancelled");
 
+    no_page_errors(&b, false);
+}
+
+#[test]
+fn quality_charts_evaluate_a_gallery_of_real_people_in_chromium() {
+    let Some(b) = browser() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Real people under their own names, several photos each (common::labelled_set).
+    let roots = dir.path().join("photos");
+    common::labelled_set(&roots.join("people"));
+    let s = Server::start(&dir.path().join("data"), &[("VISAGE_ENROLL__ALLOWED_ROOTS", roots.to_str().unwrap())]);
+    let folder = roots.join("people").to_str().unwrap().to_string();
+    let job = s.json(
+        "POST",
+        "/v1/jobs/enroll",
+        &json!({ "source": { "folder": folder }, "gate": { "multi_face": "largest" } }),
+    );
+    assert_eq!(job.status, 202, "{}", job.json);
+    let done = s.wait_job(job.json["id"].as_str().unwrap(), std::time::Duration::from_secs(300));
+    assert_eq!(done["state"], "completed", "{done}");
+
+    // The evaluation the screen draws is a real one: most probes found first, genuine pairs
+    // above impostors.
+    let eval = s.json("POST", "/v1/eval", &json!({}));
+    assert_eq!(eval.status, 200, "{}", eval.json);
+    let top1 = eval.json["identification"]["top1"].as_f64().unwrap();
+    let auc = eval.json["verification"]["auc"].as_f64().unwrap();
+    assert!(top1 >= 0.9 && auc >= 0.97, "rank-1 {top1}, AUC {auc}");
+
+    b.goto(&format!("{}/#/quality", s.base));
+    b.wait("the page's scripts", "return document.querySelector('nav a[aria-current=page]')");
     // Quality: the evaluation report's charts, drawn in the page.
-    b.click("nav a[data-screen=quality]");
     b.click("#q-run");
     b.wait("the charts", "return document.querySelectorAll('#q-charts figure svg').length >= 4");
     let titles = b.text("#q-charts");

@@ -106,7 +106,7 @@ fn clustered_set_with_distractors_and_sampling() {
 /// Synthesized distractors match the real impostor moments, with few subjects too.
 #[test]
 fn synthesized_distractors_match_the_impostor_moments() {
-    // Like the SFace set of the issue: 17 samples of 5 people, impostor mean ≈ 0.1 (a shared direction).
+    // Shaped like a small real SFace set: 17 samples of 5 people, impostor mean ≈ 0.1 (a shared direction).
     let mut shifted = clustered(5, 4, 128);
     shifted.truncate(17);
     for x in &mut shifted {

@@ -91,6 +91,54 @@ pub fn repeated_set(dir: &std::path::Path, subjects: usize) -> usize {
     subjects * 3
 }
 
+/// A labelled folder in LFW's naming (`Name/Name_0001.jpg`) from the real photos: several
+/// photos of Obama, Hopper, Biden and the astronaut (real ones and photometric/geometric
+/// variants), the six people of t1.jpg cropped out (two variants each), the three of faces.jpg
+/// (one photo each: identities with a single photo), and one photo without a face. Returns the
+/// number of photos per subject that hold a face.
+pub fn labelled_set(root: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    use image::imageops;
+    let mut counts = std::collections::BTreeMap::new();
+    let mut put = |name: &str, image: &image::RgbImage| {
+        let n = counts.entry(name.to_string()).or_insert(0);
+        *n += 1;
+        save(image, root, &format!("{name}/{name}_{n:04}.png"));
+    };
+    for photo in ["obama.jpg", "obama2.jpg", "obama3.jpg", "obama_q20.jpg"] {
+        put("Barack_Obama", &rgb(photo));
+    }
+    let obama = rgb("obama2.jpg");
+    put("Barack_Obama", &imageops::flip_horizontal(&obama));
+    for photo in ["hopper.jpg", "hopper_gray.jpg", "hopper_orientation_6.jpg"] {
+        put("Grace_Hopper", &rgb(photo));
+    }
+    for photo in ["biden.jpg", "astronaut.png"] {
+        let name = if photo == "biden.jpg" { "Joe_Biden" } else { "Eileen_Collins" };
+        let image = rgb(photo);
+        put(name, &image);
+        put(name, &imageops::flip_horizontal(&image));
+        put(name, &imageops::colorops::brighten(&image, -40));
+    }
+    for (photo, prefix, both) in [("t1.jpg", "T1_Person", true), ("faces.jpg", "Tracking_Person", false)] {
+        let image = rgb(photo);
+        let faces = pipeline().detect(&image).unwrap();
+        for (i, f) in faces.iter().enumerate() {
+            let (w, h) = (f.bbox.width(), f.bbox.height());
+            let x = (f.bbox.x1 - w * 0.5).max(0.0) as u32;
+            let y = (f.bbox.y1 - h * 0.5).max(0.0) as u32;
+            let crop = imageops::crop_imm(&image, x, y, (w * 2.0) as u32, (h * 2.0) as u32).to_image();
+            let crop = imageops::resize(&crop, crop.width() * 2, crop.height() * 2, imageops::FilterType::CatmullRom);
+            let name = format!("{prefix}_{}", i + 1);
+            put(&name, &crop);
+            if both {
+                put(&name, &imageops::flip_horizontal(&crop));
+            }
+        }
+    }
+    copy("coffee.png", root, "Nobody/Nobody_0001.png");
+    counts
+}
+
 /// Mirrors the photos of `store` into `linked` as symbolic links, file by file, except the
 /// subject folder `linked_folder`, which becomes one link to its folder in `store`.
 #[cfg(unix)]
