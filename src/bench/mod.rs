@@ -1,11 +1,12 @@
 //! Benchmarks that print figures (`visage bench ...`): each reports a baseline measured in the
 //! same run, so results are ratios, comparable across machines.
 
-mod client;
+pub mod client;
 mod crash;
 mod enroll;
 mod gallery;
 mod pipeline;
+pub mod server;
 mod service;
 mod soak;
 
