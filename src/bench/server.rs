@@ -12,6 +12,8 @@ use crate::error::{Result, VisageError};
 
 /// How long a server may take to load its models and open its gallery.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time between two `/readyz` probes (the resolution of a measured start-up time).
+const READY_POLL: Duration = Duration::from_millis(25);
 
 /// A `visage serve` child over a throw-away data directory (removed on drop) or a given one
 /// (kept); killed on drop (also when the caller fails half-way).
@@ -87,7 +89,7 @@ impl OwnServer {
                     "visage serve exited before it was ready ({status}); see its messages"
                 )));
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(READY_POLL);
         }
         Err(VisageError::Config(format!("visage serve was not ready after {}s", READY_TIMEOUT.as_secs())))
     }
