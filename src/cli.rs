@@ -146,6 +146,10 @@ pub enum BenchCommand {
     /// A synthetic gallery file shaped like real face embeddings (the index benchmark's, by
     /// default 1M × 128 MegaFace-like), for `visage import`: a JSON summary on stdout.
     Gallery(crate::bench::GalleryOptions),
+    /// Seconds to import a synthetic gallery (by default 1M × 128) with `visage import` into a
+    /// scratch data directory, then until `visage serve` over it is ready, and again after a
+    /// restart: a JSON summary on stdout.
+    Import(crate::bench::ImportOptions),
     /// Photos/s of a bulk enrolment job into a scratch gallery against the model-bound rate
     /// (detector + embedder runs alone, measured in the same run).
     Enroll {
@@ -293,6 +297,10 @@ pub fn run(cli: Cli) -> Result<()> {
             return crate::bench::enroll(&settings, &source, workers, samples);
         }
         Command::Bench { what: BenchCommand::Gallery(opts) } => crate::bench::gallery(&opts)?,
+        Command::Bench { what: BenchCommand::Import(mut opts) } => {
+            opts.server_args = server_args(&cli.global);
+            crate::bench::import(&settings, &opts)?
+        }
         Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {
             let engine = models(settings.clone(), None)?;
             return crate::bench::pipeline(engine.pipeline()?, engine.settings(), &images, runs);

@@ -384,3 +384,44 @@ fn eval_takes_distractors_in_the_import_formats() {
     let (code, _, err) = visage(&["eval", s(&root), "--distractors-file", s(&bad), "-q"]);
     assert!(code == 2 && err.contains("line 1") && err.contains("expected 128"), "{err}");
 }
+
+#[test]
+fn bench_import_imports_the_synthetic_gallery_and_times_two_starts_to_ready() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_visage"))
+        .args(["bench", "import", "--rows", "20000", "--index", "scan"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("run visage bench import");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench import failed:\n{stderr}");
+    let summary: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no JSON summary ({e}); stderr:\n{stderr}"));
+    assert_eq!((summary["rows"].as_u64(), summary["imported"].as_u64()), (Some(20000), Some(20000)), "{summary:#}");
+    assert!(summary["import_rows_per_s"].as_f64().unwrap() > 0.0, "{summary:#}");
+    assert!(summary["index_bytes"].as_u64().unwrap() > 20000 * 16, "the saved index holds the rows: {summary:#}");
+    for start in ["first_start", "restart"] {
+        let s = &summary[start];
+        assert_eq!(s["gallery_faces"], 20000, "{start} served the whole gallery: {summary:#}");
+        assert_eq!(s["index_behind"], false, "{summary:#}");
+        assert!(s["ready_s"].as_f64().unwrap() > 0.0, "{summary:#}");
+        assert_eq!(s["clean_stop"], true, "{summary:#}");
+    }
+    assert_eq!(summary["first_ready_s"], summary["first_start"]["ready_s"]);
+    // The scratch directory is gone (no --keep).
+    assert_eq!(summary["kept"], false);
+    assert!(!Path::new(summary["scratch"].as_str().unwrap()).exists(), "{summary:#}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("visage"))
+        .collect();
+    assert!(left.is_empty(), "left in the temp dir: {left:?}");
+}
+
+#[test]
+fn bench_import_refuses_vectors_the_server_cannot_serve() {
+    let (code, _, err) = visage(&["bench", "import", "--rows", "10", "--dim", "7"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("invalid_parameter") && err.contains("--dim 7"), "{err}");
+}

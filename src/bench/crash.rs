@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use super::client::{content_type, photo_archive, Conn, OwnServer, Target};
+use super::client::{content_type, photo_archive, Conn, Target};
+use super::server::OwnServer;
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
 use crate::gallery::check::{check, CheckOptions};

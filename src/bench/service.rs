@@ -10,9 +10,9 @@
 //! one request in flight at a time (a closed loop), on the same machine as the server: on a small
 //! machine they take some of its CPU, which the ratios then show.
 //!
-//! The HTTP/1.1 client is a few lines over `std::net::TcpStream` (no client crate in the binary):
-//! it sends a pre-built request and reads `Content-Length` or chunked answers. Every wait is
-//! bounded (socket timeouts, deadlines), so the command always ends by itself.
+//! Each client sends a request built once over its own keep-alive connection
+//! ([`super::client::Conn`]). Every wait is bounded (request timeouts, deadlines), so the
+//! command always ends by itself.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::client::{content_type, percentile, server_error, Conn, OwnServer, Target};
+use super::client::{content_type, percentile, server_error, Conn, Request, Target};
 use super::median_ms;
+use super::server::OwnServer;
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
 use crate::service::{Engine, Mode};
@@ -274,7 +275,7 @@ struct Tally {
 
 /// `clients` threads send `request` back to back for `warmup + timed`, each over its own
 /// keep-alive connection; requests sent during the warm-up are not counted.
-fn load(target: &Target, request: &[u8], clients: usize, warmup: Duration, timed: Duration) -> Result<Level> {
+fn load(target: &Target, request: &Request, clients: usize, warmup: Duration, timed: Duration) -> Result<Level> {
     let start = Instant::now();
     let window = (start + warmup, start + warmup + timed);
     let tallies = std::thread::scope(|scope| {
@@ -308,7 +309,7 @@ fn load(target: &Target, request: &[u8], clients: usize, warmup: Duration, timed
 }
 
 /// One closed-loop client: the next request leaves when the previous answer is in.
-fn client(target: &Target, request: &[u8], (from, until): (Instant, Instant)) -> Tally {
+fn client(target: &Target, request: &Request, (from, until): (Instant, Instant)) -> Tally {
     let mut conn = Conn::new(target);
     let mut tally = Tally::default();
     loop {

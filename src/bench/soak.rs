@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::json;
 
-use super::client::{content_type, percentile, photo_archive, Conn, OwnServer, Target};
+use super::client::{content_type, percentile, photo_archive, Conn, Target};
 use super::crash::photos;
 use super::median_ms;
+use super::server::OwnServer;
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
 use crate::index::Rng;

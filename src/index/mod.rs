@@ -28,7 +28,7 @@ pub mod qdrant;
 mod rng;
 mod scan;
 mod settings;
-#[cfg(any(test, feature = "testing"))]
+// In every build: `visage bench gallery` and `visage bench import` write its galleries.
 pub mod synth;
 
 use std::path::{Path, PathBuf};

@@ -1,16 +1,23 @@
-//! A real `visage serve` process on a loopback port, with its own data directory, and a small
-//! HTTP client for it.
+//! A real `visage serve` process on a loopback port, with its own data directory, and the
+//! calls the tests make to it: the library's own server process and client
+//! (`visage::bench::{server, client}`), with test-shaped answers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use visage::bench::client::{self, Conn, Target};
+use visage::bench::server::OwnServer;
+
+/// Bound on one request.
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running server; killed when dropped.
 pub struct Server {
-    child: Option<Child>,
+    process: Option<OwnServer>,
+    port: u16,
     pub base: String,
     pub data_dir: PathBuf,
     env: Vec<(String, String)>,
@@ -32,10 +39,6 @@ pub struct Reply {
     pub retry_after: Option<String>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 impl Server {
     /// Starts a server over `data_dir` with extra environment variables and waits until ready.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Self {
@@ -45,7 +48,8 @@ impl Server {
     /// [`Server::start`] with the server's stderr appended to `log`.
     pub fn start_logged(data_dir: &Path, env: &[(&str, &str)], log: Option<&Path>) -> Self {
         let mut s = Self {
-            child: None,
+            process: None,
+            port: 0,
             base: String::new(),
             data_dir: data_dir.to_path_buf(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -56,49 +60,29 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        let port = free_port();
-        self.base = format!("http://127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_visage"))
-            .args(["serve", "--address", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(&self.data_dir)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(match &self.log {
-                Some(path) => Stdio::from(
-                    std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open the server log"),
-                ),
-                None => Stdio::inherit(),
-            })
-            .spawn()
-            .expect("start visage serve");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(r) = ureq::get(format!("{}/readyz", self.base)).call() {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("visage serve exited early: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("visage serve did not become ready");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_visage"));
+        command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let log = match &self.log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open the server log"),
+            ),
+            None => Stdio::inherit(),
+        };
+        let mut process = OwnServer::spawn(command, &self.data_dir, log).expect("start visage serve");
+        self.port = process.port;
+        self.base = format!("http://127.0.0.1:{}", process.port);
+        process.wait_ready(&self.target()).unwrap_or_else(|e| panic!("visage serve did not become ready: {e}"));
+        self.process = Some(process);
     }
 
     /// Stops the server: gracefully (SIGTERM, waits for exit) or by SIGKILL (a crash).
     pub fn stop(&mut self, graceful: bool) {
-        if let Some(mut child) = self.child.take() {
+        if let Some(mut process) = self.process.take() {
             if graceful {
-                Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+                process.terminate(Duration::from_secs(30));
+            } else {
+                process.kill();
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 
@@ -108,32 +92,42 @@ impl Server {
         self.spawn();
     }
 
-    fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .new_agent()
+    fn target(&self) -> Target {
+        Target::loopback(self.port, None).with_timeout(TIMEOUT)
     }
 
-    fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-        let mut r = r.expect("request reaches the server");
-        let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap_or_default().to_string());
-        let status = r.status().as_u16();
-        let text = r.body_mut().read_to_string().unwrap_or_default();
-        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer ({status}): {text}"));
-        Reply { status, json, retry_after }
+    /// Sends one request; its status, content type and body.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> client::Reply {
+        let target = self.target();
+        let request =
+            headers.iter().fold(target.request(method, path, content_type, body), |request, (name, value)| {
+                request.header(name, value)
+            });
+        Conn::new(&target).call_full(&request).unwrap_or_else(|e| panic!("{method} {path} reaches the server: {e}"))
+    }
+
+    fn reply(r: client::Reply) -> Reply {
+        let text = String::from_utf8_lossy(&r.body);
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer ({}): {text}", r.status));
+        Reply { status: r.status, json, retry_after: r.retry_after }
     }
 
     /// GET a path.
     pub fn get(&self, path: &str) -> Reply {
-        Self::reply(Self::agent().get(format!("{}{path}", self.base)).call())
+        Self::reply(self.send("GET", path, None, &[], &[]))
     }
 
     /// GET a path's body as text (e.g. `/metrics`).
     pub fn get_text(&self, path: &str) -> (u16, String) {
-        let mut r = Self::agent().get(format!("{}{path}", self.base)).call().expect("request reaches the server");
-        (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
+        let r = self.send("GET", path, None, &[], &[]);
+        (r.status, String::from_utf8_lossy(&r.body).into_owned())
     }
 
     /// The value of one series (name and labels, as printed) in the `/metrics` text; 0 when
@@ -144,7 +138,7 @@ impl Server {
 
     /// DELETE a path.
     pub fn delete(&self, path: &str) -> Reply {
-        Self::reply(Self::agent().delete(format!("{}{path}", self.base)).call())
+        Self::reply(self.send("DELETE", path, None, &[], &[]))
     }
 
     /// POST/PATCH a JSON body.
@@ -154,32 +148,13 @@ impl Server {
 
     /// POST a body with a content type and extra headers.
     pub fn raw(&self, method: &str, path: &str, content_type: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
-        Self::reply(Self::agent().run(self.request(method, path, content_type, body, headers)))
+        Self::reply(self.send(method, path, Some(content_type), body, headers))
     }
 
     /// POST a JSON body; the answer's status, content type and text.
     pub fn post_text(&self, path: &str, body: &Value) -> (u16, String, String) {
-        let req = self.request("POST", path, "application/json", body.to_string().as_bytes(), &[]);
-        let mut r = Self::agent().run(req).expect("request reaches the server");
-        let content_type =
-            r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        (r.status().as_u16(), content_type, r.body_mut().read_to_string().unwrap_or_default())
-    }
-
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: &str,
-        body: &[u8],
-        headers: &[(&str, &str)],
-    ) -> ureq::http::Request<Vec<u8>> {
-        let url = format!("{}{path}", self.base);
-        let mut req = ureq::http::Request::builder().method(method).uri(url).header("content-type", content_type);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        req.body(body.to_vec()).unwrap()
+        let r = self.send("POST", path, Some("application/json"), body.to_string().as_bytes(), &[]);
+        (r.status, r.content_type.unwrap_or_default(), String::from_utf8_lossy(&r.body).into_owned())
     }
 
     /// Polls a bulk job until it is no longer queued or running (or `timeout` passes); its status.
