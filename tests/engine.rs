@@ -9,7 +9,7 @@ use std::path::Path;
 use image::{imageops, RgbImage};
 use serde_json::json;
 use visage::error::Code;
-use visage::service::{EnrolOptions, Identified, IdentifyOptions, ReviewTarget, VerifyQuery};
+use visage::service::{EnrolOptions, Identified, IdentifyOptions, Mode, ReviewTarget, VerifyQuery};
 use visage::{Engine, Result, Settings};
 
 /// An engine over `dir` with the default settings.
@@ -22,7 +22,7 @@ fn open_with(dir: &Path, change: impl FnOnce(&mut Settings)) -> Engine {
     let mut settings = common::settings();
     settings.server.data_dir = dir.to_path_buf();
     change(&mut settings);
-    Engine::open(settings).expect("the engine opens")
+    Engine::open(settings, Mode::Batch { workers: 1 }).expect("the engine opens")
 }
 
 /// The code of a call that must fail.
