@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use visage::gallery::store::Store;
 use visage::gallery::Gallery;
-use visage::index::{IndexKind, IndexParams};
+use visage::index::{Backend, IndexParams};
 
 fn visage(args: &[&str]) -> (i32, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_visage")).args(args).output().expect("run visage");
@@ -217,9 +217,9 @@ fn another_model_is_refused_and_the_gallery_stays_bound() {
 
     // The served gallery is bound: another embedder is refused, the same one finds the faces.
     let params = IndexParams::default();
-    let err = Gallery::open(&data, "other@1", 128, IndexKind::Exact, &params).err().unwrap();
+    let err = Gallery::open(&data, "other@1", 128, Backend::Exact, &params).err().unwrap();
     assert_eq!(err.code(), "model_mismatch");
-    assert_eq!(Gallery::open(&data, &model, 128, IndexKind::Exact, &params).unwrap().len(), 6);
+    assert_eq!(Gallery::open(&data, &model, 128, Backend::Exact, &params).unwrap().len(), 6);
 }
 
 #[test]

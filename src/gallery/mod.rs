@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 
 use crate::error::{Code, Result, VisageError};
 pub use crate::index::IndexSettings;
-use crate::index::{dot, IndexError, IndexKind, IndexParams, SearchParams, VectorIndex};
+use crate::index::{dot, Backend, IndexError, IndexParams, SearchParams, VectorIndex};
 use crate::pipeline::embed::Embedding;
 pub use identify::{Candidate, Identification};
 pub use jobs::{ItemRecord, ItemWrite, JobRecord, JobState, Recorded};
@@ -89,8 +89,8 @@ impl Gallery {
     /// Opens the gallery in `dir` for embeddings of `model` (`dim`-d) with an embedded index of
     /// `kind`, bringing the persisted index up to date with the store (replaying the change log,
     /// or rebuilding it).
-    pub fn open(dir: &Path, model: &str, dim: usize, kind: IndexKind, params: &IndexParams) -> Result<Self> {
-        Self::open_with(dir, model, dim, &IndexSettings::embedded(kind, params))
+    pub fn open(dir: &Path, model: &str, dim: usize, kind: Backend, params: &IndexParams) -> Result<Self> {
+        Self::open_with(dir, model, dim, &IndexSettings::new(kind, params))
     }
 
     /// [`Gallery::open`] with any backend. A remote index that cannot be reached does not stop
@@ -221,7 +221,7 @@ impl Gallery {
     }
 
     /// The index's backend (`scan`, `exact`, `hnsw`, `auto`, `qdrant`).
-    pub fn backend(&self) -> crate::index::Backend {
+    pub fn backend(&self) -> Backend {
         self.source.backend()
     }
 
