@@ -304,6 +304,18 @@ fn export_then_import_gives_the_same_faces() {
     // The export imported into its own gallery adds nothing.
     let again = import(&[s(&dir("a.jsonl")), "--data-dir", s(&dir("a")), "--model", "m@1"]);
     assert_eq!((again["imported"].as_u64(), again["duplicate"].as_u64()), (Some(0), Some(500)), "{again:#}");
+
+    // On a full disk (the temporary file a link to /dev/full, whose writes fail with ENOSPC)
+    // the export fails as `storage_full`, and nothing half-written takes the output's name.
+    if Path::new("/dev/full").exists() {
+        for (out, part) in [("full.jsonl", ".full.jsonl.part"), ("full.npy", ".full.npy.part")] {
+            std::os::unix::fs::symlink("/dev/full", dir(part)).unwrap();
+            let (code, _, err) = visage(&["export", "-q", "--data-dir", s(&dir("a")), "--out", s(&dir(out))]);
+            assert_eq!(code, 1, "{out}: {err}");
+            assert!(err.contains("[storage_full]") && err.contains(out), "{out}: {err}");
+            assert!(!dir(out).exists(), "{out}");
+        }
+    }
 }
 
 #[test]

@@ -446,10 +446,21 @@ fn part(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.part"))
 }
 
+/// A CSV write failure as the I/O error under it (its kind kept: a full disk stays one).
+fn csv_io(e: csv::Error) -> std::io::Error {
+    if !e.is_io_error() {
+        return std::io::Error::other(e);
+    }
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
+}
+
 impl Writer {
     /// Starts `path` for `rows` vectors of `dim` values.
     pub fn create(path: &Path, rows: u64, dim: usize) -> Result<Self> {
-        let fail = |p: &Path, e: std::io::Error| VisageError::Config(format!("cannot write {}: {e}", p.display()));
+        let fail = |p: &Path, e: std::io::Error| VisageError::io(p.display(), e);
         let create =
             |p: &Path| File::create(part(p)).map(|f| BufWriter::with_capacity(1 << 20, f)).map_err(|e| fail(p, e));
         let (output, files) = match Format::of(path)? {
@@ -462,7 +473,7 @@ impl Writer {
                     .begin_nd()
                     .map_err(|e| fail(path, e))?;
                 let mut labels = csv::Writer::from_writer(create(&csv_path)?);
-                labels.write_record(["subject", "external_id", "name"]).map_err(|e| fail(&csv_path, e.into()))?;
+                labels.write_record(["subject", "external_id", "name"]).map_err(|e| fail(&csv_path, csv_io(e)))?;
                 (
                     Output::Npy { npy, labels: Box::new(labels) },
                     vec![(part(path), path.to_path_buf()), (part(&csv_path), csv_path)],
@@ -476,13 +487,13 @@ impl Writer {
     /// Appends one face.
     pub fn write(&mut self, r: &Record) -> Result<()> {
         let path = self.files[0].1.clone();
-        let fail = |e: std::io::Error| VisageError::Config(format!("cannot write {}: {e}", path.display()));
+        let fail = |e: std::io::Error| VisageError::io(path.display(), e);
         match &mut self.output {
             Output::Npy { npy, labels } => {
                 npy.extend(r.vector.iter().copied()).map_err(fail)?;
                 labels
                     .write_record([r.subject, r.external_id.unwrap_or_default(), r.name])
-                    .map_err(|e| fail(e.into()))?;
+                    .map_err(|e| fail(csv_io(e)))?;
             }
             Output::Jsonl(out) => {
                 serde_json::to_writer(&mut *out, r).map_err(|e| fail(e.into()))?;
@@ -496,7 +507,7 @@ impl Writer {
     /// Completes the files (synced) and moves them into place; returns their paths.
     pub fn finish(self) -> Result<Vec<PathBuf>> {
         let path = self.files[0].1.clone();
-        let fail = |e: std::io::Error| VisageError::Config(format!("cannot write {}: {e}", path.display()));
+        let fail = |e: std::io::Error| VisageError::io(path.display(), e);
         if self.written != self.rows {
             return Err(VisageError::Store(format!("{} rows written, {} announced", self.written, self.rows)));
         }

@@ -120,7 +120,7 @@ impl Gallery {
         rebuild: bool,
         progress: Option<Progress<'_>>,
     ) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| VisageError::Store(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| VisageError::io(dir.display(), e))?;
         let lock = lock(dir)?;
         let writer = Store::open(&dir.join(DB_FILE))?;
         let reader = Store::open(&dir.join(DB_FILE))?;
@@ -638,7 +638,7 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| VisageError::Store(format!("{}: {e}", path.display())))?;
+        .map_err(|e| VisageError::io(path.display(), e))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(VisageError::conflict(
@@ -648,7 +648,7 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
                 dir.display()
             ),
         )),
-        Err(std::fs::TryLockError::Error(e)) => Err(VisageError::Store(format!("{}: {e}", path.display()))),
+        Err(std::fs::TryLockError::Error(e)) => Err(VisageError::io(path.display(), e)),
     }
 }
 

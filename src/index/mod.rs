@@ -263,25 +263,9 @@ pub enum IndexError {
 }
 
 impl IndexError {
-    /// Stable identifier of the error kind (JSON `code`).
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::DimensionMismatch { .. } => "dimension_mismatch",
-            Self::InvalidVector { .. } => "invalid_vector",
-            Self::InvalidArgument(_) => "invalid_argument",
-            Self::Missing { .. } => "index_missing",
-            Self::Corrupt { .. } => "index_corrupt",
-            Self::Stale { .. } => "index_stale",
-            Self::Io { .. } => "index_io",
-            Self::Hnsw(_) => "index_hnsw",
-            Self::Unavailable { .. } => "index_unavailable",
-            Self::Backend(_) => "index_backend",
-        }
-    }
-
-    /// True when the caller's input is at fault.
+    /// True when the caller's input is at fault (its code, in the one table, is a 4xx).
     pub fn is_client_error(&self) -> bool {
-        matches!(self, Self::DimensionMismatch { .. } | Self::InvalidVector { .. } | Self::InvalidArgument(_))
+        crate::error::Code::of_index(self).is_client_error()
     }
 
     /// True when the persisted index cannot be used and must be rebuilt from the store.
