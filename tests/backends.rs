@@ -11,9 +11,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use visage::gallery::check::{check, CheckOptions};
 use visage::gallery::{Gallery, NewFace};
-use visage::index::{
-    Backend, ExactIndex, IndexKind, IndexParams, IndexSettings, Kernel, QdrantSearch, Rng, VectorIndex,
-};
+use visage::index::{Backend, ExactIndex, IndexParams, IndexSettings, Kernel, QdrantSearch, Rng, VectorIndex};
 use visage::pipeline::detect::{BBox, Detection};
 use visage::pipeline::embed::Embedding;
 use visage::Settings;
@@ -62,7 +60,7 @@ fn add(g: &Gallery, subject: &str, v: &[f32], tag: &str) -> visage::Result<u64> 
 
 /// `subjects` subjects of `per` faces each in a gallery with an exact index.
 fn gallery(dir: &Path, subjects: usize, per: usize) -> Vec<u64> {
-    let g = Gallery::open(dir, MODEL, DIM, IndexKind::Exact, &IndexParams::default()).unwrap();
+    let g = Gallery::open(dir, MODEL, DIM, Backend::Exact, &IndexParams::default()).unwrap();
     let mut ids = Vec::new();
     for s in 0..subjects {
         let id = format!("s{s}");
@@ -80,6 +78,38 @@ fn qdrant_settings(url: &str) -> IndexSettings {
     settings.qdrant.url = vec![url.to_string()];
     settings.qdrant.timeout_ms = 1000;
     settings
+}
+
+/// One enum names every backend: each name parses back to it (any case) and is what the
+/// configuration and `visage reindex --to` take; the embedded ones open from files, Qdrant is
+/// refused there (it is connected to) and evaluates on a scratch scan index.
+#[test]
+fn one_enum_names_and_opens_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = IndexParams::default();
+    for b in Backend::ALL {
+        assert_eq!(b.as_str().to_uppercase().parse::<Backend>().unwrap(), b);
+        let file = dir.path().join(format!("{b}.toml"));
+        std::fs::write(&file, format!("[index]\nkind = \"{b}\"\n")).unwrap();
+        assert_eq!(Settings::load(Some(&file)).unwrap().index.kind, b);
+        let at = dir.path().join(b.as_str());
+        let v = vector(0, 0);
+        match visage::index::create_index(b, &at, DIM, &params) {
+            Ok(index) => {
+                assert!(!b.is_remote());
+                index.add(&[(7, &v)]).unwrap();
+                index.persist().unwrap();
+                assert_eq!(visage::index::open_index(b, &at, DIM, &params).unwrap().len(), 1, "{b}");
+            }
+            Err(e) => {
+                assert!(b.is_remote() && e.is_client_error(), "{b}: {e}");
+                assert!(visage::index::open_index(b, &at, DIM, &params).is_err());
+            }
+        }
+        let scratch = visage::index::scratch_index(b, DIM, &params).unwrap();
+        scratch.add(&[(7, &v)]).unwrap();
+        assert_eq!(scratch.search(&v, 1, &Default::default()).unwrap()[0].id, 7, "{b}");
+    }
 }
 
 #[test]
@@ -177,7 +207,7 @@ fn check_finds_an_injected_drift_and_reindex_repairs_it() {
     index.persist().unwrap();
     let report = check(
         &data,
-        &IndexSettings::embedded(IndexKind::Exact, &IndexParams::default()),
+        &IndexSettings::new(Backend::Exact, &IndexParams::default()),
         &CheckOptions { sample: 1000, ..CheckOptions::default() },
     )
     .unwrap();
@@ -199,7 +229,7 @@ fn check_finds_an_injected_drift_and_reindex_repairs_it() {
         assert!(report["recall_at_k"].as_f64().unwrap() >= 0.95, "{report:#}");
     }
     // The gallery opens on the new backend without a rebuild, with every face.
-    let g = Gallery::open(&data, MODEL, DIM, IndexKind::Hnsw, &IndexParams::default()).unwrap();
+    let g = Gallery::open(&data, MODEL, DIM, Backend::Hnsw, &IndexParams::default()).unwrap();
     assert_eq!(g.len(), 150);
     let e = Embedding { model: Arc::from(MODEL), vector: vector(7, 2) };
     assert_eq!(g.search(&e, 1, None).unwrap()[0].subject_id, "s7");
@@ -238,7 +268,7 @@ fn an_unreachable_qdrant_keeps_enrolment_durable_and_the_index_catches_up() {
 
     // An index that answers catches up from the change log: the embedded one here (the same
     // path a Qdrant collection takes when its server is back).
-    let g = Gallery::open(&data, MODEL, DIM, IndexKind::Exact, &IndexParams::default()).unwrap();
+    let g = Gallery::open(&data, MODEL, DIM, Backend::Exact, &IndexParams::default()).unwrap();
     assert!(!g.index_behind());
     assert_eq!(g.len(), 4 * 3 - 3 + 2);
     let e = Embedding { model: Arc::from(MODEL), vector: vector(50, 1) };
@@ -248,7 +278,6 @@ fn an_unreachable_qdrant_keeps_enrolment_durable_and_the_index_catches_up() {
     assert!(g.search(&e, 20, None).unwrap().iter().all(|h| h.subject_id != "s0"), "deleted while away");
     drop(g);
     let report =
-        check(&data, &IndexSettings::embedded(IndexKind::Exact, &IndexParams::default()), &CheckOptions::default())
-            .unwrap();
+        check(&data, &IndexSettings::new(Backend::Exact, &IndexParams::default()), &CheckOptions::default()).unwrap();
     assert!(!report.drift, "{report:#?}");
 }

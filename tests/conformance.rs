@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::json;
 use visage::gallery::check::{check, CheckOptions};
 use visage::gallery::Gallery;
-use visage::index::{Backend, IndexKind, IndexParams, IndexSettings, QdrantIndex, Rng};
+use visage::index::{Backend, IndexParams, IndexSettings, QdrantIndex, Rng};
 use visage::pipeline::embed::Embedding;
 
 const DIM: usize = 32;
@@ -106,7 +106,7 @@ fn run(index: &IndexSettings, data: &Path) {
         assert_eq!(g.search(&embedding(vector(40, 1)), 1, None).unwrap()[0].subject_id, "late", "{kind}");
     }
     // Reindex into exact and back: the same answers.
-    let exact = IndexSettings::embedded(IndexKind::Exact, &IndexParams::default());
+    let exact = IndexSettings::new(Backend::Exact, &IndexParams::default());
     drop(Gallery::reindex(data, MODEL, DIM, &exact, None).unwrap());
     let g = Gallery::reindex(data, MODEL, DIM, index, None).unwrap();
     assert_eq!(g.len(), SUBJECTS * PER - PER, "{kind}: after reindexing");
@@ -116,31 +116,31 @@ fn run(index: &IndexSettings, data: &Path) {
     assert!(!report.drift && report.recall_at_k.unwrap() >= 0.95, "{kind}: {report:#?}");
 }
 
-fn embedded(kind: IndexKind) {
+fn embedded(kind: Backend) {
     let tmp = tempfile::tempdir().unwrap();
     // auto switches to the graph during the run.
     let params = IndexParams { auto_threshold: 40, ..IndexParams::default() };
-    run(&IndexSettings::embedded(kind, &params), &tmp.path().join("data"));
+    run(&IndexSettings::new(kind, &params), &tmp.path().join("data"));
 }
 
 #[test]
 fn exact() {
-    embedded(IndexKind::Exact);
+    embedded(Backend::Exact);
 }
 
 #[test]
 fn scan() {
-    embedded(IndexKind::Scan);
+    embedded(Backend::Scan);
 }
 
 #[test]
 fn hnsw() {
-    embedded(IndexKind::Hnsw);
+    embedded(Backend::Hnsw);
 }
 
 #[test]
 fn auto() {
-    embedded(IndexKind::Auto);
+    embedded(Backend::Auto);
 }
 
 #[test]

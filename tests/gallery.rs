@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use visage::gallery::{Gallery, NewFace};
-use visage::index::{IndexKind, IndexParams};
+use visage::index::{Backend, IndexParams};
 use visage::pipeline::detect::{BBox, Detection};
 use visage::pipeline::embed::Embedding;
 use visage::pipeline::quality::Quality;
@@ -23,7 +23,7 @@ fn detection() -> Detection {
 }
 
 fn open(dir: &std::path::Path, model: &str) -> visage::Result<Gallery> {
-    Gallery::open(dir, model, DIM, IndexKind::Auto, &IndexParams::default())
+    Gallery::open(dir, model, DIM, Backend::Auto, &IndexParams::default())
 }
 
 fn add(g: &Gallery, subject: &str, seed: usize, external: Option<&str>) -> visage::Result<(u64, bool)> {

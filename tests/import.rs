@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use visage::gallery::store::Store;
 use visage::gallery::Gallery;
-use visage::index::{IndexKind, IndexParams};
+use visage::index::{Backend, IndexParams};
 
 fn visage(args: &[&str]) -> (i32, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_visage")).args(args).output().expect("run visage");
@@ -217,9 +217,9 @@ fn another_model_is_refused_and_the_gallery_stays_bound() {
 
     // The served gallery is bound: another embedder is refused, the same one finds the faces.
     let params = IndexParams::default();
-    let err = Gallery::open(&data, "other@1", 128, IndexKind::Exact, &params).err().unwrap();
+    let err = Gallery::open(&data, "other@1", 128, Backend::Exact, &params).err().unwrap();
     assert_eq!(err.code(), "model_mismatch");
-    assert_eq!(Gallery::open(&data, &model, 128, IndexKind::Exact, &params).unwrap().len(), 6);
+    assert_eq!(Gallery::open(&data, &model, 128, Backend::Exact, &params).unwrap().len(), 6);
 }
 
 #[test]
@@ -304,6 +304,18 @@ fn export_then_import_gives_the_same_faces() {
     // The export imported into its own gallery adds nothing.
     let again = import(&[s(&dir("a.jsonl")), "--data-dir", s(&dir("a")), "--model", "m@1"]);
     assert_eq!((again["imported"].as_u64(), again["duplicate"].as_u64()), (Some(0), Some(500)), "{again:#}");
+
+    // On a full disk (the temporary file a link to /dev/full, whose writes fail with ENOSPC)
+    // the export fails as `storage_full`, and nothing half-written takes the output's name.
+    if Path::new("/dev/full").exists() {
+        for (out, part) in [("full.jsonl", ".full.jsonl.part"), ("full.npy", ".full.npy.part")] {
+            std::os::unix::fs::symlink("/dev/full", dir(part)).unwrap();
+            let (code, _, err) = visage(&["export", "-q", "--data-dir", s(&dir("a")), "--out", s(&dir(out))]);
+            assert_eq!(code, 1, "{out}: {err}");
+            assert!(err.contains("[storage_full]") && err.contains(out), "{out}: {err}");
+            assert!(!dir(out).exists(), "{out}");
+        }
+    }
 }
 
 #[test]

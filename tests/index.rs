@@ -9,7 +9,7 @@ use std::time::Instant;
 use visage::index::bench::recall;
 use visage::index::synth::{gallery, queries, Dataset, Identities, Rng};
 use visage::index::{
-    create_index, dot, open_index, AutoIndex, ExactIndex, Filter, Hit, HnswIndex, HnswParams, IndexError, IndexKind,
+    create_index, dot, open_index, AutoIndex, Backend, ExactIndex, Filter, Hit, HnswIndex, HnswParams, IndexError,
     IndexParams, ScanIndex, ScanParams, SearchParams, VectorIndex,
 };
 
@@ -252,7 +252,7 @@ fn persist_and_reopen_give_identical_answers() {
     let (identities, data) = small(800, 50);
     let dir = tempfile::tempdir().unwrap();
     let params = IndexParams::default();
-    for kind in [IndexKind::Hnsw, IndexKind::Exact, IndexKind::Scan] {
+    for kind in [Backend::Hnsw, Backend::Exact, Backend::Scan] {
         let sub = dir.path().join(format!("{kind:?}"));
         let index = create_index(kind, &sub, DIM, &params).unwrap();
         index.add(&data.items()).unwrap();
@@ -296,12 +296,12 @@ fn missing_corrupt_or_stale_files_are_reported_not_panicked_on() {
         }
         Ok(_) => panic!("{what}: opened"),
     };
-    for kind in [IndexKind::Hnsw, IndexKind::Exact, IndexKind::Scan, IndexKind::Auto] {
+    for kind in [Backend::Hnsw, Backend::Exact, Backend::Scan, Backend::Auto] {
         let e = expect_rebuild(open_index(kind, &root.path().join("nothing"), DIM, &params), "missing");
         assert!(matches!(e, IndexError::Missing { .. }));
     }
 
-    let fresh = |name: &str, kind: IndexKind| {
+    let fresh = |name: &str, kind: Backend| {
         let dir = root.path().join(name);
         let index = create_index(kind, &dir, DIM, &params).unwrap();
         index.add(&data.items()).unwrap();
@@ -331,7 +331,7 @@ fn missing_corrupt_or_stale_files_are_reported_not_panicked_on() {
     // HNSW: every file, flipped in its header, its middle and its end, or truncated.
     for suffix in ["hnsw.meta", ".hnsw.graph", ".hnsw.data"] {
         for (n, damage) in ["flip-head", "flip-mid", "flip-tail", "truncate", "empty"].iter().enumerate() {
-            let dir = fresh(&format!("h-{suffix}-{n}"), IndexKind::Hnsw);
+            let dir = fresh(&format!("h-{suffix}-{n}"), Backend::Hnsw);
             let path = files(&dir, suffix).pop().unwrap();
             let len = std::fs::metadata(&path).unwrap().len() as usize;
             match *damage {
@@ -341,16 +341,16 @@ fn missing_corrupt_or_stale_files_are_reported_not_panicked_on() {
                 "truncate" => truncate(&path, len / 3),
                 _ => truncate(&path, 0),
             }
-            let e = expect_rebuild(open_index(IndexKind::Hnsw, &dir, DIM, &params), &format!("{suffix} {damage}"));
+            let e = expect_rebuild(open_index(Backend::Hnsw, &dir, DIM, &params), &format!("{suffix} {damage}"));
             assert!(matches!(e, IndexError::Corrupt { .. }), "{suffix} {damage}: {e}");
         }
     }
-    let dir = fresh("h-graph-missing", IndexKind::Hnsw);
+    let dir = fresh("h-graph-missing", Backend::Hnsw);
     std::fs::remove_file(files(&dir, ".hnsw.graph").pop().unwrap()).unwrap();
-    expect_rebuild(open_index(IndexKind::Hnsw, &dir, DIM, &params), "graph file missing");
+    expect_rebuild(open_index(Backend::Hnsw, &dir, DIM, &params), "graph file missing");
 
     // Exact and scan: flipped anywhere, truncated, or not an index at all.
-    for (kind, file) in [(IndexKind::Exact, "exact.idx"), (IndexKind::Scan, "scan.idx")] {
+    for (kind, file) in [(Backend::Exact, "exact.idx"), (Backend::Scan, "scan.idx")] {
         for (n, at) in [0usize, 9, 30, 5000, 70_000, usize::MAX].iter().enumerate() {
             let dir = fresh(&format!("{kind:?}-flip-{n}"), kind);
             flip(&files(&dir, file).pop().unwrap(), *at);
@@ -365,18 +365,18 @@ fn missing_corrupt_or_stale_files_are_reported_not_panicked_on() {
     }
 
     // Stale: another dimension (model changed) or other graph parameters.
-    for kind in [IndexKind::Hnsw, IndexKind::Exact, IndexKind::Scan] {
+    for kind in [Backend::Hnsw, Backend::Exact, Backend::Scan] {
         let dir = fresh(&format!("stale-{kind:?}"), kind);
         let e = expect_rebuild(open_index(kind, &dir, 512, &params), "other dimension");
         assert!(matches!(e, IndexError::Stale { .. }));
     }
-    let dir = fresh("stale-m", IndexKind::Hnsw);
+    let dir = fresh("stale-m", Backend::Hnsw);
     let other = IndexParams { hnsw: HnswParams { max_nb_conn: 32, ..params.hnsw }, ..params };
-    let e = expect_rebuild(open_index(IndexKind::Hnsw, &dir, DIM, &other), "other M");
+    let e = expect_rebuild(open_index(Backend::Hnsw, &dir, DIM, &other), "other M");
     assert!(matches!(e, IndexError::Stale { .. }));
     // Search-time knobs are not part of the persisted state.
     let other = IndexParams { hnsw: HnswParams { ef_search: 300, ..params.hnsw }, ..params };
-    assert_eq!(open_index(IndexKind::Hnsw, &dir, DIM, &other).unwrap().len(), 500);
+    assert_eq!(open_index(Backend::Hnsw, &dir, DIM, &other).unwrap().len(), 500);
 }
 
 #[test]
@@ -481,7 +481,7 @@ fn auto_switches_to_hnsw_past_the_threshold_and_reopens_as_such() {
     auto.set_checkpoint(5);
     auto.persist().unwrap();
     assert_eq!(auto.stats().kind, "exact");
-    assert_eq!(open_index(IndexKind::Auto, dir.path(), DIM, &params).unwrap().stats().kind, "exact");
+    assert_eq!(open_index(Backend::Auto, dir.path(), DIM, &params).unwrap().stats().kind, "exact");
 
     auto.add(&items[1500..]).unwrap();
     let stats = auto.stats();
@@ -492,7 +492,7 @@ fn auto_switches_to_hnsw_past_the_threshold_and_reopens_as_such() {
     }
     auto.persist().unwrap();
     assert!(!dir.path().join("exact.idx").exists(), "the exact file is gone once HNSW is persisted");
-    let reopened = open_index(IndexKind::Auto, dir.path(), DIM, &params).unwrap();
+    let reopened = open_index(Backend::Auto, dir.path(), DIM, &params).unwrap();
     assert_eq!(reopened.stats().kind, "hnsw");
     for q in &qs {
         assert_eq!(reopened.search(q, 10, &default()).unwrap(), auto.search(q, 10, &default()).unwrap());

@@ -24,7 +24,7 @@ use serde_json::json;
 use visage::gallery::check::{check, CheckOptions};
 use visage::gallery::Gallery;
 use visage::index::{
-    Backend, ExactIndex, Filter, IndexKind, IndexParams, IndexSettings, QdrantIndex, QdrantSettings, Rng, SearchParams,
+    Backend, ExactIndex, Filter, IndexParams, IndexSettings, QdrantIndex, QdrantSettings, Rng, SearchParams,
     VectorIndex,
 };
 use visage::pipeline::embed::Embedding;
@@ -186,7 +186,7 @@ fn the_store_refills_a_lost_collection_and_the_index_catches_up() {
     drop(g);
     // Behind: changes made while the gallery used another index are replayed at the next start.
     {
-        let g = Gallery::open(&data, MODEL, DIM, IndexKind::Exact, &IndexParams::default()).unwrap();
+        let g = Gallery::open(&data, MODEL, DIM, Backend::Exact, &IndexParams::default()).unwrap();
         g.create_subject(Some("late"), "Late", &json!({})).unwrap();
         add(&g, "late", &vector(40, 0), "late-0");
         g.delete_subject("s7").unwrap();
@@ -209,7 +209,7 @@ fn reindex_moves_a_gallery_from_scan_to_qdrant_and_back_with_check_clean() {
     let settings = qdrant.settings();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let scan = IndexSettings::embedded(IndexKind::Scan, &IndexParams::default());
+    let scan = IndexSettings::new(Backend::Scan, &IndexParams::default());
     fill(&data, &scan, 30, 4);
     let clean = |index: &IndexSettings| {
         let report = check(&data, index, &CheckOptions::default()).unwrap();

@@ -427,7 +427,12 @@ pub struct Record<'a> {
 }
 
 enum Output {
-    Npy { npy: npyz::NpyWriter<f32, BufWriter<File>>, labels: Box<csv::Writer<BufWriter<File>>> },
+    /// The header written, then the rows as the little-endian `f32` it announces: a plain
+    /// writer, so that its last flush (and a full disk) is seen at the end.
+    Npy {
+        npy: BufWriter<File>,
+        labels: Box<csv::Writer<BufWriter<File>>>,
+    },
     Jsonl(BufWriter<File>),
 }
 
@@ -438,6 +443,8 @@ pub struct Writer {
     /// (temporary, final) paths.
     files: Vec<(PathBuf, PathBuf)>,
     rows: u64,
+    /// Values per row (checked for `.npy`, whose header announces it).
+    dim: usize,
     written: u64,
 }
 
@@ -446,23 +453,34 @@ fn part(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.part"))
 }
 
+/// A CSV write failure as the I/O error under it (its kind kept: a full disk stays one).
+fn csv_io(e: csv::Error) -> std::io::Error {
+    if !e.is_io_error() {
+        return std::io::Error::other(e);
+    }
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
+}
+
 impl Writer {
     /// Starts `path` for `rows` vectors of `dim` values.
     pub fn create(path: &Path, rows: u64, dim: usize) -> Result<Self> {
-        let fail = |p: &Path, e: std::io::Error| VisageError::Config(format!("cannot write {}: {e}", p.display()));
+        let fail = |p: &Path, e: std::io::Error| VisageError::io(p.display(), e);
         let create =
             |p: &Path| File::create(part(p)).map(|f| BufWriter::with_capacity(1 << 20, f)).map_err(|e| fail(p, e));
         let (output, files) = match Format::of(path)? {
             Format::Npy => {
                 let csv_path = subjects_beside(path);
-                let npy = npyz::WriteOptions::new()
-                    .default_dtype()
+                let npy = npyz::WriteOptions::new_header_only()
+                    .dtype(<f32 as npyz::AutoSerialize>::default_dtype())
                     .shape(&[rows, dim as u64])
                     .writer(create(path)?)
-                    .begin_nd()
+                    .write_header_only()
                     .map_err(|e| fail(path, e))?;
                 let mut labels = csv::Writer::from_writer(create(&csv_path)?);
-                labels.write_record(["subject", "external_id", "name"]).map_err(|e| fail(&csv_path, e.into()))?;
+                labels.write_record(["subject", "external_id", "name"]).map_err(|e| fail(&csv_path, csv_io(e)))?;
                 (
                     Output::Npy { npy, labels: Box::new(labels) },
                     vec![(part(path), path.to_path_buf()), (part(&csv_path), csv_path)],
@@ -470,19 +488,28 @@ impl Writer {
             }
             Format::Jsonl => (Output::Jsonl(create(path)?), vec![(part(path), path.to_path_buf())]),
         };
-        Ok(Self { output, files, rows, written: 0 })
+        Ok(Self { output, files, rows, dim, written: 0 })
     }
 
     /// Appends one face.
     pub fn write(&mut self, r: &Record) -> Result<()> {
         let path = self.files[0].1.clone();
-        let fail = |e: std::io::Error| VisageError::Config(format!("cannot write {}: {e}", path.display()));
+        let fail = |e: std::io::Error| VisageError::io(path.display(), e);
         match &mut self.output {
             Output::Npy { npy, labels } => {
-                npy.extend(r.vector.iter().copied()).map_err(fail)?;
+                if r.vector.len() != self.dim {
+                    return Err(VisageError::Store(format!(
+                        "{} values for a row of {} in {}",
+                        r.vector.len(),
+                        self.dim,
+                        path.display()
+                    )));
+                }
+                let bytes: Vec<u8> = r.vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+                npy.write_all(&bytes).map_err(fail)?;
                 labels
                     .write_record([r.subject, r.external_id.unwrap_or_default(), r.name])
-                    .map_err(|e| fail(e.into()))?;
+                    .map_err(|e| fail(csv_io(e)))?;
             }
             Output::Jsonl(out) => {
                 serde_json::to_writer(&mut *out, r).map_err(|e| fail(e.into()))?;
@@ -496,24 +523,18 @@ impl Writer {
     /// Completes the files (synced) and moves them into place; returns their paths.
     pub fn finish(self) -> Result<Vec<PathBuf>> {
         let path = self.files[0].1.clone();
-        let fail = |e: std::io::Error| VisageError::Config(format!("cannot write {}: {e}", path.display()));
+        let fail = |e: std::io::Error| VisageError::io(path.display(), e);
         if self.written != self.rows {
             return Err(VisageError::Store(format!("{} rows written, {} announced", self.written, self.rows)));
         }
         let outputs = match self.output {
-            Output::Npy { npy, labels } => {
-                npy.finish().map_err(fail)?;
-                vec![labels.into_inner().map_err(|e| fail(e.into_error()))?]
-            }
+            Output::Npy { npy, labels } => vec![npy, labels.into_inner().map_err(|e| fail(e.into_error()))?],
             Output::Jsonl(out) => vec![out],
         };
         for out in outputs {
             out.into_inner().map_err(|e| fail(e.into_error()))?.sync_all().map_err(fail)?;
         }
         for (tmp, dest) in &self.files {
-            if matches!(dest.extension().and_then(|e| e.to_str()), Some("npy")) {
-                File::open(tmp).and_then(|f| f.sync_all()).map_err(fail)?;
-            }
             std::fs::rename(tmp, dest).map_err(fail)?;
         }
         Ok(self.files.into_iter().map(|(_, dest)| dest).collect())

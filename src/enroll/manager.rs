@@ -55,7 +55,7 @@ impl Manager {
         let worker = std::thread::Builder::new()
             .name("visage-jobs".into())
             .spawn(move || work(rx, &pipeline, &gallery, &base, &live, &stop))
-            .map_err(|e| VisageError::Store(format!("cannot start the job thread: {e}")))?;
+            .map_err(|e| VisageError::Internal(format!("cannot start the job thread: {e}")))?;
         *manager.thread.lock() = Some(worker);
         Ok(manager)
     }

@@ -221,7 +221,7 @@ fn run_items(
             return Ok(StageTimes { items: t.rows, index_ms: t.index.as_secs_f64() * 1000.0, ..StageTimes::default() });
         }
         (_, Some(pipeline)) => pipeline,
-        (_, None) => return Err(VisageError::Config("a photo job needs the models loaded".into())),
+        (_, None) => return Err(VisageError::Internal("a photo job needs the models loaded".into())),
     };
     let done = gallery.job_done(&job.id)?;
     let mut counts = Counts::from_outcomes(gallery.job_counts(&job.id)?);

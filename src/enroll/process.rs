@@ -172,7 +172,7 @@ pub fn process(
         stop.store(true, Ordering::Release);
         drop(out_rx);
         while item_rx.lock().try_recv().is_ok() {}
-        let read = reader.join().unwrap_or_else(|_| Err(VisageError::Store("the source reader panicked".into())));
+        let read = reader.join().unwrap_or_else(|_| Err(VisageError::Internal("the source reader panicked".into())));
         outcome.and(read)
     })?;
     Ok(times.into_inner())

@@ -1,7 +1,8 @@
 //! Every error code the API and the CLI can answer, declared once with its HTTP status and what
 //! it means (as meilisearch's `error.rs` does). Clients may rely on this table; the README
 //! prints it. A code string is stable; two rows share one only where the API always answered
-//! it with two statuses (`invalid_parameter`, `incompatible_model`).
+//! it with two statuses (`invalid_parameter`, `incompatible_model`), or where a door tells two
+//! cases apart that clients see as one (`not_found` for a subject).
 
 use std::fmt;
 
@@ -87,6 +88,9 @@ codes! {
     InvalidArgument = ("invalid_argument", 422, "An index argument is out of range.");
     // The gallery's state.
     NotFound = ("not_found", 404, "The subject, face, job or crop does not exist.");
+    /// A subject that does not exist: `not_found` to clients, told apart for the doors that
+    /// answer it differently (CompreFace's code 42).
+    SubjectNotFound = ("not_found", 404, "The subject, face, job or crop does not exist.");
     CropNotKept = ("crop_not_kept", 404, "The face exists but no crop of it was kept (gallery.keep_crops is off).");
     SubjectExists = ("subject_exists", 409, "A subject with this id exists already.");
     ExternalIdTaken = ("external_id_taken", 409, "The external id belongs to a face of another subject.");
@@ -120,9 +124,20 @@ impl Code {
         self.status() < 500
     }
 
-    /// The code of an index error.
+    /// The code of a failed read or write: `storage_full` when the disk is full, else
+    /// `store_error`.
+    pub fn of_io(e: &std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            Self::StorageFull
+        } else {
+            Self::StoreError
+        }
+    }
+
+    /// The code of an index error (a full disk under the index is `storage_full`).
     pub fn of_index(e: &IndexError) -> Self {
         match e {
+            IndexError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => Self::StorageFull,
             IndexError::DimensionMismatch { .. } => Self::DimensionMismatch,
             IndexError::InvalidVector { .. } => Self::InvalidVector,
             IndexError::InvalidArgument(_) => Self::InvalidArgument,
@@ -139,7 +154,8 @@ impl Code {
     /// The table as Markdown (code, status, meaning), one row per code string and status.
     pub fn markdown_table() -> String {
         let mut out = String::from("| code | status | meaning |\n|---|---|---|\n");
-        for c in Self::ALL {
+        let mut seen = std::collections::HashSet::new();
+        for c in Self::ALL.iter().filter(|c| seen.insert((c.as_str(), c.status()))) {
             out.push_str(&format!("| `{}` | {} | {} |\n", c.as_str(), c.status(), c.meaning()));
         }
         out
@@ -169,13 +185,25 @@ mod tests {
     use super::Code;
 
     #[test]
-    fn index_codes_match_the_index_crate_and_statuses_are_http() {
-        let e = crate::index::IndexError::InvalidArgument("x".into());
-        assert_eq!(Code::of_index(&e), e.code());
-        assert_eq!(Code::of_index(&e).is_client_error(), e.is_client_error());
+    fn statuses_are_http_and_rows_sharing_a_code_string_differ_in_status_or_say_why() {
         for c in Code::ALL {
             assert!((400..600).contains(&c.status()), "{c}");
         }
+        let rows = Code::markdown_table().lines().count() - 2;
+        assert_eq!(rows, Code::ALL.len() - 1, "only SubjectNotFound repeats another row");
+    }
+
+    #[test]
+    fn a_full_disk_is_storage_full_wherever_it_is_met() {
+        use std::io::{Error, ErrorKind};
+        let full = || Error::from_raw_os_error(28); // ENOSPC
+        assert_eq!(full().kind(), ErrorKind::StorageFull);
+        let index = crate::index::IndexError::Io { path: "index".into(), source: full() };
+        assert_eq!(Code::of_index(&index), Code::StorageFull);
+        assert_eq!(crate::VisageError::Index(index).code().status(), 507);
+        assert_eq!(crate::VisageError::io("a file", full()).code(), Code::StorageFull);
+        let other = crate::VisageError::io("a file", Error::from(ErrorKind::PermissionDenied));
+        assert_eq!((other.code(), other.code().status()), (Code::StoreError, 500));
     }
 
     #[test]

@@ -40,7 +40,10 @@ pub enum VisageError {
     /// which and its status.
     #[error("{message}")]
     Unprocessable { code: Code, message: String },
-    /// A subject or face that does not exist.
+    /// A subject that does not exist (by id or name).
+    #[error("subject {0:?} not found")]
+    SubjectNotFound(String),
+    /// A face, job or review item that does not exist.
     #[error("{0} not found")]
     NotFound(String),
     /// The request conflicts with the gallery's state (duplicate id, other model's embeddings).
@@ -49,10 +52,15 @@ pub enum VisageError {
     /// The embedded database failed.
     #[error("gallery store: {0}")]
     Store(String),
-    /// The disk holding the gallery is full: the write was refused (rolled back, nothing
-    /// half-done); it succeeds again once space is freed.
-    #[error("no space left on the gallery's disk: {0}")]
-    StorageFull(String),
+    /// A file (or the gallery database) could not be read or written: `storage_full` when the
+    /// disk is full (the write was refused, nothing half-done; it succeeds again once space is
+    /// freed), `store_error` otherwise. `what` names the file.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The vector index failed or refused the input.
     #[error(transparent)]
     Index(#[from] crate::index::IndexError),
@@ -81,9 +89,10 @@ impl VisageError {
             Self::Config(_) => Code::InvalidConfig,
             Self::Inference(_) => Code::InferenceFailed,
             Self::Unprocessable { code, .. } | Self::Conflict { code, .. } => *code,
+            Self::SubjectNotFound(_) => Code::SubjectNotFound,
             Self::NotFound(_) => Code::NotFound,
             Self::Store(_) => Code::StoreError,
-            Self::StorageFull(_) => Code::StorageFull,
+            Self::Io { source, .. } => Code::of_io(source),
             Self::Index(e) => Code::of_index(e),
             Self::Busy { .. } => Code::Busy,
             Self::Internal(_) => Code::Internal,
@@ -109,14 +118,9 @@ impl VisageError {
         Self::Unprocessable { code, message: message.into() }
     }
 
-    /// A failed file write or read: [`VisageError::StorageFull`] when the disk is full,
-    /// [`VisageError::Store`] otherwise; `what` names the file.
-    pub fn io(what: impl std::fmt::Display, e: std::io::Error) -> Self {
-        if e.kind() == std::io::ErrorKind::StorageFull {
-            Self::StorageFull(format!("{what}: {e}"))
-        } else {
-            Self::Store(format!("{what}: {e}"))
-        }
+    /// A failed file write or read ([`VisageError::Io`]); `what` names the file.
+    pub fn io(what: impl std::fmt::Display, source: std::io::Error) -> Self {
+        Self::Io { what: what.to_string(), source }
     }
 
     /// A [`VisageError::Conflict`] with its code.
@@ -134,10 +138,12 @@ impl From<ort::Error> for VisageError {
 /// Result alias used throughout the engine.
 pub type Result<T, E = VisageError> = std::result::Result<T, E>;
 
+/// SQLite's "disk full" is an I/O failure of kind [`std::io::ErrorKind::StorageFull`], like any
+/// other full-disk write; its other failures are [`VisageError::Store`].
 impl From<rusqlite::Error> for VisageError {
     fn from(e: rusqlite::Error) -> Self {
         if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-            Self::StorageFull(e.to_string())
+            Self::io("the gallery database", std::io::Error::new(std::io::ErrorKind::StorageFull, e))
         } else {
             Self::Store(e.to_string())
         }

@@ -32,7 +32,7 @@ use super::distractor_model::BLOCK;
 use super::identification::ProbeScore;
 use super::stats::{ks_statistic, Acc, Moments};
 use super::{scoring, EvalError, Sample};
-use crate::index::{dot, normalize, scratch_index, Hit, IndexKind, IndexParams, SearchParams};
+use crate::index::{dot, normalize, scratch_index, Backend, Hit, IndexParams, SearchParams};
 
 /// Distractors read and added per pass (a multiple of `BLOCK`).
 const CHUNK: usize = 16 * BLOCK;
@@ -95,17 +95,16 @@ impl GivenDistractors for &[Vec<f32>] {
 /// and these parameters (what the gallery is built with: the `[index]` configuration).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Engine {
-    /// The implementation (default: the scan index).
-    pub kind: IndexKind,
+    /// The implementation (default: the scan index; a remote backend evaluates on it too).
+    pub kind: Backend,
     /// Its parameters.
     pub params: IndexParams,
 }
 
 impl Engine {
-    /// The engine a gallery configured with `index` evaluates through: its own embedded kind,
-    /// or the scan index for a remote backend (a scratch collection on a server is not worth it).
+    /// The engine a gallery configured with `index` evaluates through (see [`scratch_index`]).
     pub fn for_index(index: &crate::index::IndexSettings) -> Self {
-        Self { kind: index.kind.embedded().unwrap_or(IndexKind::Scan), params: index.params }
+        Self { kind: index.kind, params: index.params }
     }
 }
 
@@ -514,7 +513,7 @@ mod tests {
             let all = near(&s, 30_000);
             let expected = oracle(&s, per, &all, &sizes);
             assert!(expected[5] < 0.5 * expected[0], "the distractors must bite: {expected:?}");
-            let engines = [Engine::default(), Engine { kind: IndexKind::Exact, ..Engine::default() }];
+            let engines = [Engine::default(), Engine { kind: Backend::Exact, ..Engine::default() }];
             for engine in engines {
                 let mut given = Trickle(&all);
                 let r2 = crate::eval::evaluate_on(&s, None, Some(&mut given), &engine, &opts).unwrap();

@@ -167,7 +167,7 @@ fn million_distractors() {
     eprintln!("generated 1e6 in {:?}", t.elapsed());
     let opts = EvalOptions { distractors: 1_000_000, ..Default::default() };
     let mut curves = vec![];
-    for kind in [crate::index::IndexKind::Scan, crate::index::IndexKind::Exact] {
+    for kind in [crate::index::Backend::Scan, crate::index::Backend::Exact] {
         let t = std::time::Instant::now();
         let r = evaluate_on(&s, None, None, &Engine { kind, ..Engine::default() }, &opts).unwrap();
         let d = r.distractors.unwrap();

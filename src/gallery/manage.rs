@@ -98,7 +98,7 @@ impl Store {
         let pk = |id: &str| -> Result<i64> {
             tx.query_row("SELECT pk FROM subjects WHERE id = ?1", [id], |r| r.get(0))
                 .optional()?
-                .ok_or_else(|| VisageError::NotFound(format!("subject {id:?}")))
+                .ok_or_else(|| VisageError::SubjectNotFound(id.to_string()))
         };
         let (from_pk, into_pk) = (pk(from)?, pk(into)?);
         let moved = self.face_ids_of(Some(from))?;

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 
 use crate::error::{Code, Result, VisageError};
 pub use crate::index::IndexSettings;
-use crate::index::{dot, IndexError, IndexKind, IndexParams, SearchParams, VectorIndex};
+use crate::index::{dot, Backend, IndexError, IndexParams, SearchParams, VectorIndex};
 use crate::pipeline::embed::Embedding;
 pub use identify::{Candidate, Identification};
 pub use jobs::{ItemRecord, ItemWrite, JobRecord, JobState, Recorded};
@@ -89,8 +89,8 @@ impl Gallery {
     /// Opens the gallery in `dir` for embeddings of `model` (`dim`-d) with an embedded index of
     /// `kind`, bringing the persisted index up to date with the store (replaying the change log,
     /// or rebuilding it).
-    pub fn open(dir: &Path, model: &str, dim: usize, kind: IndexKind, params: &IndexParams) -> Result<Self> {
-        Self::open_with(dir, model, dim, &IndexSettings::embedded(kind, params))
+    pub fn open(dir: &Path, model: &str, dim: usize, kind: Backend, params: &IndexParams) -> Result<Self> {
+        Self::open_with(dir, model, dim, &IndexSettings::new(kind, params))
     }
 
     /// [`Gallery::open`] with any backend. A remote index that cannot be reached does not stop
@@ -120,7 +120,7 @@ impl Gallery {
         rebuild: bool,
         progress: Option<Progress<'_>>,
     ) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| VisageError::Store(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| VisageError::io(dir.display(), e))?;
         let lock = lock(dir)?;
         let writer = Store::open(&dir.join(DB_FILE))?;
         let reader = Store::open(&dir.join(DB_FILE))?;
@@ -221,7 +221,7 @@ impl Gallery {
     }
 
     /// The index's backend (`scan`, `exact`, `hnsw`, `auto`, `qdrant`).
-    pub fn backend(&self) -> crate::index::Backend {
+    pub fn backend(&self) -> Backend {
         self.source.backend()
     }
 
@@ -638,7 +638,7 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| VisageError::Store(format!("{}: {e}", path.display())))?;
+        .map_err(|e| VisageError::io(path.display(), e))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(VisageError::conflict(
@@ -648,7 +648,7 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
                 dir.display()
             ),
         )),
-        Err(std::fs::TryLockError::Error(e)) => Err(VisageError::Store(format!("{}: {e}", path.display()))),
+        Err(std::fs::TryLockError::Error(e)) => Err(VisageError::io(path.display(), e)),
     }
 }
 

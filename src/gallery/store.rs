@@ -294,7 +294,7 @@ impl Store {
         self.conn
             .query_row(&format!("SELECT {SUBJECT_COLUMNS} WHERE s.id = ?1"), [id], subject_from_row)
             .optional()?
-            .ok_or_else(|| VisageError::NotFound(format!("subject {id:?}")))
+            .ok_or_else(|| VisageError::SubjectNotFound(id.to_string()))
     }
 
     /// A page of subjects ordered by creation, and the total count.
@@ -333,7 +333,7 @@ impl Store {
         )?;
         tx.commit()?;
         if n == 0 {
-            return Err(VisageError::NotFound(format!("subject {id:?}")));
+            return Err(VisageError::SubjectNotFound(id.to_string()));
         }
         self.subject(id)
     }
@@ -345,7 +345,7 @@ impl Store {
         let pk: i64 = tx
             .query_row("SELECT pk FROM subjects WHERE id = ?1", [id], |r| r.get(0))
             .optional()?
-            .ok_or_else(|| VisageError::NotFound(format!("subject {id:?}")))?;
+            .ok_or_else(|| VisageError::SubjectNotFound(id.to_string()))?;
         let faces: Vec<u64> = {
             let mut stmt = tx.prepare("SELECT id FROM faces WHERE subject_pk = ?1")?;
             let rows = stmt.query_map([pk], |r| Ok(r.get::<_, i64>(0)? as u64))?;
@@ -475,7 +475,7 @@ pub(super) fn insert_face_in(tx: &Connection, subject_id: &str, face: &NewFace) 
         .prepare_cached("SELECT pk FROM subjects WHERE id = ?1")?
         .query_row([subject_id], |r| r.get(0))
         .optional()?
-        .ok_or_else(|| VisageError::NotFound(format!("subject {subject_id:?}")))?;
+        .ok_or_else(|| VisageError::SubjectNotFound(subject_id.to_string()))?;
     let existing: Option<(i64, i64)> = match face.external_id {
         Some(ext) => tx
             .prepare_cached("SELECT id, subject_pk FROM faces WHERE external_id = ?1")?

@@ -12,7 +12,7 @@ use rusqlite::OptionalExtension;
 use super::store::{Change, Store};
 use crate::error::Result;
 use crate::index::{
-    create_index, open_index, Backend, IndexError, IndexKind, IndexParams, IndexSettings, QdrantIndex, Rng, VectorIndex,
+    create_index, open_index, Backend, IndexError, IndexParams, IndexSettings, QdrantIndex, Rng, VectorIndex,
 };
 
 /// Ids sampled from the store to check that a remote collection holds them.
@@ -25,7 +25,7 @@ pub type Progress<'a> = &'a dyn Fn(u64, u64);
 
 /// Where a gallery's index lives and how it is opened, created and checked.
 pub enum Source {
-    Embedded { kind: IndexKind, dir: PathBuf, params: IndexParams },
+    Embedded { kind: Backend, dir: PathBuf, params: IndexParams },
     Qdrant(Arc<QdrantIndex>),
 }
 
@@ -33,16 +33,18 @@ impl Source {
     /// The source `settings` name for the gallery in `dir` (whose store gives the gallery's id).
     pub fn new(settings: &IndexSettings, dir: &Path, store: &Store, model: &str, dim: usize) -> Result<Self> {
         settings.validate()?;
-        Ok(match settings.kind.embedded() {
-            Some(kind) => Self::Embedded { kind, dir: dir.join(super::INDEX_DIR), params: settings.params },
-            None => Self::Qdrant(Arc::new(QdrantIndex::connect(&settings.qdrant, &gallery_id(store)?, model, dim)?)),
+        Ok(match settings.kind {
+            Backend::Qdrant => {
+                Self::Qdrant(Arc::new(QdrantIndex::connect(&settings.qdrant, &gallery_id(store)?, model, dim)?))
+            }
+            kind => Self::Embedded { kind, dir: dir.join(super::INDEX_DIR), params: settings.params },
         })
     }
 
     /// The backend's name.
     pub fn backend(&self) -> Backend {
         match self {
-            Self::Embedded { kind, .. } => (*kind).into(),
+            Self::Embedded { kind, .. } => *kind,
             Self::Qdrant(_) => Backend::Qdrant,
         }
     }

@@ -29,18 +29,26 @@ impl ApiError {
     }
 }
 
-/// The message of the timed-out read that ends a body paused too long.
-pub const BODY_TIMED_OUT: &str = "the request body paused longer than server.body_timeout_s";
+/// Why a body read ends when the client paused longer than `server.body_timeout_s`: the
+/// payload of the [`std::io::ErrorKind::TimedOut`] error the body deadline yields.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body paused longer than server.body_timeout_s")]
+pub struct BodyTimedOut;
 
-/// An error while receiving a body: 408 `request_timeout` when the client paused too long
-/// (anywhere in the error's chain), otherwise `code` with the error's message.
+impl BodyTimedOut {
+    /// The read error a body reader meets.
+    pub fn io_error() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, Self)
+    }
+}
+
+/// An error while receiving a body: 408 `request_timeout` when a timed-out read is anywhere in
+/// the error's chain, otherwise `code` with the error's message.
 pub fn body_error(e: &(dyn std::error::Error + 'static), code: Code) -> ApiError {
     let mut cause = Some(e);
     while let Some(c) = cause {
-        if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-            || c.to_string().contains(BODY_TIMED_OUT)
-        {
-            return ApiError::new(Code::RequestTimeout, BODY_TIMED_OUT);
+        if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+            return ApiError::new(Code::RequestTimeout, BodyTimedOut.to_string());
         }
         cause = c.source();
     }

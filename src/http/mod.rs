@@ -78,10 +78,7 @@ async fn body_deadline(
             match actix_web::rt::time::timeout(idle, payload.next()).await {
                 Ok(Some(chunk)) => Some((chunk, (payload, false))),
                 Ok(None) => None,
-                Err(_) => {
-                    let e = std::io::Error::new(std::io::ErrorKind::TimedOut, error::BODY_TIMED_OUT);
-                    Some((Err(PayloadError::Io(e)), (payload, true)))
-                }
+                Err(_) => Some((Err(PayloadError::Io(error::BodyTimedOut::io_error())), (payload, true))),
             }
         })
         // actix may poll a finished body again; unfold alone must not be.

@@ -17,6 +17,7 @@
 //! so the caller then rebuilds with [`create_index`] and re-adds its vectors.
 
 mod auto;
+mod backend;
 #[cfg(any(test, feature = "testing"))]
 pub mod bench;
 mod exact;
@@ -32,18 +33,18 @@ mod settings;
 pub mod synth;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 pub use auto::AutoIndex;
+pub use backend::{create_index, open_index, scratch_index, Backend, ScratchIndex};
 pub use exact::ExactIndex;
 pub use hnsw::{HnswIndex, HnswParams};
 pub use kernel::{dot, normalize};
 pub use qdrant::{QdrantIndex, QdrantSearch, QdrantSettings};
 pub use rng::Rng;
 pub use scan::{Kernel, ScanIndex, ScanParams};
-pub use settings::{Backend, IndexSettings};
+pub use settings::IndexSettings;
 
 /// Result type of the index module.
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;
@@ -199,40 +200,13 @@ pub trait VectorIndex: Send + Sync {
     fn stats(&self) -> IndexStats;
 }
 
-/// Which implementation [`open_index`] and [`create_index`] use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IndexKind {
-    Exact,
-    Hnsw,
-    /// Sign-code scan with exact re-rank ([`ScanIndex`]): brute-force answers at any size.
-    #[default]
-    Scan,
-    /// Exact below [`IndexParams::auto_threshold`] live vectors, HNSW from there on.
-    Auto,
-}
-
-impl std::str::FromStr for IndexKind {
-    type Err = IndexError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "exact" => Ok(Self::Exact),
-            "hnsw" => Ok(Self::Hnsw),
-            "scan" => Ok(Self::Scan),
-            "auto" => Ok(Self::Auto),
-            _ => Err(IndexError::InvalidArgument(format!("unknown index kind {s:?} (scan, exact, hnsw or auto)"))),
-        }
-    }
-}
-
 /// Construction parameters of all kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IndexParams {
     pub hnsw: HnswParams,
     pub scan: ScanParams,
-    /// [`IndexKind::Auto`] switches from exact to HNSW when the gallery grows past this many
+    /// [`Backend::Auto`] switches from exact to HNSW when the gallery grows past this many
     /// vectors. Measured on 128-d clustered vectors, 2 cores (`cargo bench --bench index`):
     /// exact search takes 0.24 / 0.50 / 1.36 / 6.1 ms at 10k / 20k / 50k / 200k vectors, HNSW
     /// at the default settings 0.47 / 0.73 / 0.97 / 1.3 ms for enrolled identities (and about
@@ -244,74 +218,6 @@ pub struct IndexParams {
 impl Default for IndexParams {
     fn default() -> Self {
         Self { hnsw: HnswParams::default(), scan: ScanParams::default(), auto_threshold: 50_000 }
-    }
-}
-
-/// Opens the index persisted in `dir`. Errors for which [`IndexError::needs_rebuild`] is true
-/// (nothing there, corrupt files, other dimension or parameters) mean: rebuild with
-/// [`create_index`] from the source of truth.
-pub fn open_index(kind: IndexKind, dir: &Path, dim: usize, params: &IndexParams) -> Result<Arc<dyn VectorIndex>> {
-    Ok(match kind {
-        IndexKind::Exact => Arc::new(ExactIndex::open(dir, dim)?),
-        IndexKind::Hnsw => Arc::new(HnswIndex::open(dir, dim, params.hnsw)?),
-        IndexKind::Scan => Arc::new(ScanIndex::open(dir, dim, params.scan)?),
-        IndexKind::Auto => Arc::new(AutoIndex::open(dir, dim, params)?),
-    })
-}
-
-/// A new, empty index that will persist to `dir` (created if needed). Files of a previous index
-/// in `dir` are replaced at the first [`VectorIndex::persist`].
-pub fn create_index(kind: IndexKind, dir: &Path, dim: usize, params: &IndexParams) -> Result<Arc<dyn VectorIndex>> {
-    Ok(match kind {
-        IndexKind::Exact => Arc::new(ExactIndex::create(dir, dim)?),
-        IndexKind::Hnsw => Arc::new(HnswIndex::create(dir, dim, params.hnsw)?),
-        IndexKind::Scan => Arc::new(ScanIndex::create(dir, dim, params.scan)?),
-        IndexKind::Auto => Arc::new(AutoIndex::create(dir, dim, params)?),
-    })
-}
-
-/// A new, empty index of `kind` that is never persisted, for one computation (an evaluation's
-/// distractor curve): in memory for exact and scan; hnsw and auto, which keep a directory for
-/// their files, get a fresh one under the system's temporary directory, removed on drop.
-pub fn scratch_index(kind: IndexKind, dim: usize, params: &IndexParams) -> Result<ScratchIndex> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let (index, dir): (Arc<dyn VectorIndex>, _) = match kind {
-        IndexKind::Exact => (Arc::new(ExactIndex::new(dim)?), None),
-        IndexKind::Scan => (Arc::new(ScanIndex::new(dim, params.scan)?), None),
-        IndexKind::Hnsw | IndexKind::Auto => {
-            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("visage-scratch-{}-{n}", std::process::id()));
-            match create_index(kind, &dir, dim, params) {
-                Ok(index) => (index, Some(dir)),
-                Err(e) => {
-                    let _ = std::fs::remove_dir_all(&dir);
-                    return Err(e);
-                }
-            }
-        }
-    };
-    Ok(ScratchIndex { index, dir })
-}
-
-/// An index from [`scratch_index`]; use it as a `dyn VectorIndex`.
-pub struct ScratchIndex {
-    index: Arc<dyn VectorIndex>,
-    dir: Option<PathBuf>,
-}
-
-impl std::ops::Deref for ScratchIndex {
-    type Target = dyn VectorIndex;
-
-    fn deref(&self) -> &Self::Target {
-        self.index.as_ref()
-    }
-}
-
-impl Drop for ScratchIndex {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }
 
@@ -357,25 +263,9 @@ pub enum IndexError {
 }
 
 impl IndexError {
-    /// Stable identifier of the error kind (JSON `code`).
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::DimensionMismatch { .. } => "dimension_mismatch",
-            Self::InvalidVector { .. } => "invalid_vector",
-            Self::InvalidArgument(_) => "invalid_argument",
-            Self::Missing { .. } => "index_missing",
-            Self::Corrupt { .. } => "index_corrupt",
-            Self::Stale { .. } => "index_stale",
-            Self::Io { .. } => "index_io",
-            Self::Hnsw(_) => "index_hnsw",
-            Self::Unavailable { .. } => "index_unavailable",
-            Self::Backend(_) => "index_backend",
-        }
-    }
-
-    /// True when the caller's input is at fault.
+    /// True when the caller's input is at fault (its code, in the one table, is a 4xx).
     pub fn is_client_error(&self) -> bool {
-        matches!(self, Self::DimensionMismatch { .. } | Self::InvalidVector { .. } | Self::InvalidArgument(_))
+        crate::error::Code::of_index(self).is_client_error()
     }
 
     /// True when the persisted index cannot be used and must be rebuilt from the store.

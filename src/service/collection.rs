@@ -9,14 +9,10 @@ use crate::gallery::{DeletedFace, FacePage, FaceRecord, Subject};
 /// The largest page of faces.
 const MAX_PAGE: u64 = 1000;
 
-fn subject_not_found(name: &str) -> VisageError {
-    VisageError::NotFound(format!("subject {name:?}"))
-}
-
 impl Engine {
     /// The subject named `name` (the oldest, should several share it).
     pub async fn subject_named(&self, name: String) -> Result<Subject> {
-        self.blocking(move |g| g.subject_named(&name)?.ok_or_else(|| subject_not_found(&name))).await
+        self.blocking(move |g| g.subject_named(&name)?.ok_or_else(|| VisageError::SubjectNotFound(name.clone()))).await
     }
 
     /// Every distinct subject name, oldest first.
@@ -56,7 +52,7 @@ impl Engine {
     pub async fn rename_or_merge_subject(&self, from: String, to: String) -> Result<()> {
         check_name(&to)?;
         self.blocking(move |g| {
-            let source = g.subject_named(&from)?.ok_or_else(|| subject_not_found(&from))?;
+            let source = g.subject_named(&from)?.ok_or_else(|| VisageError::SubjectNotFound(from.clone()))?;
             match g.subject_named(&to)? {
                 Some(target) if target.id == source.id => Ok(()),
                 Some(target) => g.merge_subject(&source.id, &target.id).map(drop),
@@ -69,7 +65,7 @@ impl Engine {
     /// Deletes the subject named `name` with its faces; returns how many faces were erased.
     pub async fn delete_subject_named(&self, name: String) -> Result<usize> {
         self.blocking(move |g| {
-            let subject = g.subject_named(&name)?.ok_or_else(|| subject_not_found(&name))?;
+            let subject = g.subject_named(&name)?.ok_or_else(|| VisageError::SubjectNotFound(name.clone()))?;
             g.delete_subject(&subject.id)
         })
         .await

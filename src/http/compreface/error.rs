@@ -73,7 +73,7 @@ impl CfError {
 }
 
 /// CompreFace's code and status for a Visage code; `None` keeps Visage's status.
-fn translate(code: Code, message: &str) -> (u16, Option<StatusCode>) {
+fn translate(code: Code) -> (u16, Option<StatusCode>) {
     use cf::*;
     let bad = Some(StatusCode::BAD_REQUEST);
     let missing = Some(StatusCode::NOT_FOUND);
@@ -81,8 +81,7 @@ fn translate(code: Code, message: &str) -> (u16, Option<StatusCode>) {
         Code::NoFace => (NO_FACES_FOUND, bad),
         Code::MultipleFaces => (TOO_MANY_FACES, bad),
         Code::SubjectExists => (SUBJECT_ALREADY_EXISTS, bad),
-        // The engine names what it did not find: "subject ..." or "face ...".
-        Code::NotFound if message.starts_with("subject") => (SUBJECT_NOT_FOUND, missing),
+        Code::SubjectNotFound => (SUBJECT_NOT_FOUND, missing),
         Code::NotFound | Code::CropNotKept => (IMAGE_NOT_FOUND, missing),
         Code::MissingField => (MISSING_REQUEST_PART, bad),
         Code::UnsupportedFormat => (UNAVAILABLE_FILE_EXTENSION, None),
@@ -110,7 +109,7 @@ fn translate(code: Code, message: &str) -> (u16, Option<StatusCode>) {
 
 impl From<ApiError> for CfError {
     fn from(e: ApiError) -> Self {
-        let (code, status) = translate(e.code, &e.message);
+        let (code, status) = translate(e.code);
         let status = status
             .unwrap_or_else(|| StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
         // Clients match CompreFace's words for this one.
