@@ -19,7 +19,7 @@ use super::server::{scratch_dir, OwnServer};
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
 use crate::index::synth::Shape;
-use crate::index::Backend;
+use crate::service::Backend;
 
 /// `visage bench import` options.
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
-use crate::index::Backend;
+use crate::service::Backend;
 use crate::service::maintenance::{self, CheckOptions};
 
 /// `visage reindex` options.
