@@ -17,7 +17,7 @@ use crate::eval::{Calibration, Sample};
 use crate::gallery::Gallery;
 
 /// Decision threshold for 1:1 comparison.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct CompareSettings {
     pub threshold: f32,
     /// When set (with `identify.target_fpir`), the thresholds are calibrated on the gallery at
@@ -26,7 +26,7 @@ pub struct CompareSettings {
 }
 
 /// 1:N identification and search defaults.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct IdentifySettings {
     /// Cosine at or above which the best subject is the answer; below it the face is unknown.
     pub threshold: f32,

@@ -27,7 +27,7 @@ pub use process::{Options, StageTimes};
 pub use source::{ArchiveLimits, EmbeddingsFile, ReadLimits, Source};
 
 /// Bulk enrolment jobs: parallelism, the default quality gate and what a server may read.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnrollSettings {
     /// Worker threads of a job (0 = one per core); each runs the models single-threaded.
     pub workers: usize,

@@ -34,7 +34,7 @@ pub use store::{photo_sha256, ExportedFace, FaceRecord, NewFace, Subject};
 use sync::{Progress, Source};
 
 /// What the gallery keeps besides embeddings.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct GallerySettings {
     /// Keep each enrolled face's aligned 112×112 crop (PNG, erased with the face). Off by
     /// default: only the embedding, box and image hash are stored.

@@ -18,7 +18,7 @@ use crate::pipeline::detect::{BBox, Detection};
 use crate::pipeline::quality::Quality;
 
 /// Keeping unknown faces for review (`[review]`).
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct ReviewSettings {
     /// Keep the faces identify answers "unknown" (with their crops) until a person names or
     /// discards them. Off by default: nothing of an unknown face is stored.

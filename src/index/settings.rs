@@ -9,7 +9,7 @@ use super::{Backend, IndexParams, Result};
 
 /// The `[index]` section: the backend and the settings of every backend (only the chosen one's
 /// are used).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IndexSettings {
     pub kind: Backend,
     /// The embedded indexes' parameters (`index.hnsw`, `index.scan`, `index.auto_threshold`).

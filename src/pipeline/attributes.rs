@@ -399,7 +399,7 @@ pub fn age_of(p: &[f32]) -> Age {
 }
 
 /// Where the attribute models are.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttributeSettings {
     pub gender_model: PathBuf,
     pub age_model: PathBuf,

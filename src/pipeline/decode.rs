@@ -6,10 +6,10 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
 use crate::error::{Result, VisageError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Limits applied to every image before and while it is decoded.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct ImageLimits {
     pub max_image_bytes: usize,
     pub max_image_pixels: u64,

@@ -19,7 +19,7 @@ use crate::pipeline::runtime::ModelSessions;
 use crate::pipeline::runtime::RuntimeSettings;
 
 /// How an embedder's input pixels are scaled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NormalizationSetting {
     Auto,
@@ -28,7 +28,7 @@ pub enum NormalizationSetting {
 }
 
 /// Face embedder model.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmbedderSettings {
     pub model: PathBuf,
     pub normalization: NormalizationSetting,

@@ -13,10 +13,10 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, VisageError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// ONNX Runtime library and session options.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuntimeSettings {
     pub ort_library: PathBuf,
     pub intra_threads: usize,

@@ -4,7 +4,7 @@
 //! only the digests are kept. A presented key is hashed and compared with every digest by
 //! [`subtle`], without an early exit, so the time taken says nothing about the keys.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
@@ -24,6 +24,13 @@ impl std::ops::Deref for KeyList {
 
     fn deref(&self) -> &[String] {
         &self.0
+    }
+}
+
+/// Serialized as redacted as its `Debug` (the settings' key tree needs the field, never a key).
+impl Serialize for KeyList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|_| "redacted"))
     }
 }
 

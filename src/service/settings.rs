@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::keys::KeyList;
 
 /// The HTTP service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerSettings {
     /// `host:port` to listen on.
     pub address: String,
@@ -50,7 +50,7 @@ pub struct ServerSettings {
 }
 
 /// Compatible APIs served beside the native one (`[compat]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CompatSettings {
     /// Serve CompreFace's REST API under `/api/v1/`.
     pub compreface: bool,
@@ -64,7 +64,7 @@ pub struct CompatSettings {
 }
 
 /// The web UI served at `/` (`[ui]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UiSettings {
     /// Serve the single-page UI at `/` and its assets under `/ui/`.
     pub enabled: bool,

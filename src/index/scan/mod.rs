@@ -97,7 +97,6 @@ pub struct ScanParams {
     pub lambda: f32,
     /// The instruction-set path, forced (`scalar`, `avx2`, `avx512`: one the processor has);
     /// by default the best it has.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel: Option<Kernel>,
 }
 

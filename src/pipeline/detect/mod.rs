@@ -22,7 +22,7 @@ use crate::pipeline::runtime::RuntimeSettings;
 pub use letterbox::Letterbox;
 
 /// Which detector family decodes a model's outputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DetectorFamilySetting {
     Auto,
@@ -31,7 +31,7 @@ pub enum DetectorFamilySetting {
 }
 
 /// Order of the faces found in one image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FaceOrder {
     /// Largest box first.
@@ -41,7 +41,7 @@ pub enum FaceOrder {
 }
 
 /// Face detector model and decoding parameters.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DetectorSettings {
     pub model: PathBuf,
     pub family: DetectorFamilySetting,

@@ -1,10 +1,17 @@
 //! Settings: `config/default.toml` (compiled in), then an optional file, then `VISAGE_*`
 //! environment variables (`VISAGE_DETECTOR__SCORE_THRESHOLD=0.7`), then CLI flags. Each module
 //! owns its settings type; this file only aggregates them (one section each), loads and checks.
+//! A key no setting has is refused ([`Sources::check`]), so a typo never leaves a default in force.
+
+mod sources;
+mod unknown;
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use sources::Sources;
 
 pub use crate::calibrate::{CompareSettings, IdentifySettings};
 pub use crate::enroll::EnrollSettings;
@@ -18,10 +25,8 @@ pub use crate::pipeline::runtime::RuntimeSettings;
 use crate::pipeline::PipelineSettings;
 pub use crate::service::{CompatSettings, ServerSettings, UiSettings};
 
-const DEFAULTS: &str = include_str!("../config/default.toml");
-
 /// All of Visage's settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     pub runtime: RuntimeSettings,
     pub detector: DetectorSettings,
@@ -52,21 +57,22 @@ impl<'a> From<&'a Settings> for PipelineSettings<'a> {
 }
 
 impl Settings {
-    /// Loads the defaults, then `file` (if given), then the environment.
+    /// Loads the defaults, then `file` (if given), then the environment; a key no setting has
+    /// is an `invalid_config` error naming it and the nearest known key.
     pub fn load(file: Option<&Path>) -> Result<Self> {
-        let mut builder =
-            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(VisageError::Config(format!("config file {} not found", path.display())));
-            }
-            builder = builder.add_source(config::File::from(path));
-        }
-        let builder = builder.add_source(
-            config::Environment::with_prefix("VISAGE").prefix_separator("_").separator("__").try_parsing(true),
-        );
-        let mut settings: Settings =
-            builder.build().and_then(|c| c.try_deserialize()).map_err(|e| VisageError::Config(e.to_string()))?;
+        let sources = Sources::open(file)?;
+        sources.check(&[Self::known()?])?;
+        Self::read(&sources)
+    }
+
+    /// The settings' key tree (see [`Sources::known`]).
+    pub fn known() -> Result<Value> {
+        Sources::known::<Self>()
+    }
+
+    /// The settings `sources` give, checked (their keys are not: see [`Sources::check`]).
+    pub fn read(sources: &Sources) -> Result<Self> {
+        let mut settings: Settings = sources.read()?;
         if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
             settings.runtime.ort_library = PathBuf::from(path);
         }
@@ -125,5 +131,47 @@ impl Settings {
             return bad("runtime.optimization_level must be 0..=3 and runtime.sessions at least 1");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unknown::unknown_keys;
+    use super::*;
+
+    fn tables(tree: &Value, path: &str, found: &mut Vec<(String, usize)>) {
+        if let Value::Object(map) = tree {
+            found.push((path.to_string(), map.len()));
+            for (key, value) in map {
+                tables(value, &format!("{path}.{key}"), found);
+            }
+        }
+    }
+
+    #[test]
+    fn the_key_tree_holds_flattened_parts_and_options_and_no_open_map() {
+        let known = Settings::known().unwrap();
+        for path in ["/index/auto_threshold", "/index/hnsw/ef_search", "/enroll/min_score", "/enroll/multi_face"] {
+            assert!(known.pointer(path).is_some(), "{path} (flattened)");
+        }
+        for path in ["/compare/target_far", "/identify/target_fpir", "/index/scan/kernel"] {
+            assert_eq!(known.pointer(path), Some(&Value::Null), "{path} (an option)");
+        }
+        // An empty table is what a map's default looks like: every key given to it would be refused.
+        let mut found = Vec::new();
+        tables(&known, "", &mut found);
+        assert!(found.len() > 15 && found.iter().all(|(_, keys)| *keys > 0), "{found:?}");
+    }
+
+    #[test]
+    fn the_compiled_in_defaults_hold_no_key_that_no_setting_reads() {
+        let defaults = ::config::Config::builder()
+            .add_source(::config::File::from_str(sources::DEFAULTS, ::config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize::<Value>()
+            .unwrap();
+        assert!(unknown_keys(&defaults, &Settings::known().unwrap()).is_empty());
+        assert!(defaults.pointer("/server/api_keys").is_some());
     }
 }
