@@ -260,8 +260,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let detected = match &out {
                 Some(out) => {
                     let (detected, png) = block_on(engine.detect_drawn(bytes, wanted))?;
-                    std::fs::write(out, png)
-                        .map_err(|e| VisageError::Config(format!("cannot write {}: {e}", out.display())))?;
+                    std::fs::write(out, png).map_err(|e| VisageError::io(out.display(), e))?;
                     detected
                 }
                 None => block_on(engine.detect(bytes, false, wanted))?,

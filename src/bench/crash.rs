@@ -288,7 +288,7 @@ impl Ctx<'_> {
         std::fs::write(&file, text).map_err(|e| VisageError::Store(format!("{}: {e}", file.display())))?;
         let job = format!("import-{n}");
         let run = |kill_after: Option<Duration>| -> Result<bool> {
-            let exe = std::env::current_exe().map_err(|e| VisageError::Config(e.to_string()))?;
+            let exe = std::env::current_exe().map_err(|e| VisageError::io("the visage executable", e))?;
             let mut child = Command::new(exe)
                 .args(&self.opts.server_args)
                 .arg("import")
@@ -300,12 +300,12 @@ impl Ctx<'_> {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .map_err(|e| VisageError::Config(format!("cannot start visage import: {e}")))?;
+                .map_err(|e| VisageError::io("visage import", e))?;
             if let Some(after) = kill_after {
                 std::thread::sleep(after);
                 let _ = child.kill();
             }
-            let status = child.wait().map_err(|e| VisageError::Config(e.to_string()))?;
+            let status = child.wait().map_err(|e| VisageError::io("visage import", e))?;
             Ok(status.success())
         };
         if rng.uniform() < 0.5 {

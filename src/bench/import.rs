@@ -85,7 +85,7 @@ pub fn import(settings: &Settings, opts: &ImportOptions) -> Result<Value> {
         command.args(&opts.server_args).env("VISAGE_INDEX__KIND", backend.as_str());
         Ok::<_, std::io::Error>(command)
     };
-    let setup = |e: std::io::Error| VisageError::Config(format!("cannot start visage: {e}"));
+    let setup = |e: std::io::Error| VisageError::io("visage", e);
 
     eprintln!("visage bench import: importing {} rows into {}", generated["rows"], data_dir.display());
     let started = Instant::now();

@@ -127,7 +127,7 @@ pub(super) fn scratch_dir(what: &str) -> PathBuf {
 }
 
 fn setup(what: &str, e: std::io::Error) -> VisageError {
-    VisageError::Config(format!("cannot {what}: {e}"))
+    VisageError::io(what, e)
 }
 
 impl Drop for OwnServer {

@@ -285,11 +285,11 @@ fn load(target: &Target, request: &Request, clients: usize, warmup: Duration, ti
                 .name(format!("bench-client-{i}"))
                 .spawn_scoped(scope, move || client(target, request, window));
             // Clients already started stop at the deadline by themselves.
-            handles.push(spawned.map_err(|e| VisageError::Config(format!("cannot start client thread: {e}")))?);
+            handles.push(spawned.map_err(|e| VisageError::Internal(format!("cannot start a client thread: {e}")))?);
         }
         handles
             .into_iter()
-            .map(|h| h.join().map_err(|_| VisageError::Config("a client thread panicked".into())))
+            .map(|h| h.join().map_err(|_| VisageError::Internal("a client thread panicked".into())))
             .collect::<Result<Vec<Tally>>>()
     })?;
     let mut level = Level::default();

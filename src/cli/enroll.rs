@@ -95,7 +95,7 @@ pub(super) fn run(mut settings: Settings, args: &EnrollArgs) -> Result<()> {
 }
 
 fn write_report(gallery: &Gallery, id: &str, out: &Path) -> Result<()> {
-    let fail = |e: std::io::Error| VisageError::Config(format!("cannot write {}: {e}", out.display()));
+    let fail = |e: std::io::Error| VisageError::io(out.display(), e);
     let mut file = std::io::BufWriter::new(std::fs::File::create(out).map_err(fail)?);
     let page = 10_000;
     for offset in (0..).step_by(page) {

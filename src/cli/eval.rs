@@ -183,7 +183,7 @@ pub(super) fn run(settings: Settings, args: &EvalArgs) -> Result<()> {
 }
 
 fn write_error(path: &Path, e: std::io::Error) -> VisageError {
-    VisageError::Config(format!("cannot write {}: {e}", path.display()))
+    VisageError::io(path.display(), e)
 }
 
 /// Runs `visage calibrate`: the gallery alone, no model loaded.

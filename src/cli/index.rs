@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
-use crate::service::Backend;
 use crate::service::maintenance::{self, CheckOptions};
+use crate::service::Backend;
 
 /// `visage reindex` options.
 #[derive(Debug, Args)]

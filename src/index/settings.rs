@@ -2,7 +2,7 @@
 //! each backend's own settings beside it (`index.hnsw`, `index.scan`, `index.qdrant`), so that
 //! switching backends is a change of `index.kind` (plus `visage reindex`) and nothing else.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::qdrant::QdrantSettings;
 use super::{Backend, IndexParams, Result};

@@ -33,8 +33,8 @@ pub use crate::enroll::{Counts, EmbeddingsFile, Gate, JobSpec, MultiFace, Progre
 use crate::error::{Code, Result, VisageError};
 use crate::eval::{EvalOptions, EvalReport};
 pub use crate::gallery::Gallery;
-pub use crate::index::Backend;
 use crate::gallery::{DeletedFace, FaceRecord, ItemRecord, Subject};
+pub use crate::index::Backend;
 pub use crate::pipeline::attributes::AttributeSet;
 use crate::pipeline::Pipeline;
 use admission::{Admission, Permit};
