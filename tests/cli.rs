@@ -174,3 +174,14 @@ fn the_readme_synopsis_lists_every_command_and_flag_clap_defines() {
         assert!(global.contains(&long), "the README's global flags lack {long}`");
     }
 }
+
+#[test]
+fn a_full_disk_is_storage_full_not_a_configuration_error() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("SKIPPED: no /dev/full on this system to make a write fail with ENOSPC");
+        return;
+    }
+    let (code, _, err) = visage(&["detect", &arg("obama.jpg"), "--draw", "/dev/full"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("[storage_full]") && err.contains("/dev/full"), "{err}");
+}
