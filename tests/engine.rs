@@ -110,7 +110,7 @@ async fn verify_decides_at_the_threshold_in_force_and_refuses_bad_input() {
     assert!((v.similarity - same.similarity).abs() < 1e-4, "{} vs {}", v.similarity, same.similarity);
     assert!(matches!(v.reference, visage::service::Reference::Enrolled { face_id, .. } if face_id == face));
     assert!(!e.verify(subject_query("biden.jpg", "obama"), None, false).await.unwrap().same);
-    assert_eq!(code(e.verify(subject_query("obama2.jpg", "nobody"), None, false).await), Code::NotFound);
+    assert_eq!(code(e.verify(subject_query("obama2.jpg", "nobody"), None, false).await), Code::SubjectNotFound);
 }
 
 #[tokio::test]
@@ -199,7 +199,7 @@ async fn enrolment_is_idempotent_and_subjects_are_paged_renamed_and_deleted() {
     );
     assert_eq!(
         code(e.enrol_face("nobody".into(), common::bytes("obama2.jpg"), EnrolOptions::default()).await),
-        Code::NotFound
+        Code::SubjectNotFound
     );
     assert_eq!(e.gallery().unwrap().len(), 1, "refused enrolments add nothing");
     subject(&e, "t1-largest", "The largest face of t1").await;
@@ -240,13 +240,13 @@ async fn enrolment_is_idempotent_and_subjects_are_paged_renamed_and_deleted() {
         identify(&e, "obama2.jpg", None).await.faces[0].matched.as_ref().unwrap().subject_name,
         "Barack H. Obama"
     );
-    assert_eq!(code(e.update_subject("nobody".into(), Some("X".into()), None).await), Code::NotFound);
+    assert_eq!(code(e.update_subject("nobody".into(), Some("X".into()), None).await), Code::SubjectNotFound);
 
     // Delete: the subject and its faces are gone, and its person is unknown again.
     assert_eq!(e.delete_subject("obama".into()).await.unwrap(), 1);
-    assert_eq!(code(e.subject("obama".into()).await), Code::NotFound);
-    assert_eq!(code(e.faces("obama".into()).await), Code::NotFound);
-    assert_eq!(code(e.delete_subject("obama".into()).await), Code::NotFound);
+    assert_eq!(code(e.subject("obama".into()).await), Code::SubjectNotFound);
+    assert_eq!(code(e.faces("obama".into()).await), Code::SubjectNotFound);
+    assert_eq!(code(e.delete_subject("obama".into()).await), Code::SubjectNotFound);
     assert_eq!(who(&e, "obama2.jpg").await, None);
     assert_eq!(e.subjects(0, 10, None).await.unwrap().1, 4);
     assert_eq!(e.gallery().unwrap().len(), 1);
@@ -263,22 +263,22 @@ async fn merging_moves_the_faces_and_removes_the_merged_subject() {
     assert_eq!(who(&e, "biden.jpg").await.as_deref(), Some("b"));
 
     assert_eq!(code(e.merge_subject("a".into(), "a".into()).await), Code::InvalidParameter);
-    assert_eq!(code(e.merge_subject("nobody".into(), "a".into()).await), Code::NotFound);
-    assert_eq!(code(e.merge_subject("b".into(), "nobody".into()).await), Code::NotFound);
+    assert_eq!(code(e.merge_subject("nobody".into(), "a".into()).await), Code::SubjectNotFound);
+    assert_eq!(code(e.merge_subject("b".into(), "nobody".into()).await), Code::SubjectNotFound);
     assert_eq!(e.subject("b".into()).await.unwrap().faces, 1, "a refused merge changes nothing");
 
     let merged = e.merge_subject("b".into(), "a".into()).await.unwrap();
     assert_eq!((merged.id.as_str(), merged.name.as_str(), merged.faces), ("a", "Barack Obama", 2));
     let faces: Vec<u64> = e.faces("a".into()).await.unwrap().iter().map(|f| f.id).collect();
     assert_eq!(faces, [a_face, b_face], "B's face is A's, with its id");
-    assert_eq!(code(e.subject("b".into()).await), Code::NotFound);
+    assert_eq!(code(e.subject("b".into()).await), Code::SubjectNotFound);
     assert_eq!(e.subjects(0, 10, None).await.unwrap().1, 1);
     // B's photo now answers A, from B's former face.
     let answer = identify(&e, "biden.jpg", None).await;
     let matched = answer.faces[0].matched.as_ref().unwrap();
     assert_eq!((matched.subject_id.as_str(), matched.face_id), ("a", b_face));
     assert_eq!(answer.faces[0].candidates.len(), 1, "one subject left");
-    assert_eq!(code(e.merge_subject("b".into(), "a".into()).await), Code::NotFound, "B is gone");
+    assert_eq!(code(e.merge_subject("b".into(), "a".into()).await), Code::SubjectNotFound, "B is gone");
 }
 
 #[tokio::test]
