@@ -12,10 +12,8 @@ mod collection;
 mod compare;
 mod enrol;
 mod jobs;
-pub mod keys;
 mod recognize;
 mod review;
-mod settings;
 pub mod stages;
 
 use std::path::PathBuf;
@@ -41,7 +39,6 @@ pub use recognize::{
     Searched, Verification, VerifyQuery,
 };
 pub use review::{Named, ReviewPage, ReviewTarget};
-pub use settings::{CompatSettings, ServerSettings, UiSettings};
 use stages::{StageHook, Stages};
 
 /// The engine: everything a use case needs, assembled once and shared by every door.
