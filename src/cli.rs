@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
-use crate::config::Settings;
+use crate::config::{Settings, Sources};
 use crate::error::{Result, VisageError};
+use crate::http::HttpSettings;
 use crate::service::{AttributeSet, Engine, Mode};
 
 mod enroll;
@@ -229,9 +230,17 @@ pub enum BenchCommand {
 }
 
 impl Cli {
+    /// The layered configuration. Every command reads the same files, so a key that neither
+    /// the engine nor the HTTP door reads is refused whatever the command.
+    pub fn sources(&self) -> Result<Sources> {
+        let sources = Sources::open(self.global.config.as_deref())?;
+        sources.check(&[Settings::known()?, HttpSettings::known()?])?;
+        Ok(sources)
+    }
+
     /// Settings from the layered configuration plus this command line's overrides.
-    pub fn settings(&self) -> Result<Settings> {
-        let mut settings = Settings::load(self.global.config.as_deref())?;
+    pub fn settings(&self, sources: &Sources) -> Result<Settings> {
+        let mut settings = Settings::read(sources)?;
         if let Some(t) = self.global.threads {
             settings.runtime.intra_threads = t;
         }
@@ -241,14 +250,15 @@ impl Cli {
 
 /// Runs one command, printing its JSON result to stdout.
 pub fn run(cli: Cli) -> Result<()> {
-    let mut settings = cli.settings()?;
+    let sources = cli.sources()?;
+    let mut settings = cli.settings(&sources)?;
+    let mut http = HttpSettings::read(&sources)?;
     let output = match cli.command {
         Command::Serve { address, data_dir } => {
-            settings.server.address = address.unwrap_or(settings.server.address);
+            http.server.address = address.unwrap_or(http.server.address);
             settings.server.data_dir = data_dir.unwrap_or(settings.server.data_dir);
-            return actix_web::rt::System::new().block_on(crate::http::serve(settings)).map_err(|e| match e
-                .downcast::<VisageError>()
-            {
+            let serve = crate::http::serve(settings, http);
+            return actix_web::rt::System::new().block_on(serve).map_err(|e| match e.downcast::<VisageError>() {
                 Ok(v) => v,
                 Err(other) => VisageError::Config(format!("{other:#}")),
             });
@@ -306,6 +316,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench { what: BenchCommand::Crash(mut opts) } => {
             opts.server_args = server_args(&cli.global);
+            opts.api_key = http.admin_key();
             return crate::bench::crash(&settings, &opts);
         }
         Command::Bench { what: BenchCommand::Soak { images, minutes, clients, sample_s, seed } } => {
@@ -316,6 +327,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 sample_s,
                 seed,
                 server_args: server_args(&cli.global),
+                api_key: http.admin_key(),
             };
             return crate::bench::soak(&settings, &opts);
         }
@@ -330,7 +342,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 seconds,
                 warmup,
                 enrol,
-                api_key,
+                api_key: api_key.or_else(|| http.admin_key()),
                 runs,
                 server_args,
             };

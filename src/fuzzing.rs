@@ -52,6 +52,15 @@ fn defaults() -> &'static Settings {
     SETTINGS.get_or_init(|| Settings::load(None).expect("the default settings load"))
 }
 
+/// The HTTP door's default settings, as the service starts with them.
+fn http_defaults() -> &'static crate::http::HttpSettings {
+    static SETTINGS: OnceLock<crate::http::HttpSettings> = OnceLock::new();
+    SETTINGS.get_or_init(|| {
+        let sources = crate::config::Sources::open(None).expect("the default settings load");
+        crate::http::HttpSettings::read(&sources).expect("the door's default settings load")
+    })
+}
+
 /// A failure must be the caller's fault: a 4xx code, never a 5xx.
 fn assert_client_error(code: Code, message: &dyn std::fmt::Display) {
     assert!(code.is_client_error(), "a server error ({code}) for bad input: {message}");
@@ -111,7 +120,7 @@ pub fn json_body(data: &[u8]) {
 fn read_form(content_type: &str, body: &[u8], compreface: bool) {
     let (req, mut payload) =
         TestRequest::default().insert_header((CONTENT_TYPE, content_type)).set_payload(body.to_vec()).to_http_parts();
-    let form_limits = crate::http::form_limits_for(&defaults().server, limits());
+    let form_limits = crate::http::form_limits_for(&http_defaults().server, limits());
     let limit = form_limits.body;
     let images: &[&str] = if compreface { &["source_image", "target_image"] } else { &["image", "image_a", "image_b"] };
     futures_executor::block_on(async {

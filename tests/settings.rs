@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::server::Server;
 use visage::config::Sources;
+use visage::http::HttpSettings;
 use visage::Settings;
 
 fn root() -> PathBuf {
@@ -115,7 +116,7 @@ fn shipped_variables() -> BTreeSet<String> {
 fn check_keys(dir: &Path, keys: &BTreeSet<String>) -> visage::Result<()> {
     let file = dir.join("keys.toml");
     std::fs::write(&file, keys.iter().map(|k| format!("{k} = 0\n")).collect::<String>()).unwrap();
-    Sources::open(Some(&file))?.check(&[Settings::known()?])
+    Sources::open(Some(&file))?.check(&[Settings::known()?, HttpSettings::known()?])
 }
 
 #[test]

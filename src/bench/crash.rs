@@ -76,6 +76,9 @@ pub struct CrashOptions {
     /// Global flags passed on to the servers and imports started (`--config`, `--threads`).
     #[arg(skip)]
     pub server_args: Vec<OsString>,
+    /// The key the servers started accept (the first admin key given in clear).
+    #[arg(skip)]
+    pub api_key: Option<String>,
 }
 
 /// Gives up waiting for a resumed job after this long.
@@ -240,7 +243,7 @@ impl Ctx<'_> {
             .open(self.work.join("server.log"))
             .map_err(|e| VisageError::Store(format!("server.log: {e}")))?;
         let mut server = OwnServer::start_in(&self.opts.server_args, data_dir, Stdio::from(log))?;
-        let target = Target::loopback(server.port, self.settings.server.api_keys.first().cloned());
+        let target = Target::loopback(server.port, self.opts.api_key.clone());
         server
             .wait_ready(&target)
             .map_err(|e| VisageError::Internal(format!("{e} (log: {})", self.work.join("server.log").display())))?;

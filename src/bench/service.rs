@@ -67,9 +67,7 @@ pub fn service(settings: &Settings, opts: &ServiceOptions) -> Result<()> {
     let mut sized = settings.clone();
     let workers = crate::service::assemble::size_for_serving(&mut sized);
     let threads = sized.runtime.intra_threads;
-    let api_key = opts.api_key.clone().or_else(|| {
-        settings.server.api_keys.iter().find(|k| !k.starts_with(crate::service::keys::HASH_PREFIX)).cloned()
-    });
+    let api_key = opts.api_key.clone();
 
     // The server: started here (killed and its data removed when `_own` drops) or given.
     let (_own, target) = match &opts.url {

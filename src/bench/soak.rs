@@ -47,6 +47,8 @@ pub struct SoakOptions {
     pub seed: u64,
     /// Global flags passed on to the server (`--config`, `--threads`).
     pub server_args: Vec<OsString>,
+    /// The key the server accepts (the first admin key given in clear).
+    pub api_key: Option<String>,
 }
 
 /// Latencies and statuses of one route.
@@ -109,7 +111,7 @@ pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
     let queue_timeout_ms = settings.server.queue_timeout_ms as f64;
 
     let mut server = OwnServer::start(&opts.server_args)?;
-    let target = Target::loopback(server.port, settings.server.api_keys.first().cloned());
+    let target = Target::loopback(server.port, opts.api_key.clone());
     server.wait_ready(&target)?;
     let pid = server.pid();
     let duration = Duration::from_secs_f64(opts.minutes * 60.0);

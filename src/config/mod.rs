@@ -3,6 +3,7 @@
 //! owns its settings type; this file only aggregates them (one section each), loads and checks.
 //! A key no setting has is refused ([`Sources::check`]), so a typo never leaves a default in force.
 
+mod server;
 mod sources;
 mod unknown;
 
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use server::ServerSettings;
 pub use sources::Sources;
 
 pub use crate::calibrate::{CompareSettings, IdentifySettings};
@@ -23,7 +25,6 @@ pub use crate::pipeline::detect::{DetectorFamilySetting, DetectorSettings, FaceO
 pub use crate::pipeline::embed::{EmbedderSettings, NormalizationSetting};
 pub use crate::pipeline::runtime::RuntimeSettings;
 use crate::pipeline::PipelineSettings;
-pub use crate::service::{CompatSettings, ServerSettings, UiSettings};
 
 /// All of Visage's settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,12 +37,11 @@ pub struct Settings {
     pub compare: CompareSettings,
     pub identify: IdentifySettings,
     pub index: IndexSettings,
+    /// The engine's keys of `[server]` (the HTTP door reads its own from the same table).
     pub server: ServerSettings,
-    pub compat: CompatSettings,
     pub gallery: GallerySettings,
     pub review: ReviewSettings,
     pub enroll: EnrollSettings,
-    pub ui: UiSettings,
 }
 
 impl<'a> From<&'a Settings> for PipelineSettings<'a> {
@@ -57,12 +57,11 @@ impl<'a> From<&'a Settings> for PipelineSettings<'a> {
 }
 
 impl Settings {
-    /// Loads the defaults, then `file` (if given), then the environment; a key no setting has
-    /// is an `invalid_config` error naming it and the nearest known key.
+    /// Loads the defaults, then `file` (if given), then the environment. Keys are not checked
+    /// here: the file also holds the doors' keys, so the caller that knows every part checks
+    /// them ([`Sources::check`], as the command line does).
     pub fn load(file: Option<&Path>) -> Result<Self> {
-        let sources = Sources::open(file)?;
-        sources.check(&[Self::known()?])?;
-        Self::read(&sources)
+        Self::read(&Sources::open(file)?)
     }
 
     /// The settings' key tree (see [`Sources::known`]).
@@ -113,20 +112,6 @@ impl Settings {
         if let Err(e) = self.index.validate() {
             return bad(&e.to_string());
         }
-        for (name, keys) in [
-            ("server.api_keys", &self.server.api_keys),
-            ("server.read_keys", &self.server.read_keys),
-            ("compat.recognition_keys", &self.compat.recognition_keys),
-            ("compat.detection_keys", &self.compat.detection_keys),
-            ("compat.verification_keys", &self.compat.verification_keys),
-        ] {
-            if let Err(e) = crate::service::keys::KeySet::parse(keys) {
-                return bad(&format!("{name}: {e}"));
-            }
-        }
-        if self.server.max_form_fields == 0 || self.server.body_timeout_s == 0 {
-            return bad("server.max_form_fields and server.body_timeout_s must be at least 1");
-        }
         if self.runtime.optimization_level > 3 || self.runtime.sessions == 0 {
             return bad("runtime.optimization_level must be 0..=3 and runtime.sessions at least 1");
         }
@@ -136,7 +121,6 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
-    use super::unknown::unknown_keys;
     use super::*;
 
     fn tables(tree: &Value, path: &str, found: &mut Vec<(String, usize)>) {
@@ -161,17 +145,5 @@ mod tests {
         let mut found = Vec::new();
         tables(&known, "", &mut found);
         assert!(found.len() > 15 && found.iter().all(|(_, keys)| *keys > 0), "{found:?}");
-    }
-
-    #[test]
-    fn the_compiled_in_defaults_hold_no_key_that_no_setting_reads() {
-        let defaults = ::config::Config::builder()
-            .add_source(::config::File::from_str(sources::DEFAULTS, ::config::FileFormat::Toml))
-            .build()
-            .unwrap()
-            .try_deserialize::<Value>()
-            .unwrap();
-        assert!(unknown_keys(&defaults, &Settings::known().unwrap()).is_empty());
-        assert!(defaults.pointer("/server/api_keys").is_some());
     }
 }

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::unknown::{env_name, env_path, misspelt_env, tree_of, union, unknown_keys, Unknown};
+use super::unknown::{env_name, env_path, meant, misspelt_env, tree_of, union, unknown_keys, Unknown};
 use crate::error::{Result, VisageError};
 
 pub(super) const DEFAULTS: &str = include_str!("../../config/default.toml");
@@ -72,7 +72,8 @@ impl Sources {
         variables.sort();
         for name in variables {
             if let Some(path) = env_path(&name) {
-                for unknown in unknown_keys(&tree_of(&path), &known) {
+                for mut unknown in unknown_keys(&tree_of(&path), &known) {
+                    unknown.nearest = meant(&unknown, &path, &known);
                     refused.push(format!("{} (from {name}){}", unknown.describe(), hint(&unknown, true)));
                 }
             } else if let Some(meant) = misspelt_env(&name, &known) {

@@ -61,6 +61,14 @@ fn nearest<'a>(key: &str, candidates: impl Iterator<Item = &'a String>) -> Optio
     candidates.min_by_key(|c| strsim::levenshtein(key, c)).cloned()
 }
 
+/// For a variable's `path`: the nearest key at the unknown level followed by the rest of the
+/// path where that is a setting (`sever.api_keys` → `server.api_keys`), else the nearest key.
+pub fn meant(unknown: &Unknown, path: &[String], known: &Value) -> Option<Vec<String>> {
+    let nearest = unknown.nearest.as_ref()?;
+    let whole = [&nearest[..], &path[unknown.path.len()..]].concat();
+    Some(if unknown_keys(&tree_of(&whole), known).is_empty() { whole } else { nearest.clone() })
+}
+
 /// The union of key trees (the parts that read the same sources).
 pub fn union<'a>(trees: impl IntoIterator<Item = &'a Value>) -> Value {
     let mut all = Value::Object(Map::new());
@@ -203,6 +211,12 @@ mod tests {
         let unknown = unknown_keys(&tree_of(&env_path("VISAGE_SERVER__API_KEY").unwrap()), &known());
         assert_eq!(unknown[0].path, path("server.api_key"));
         assert!(!unknown[0].table);
+        let given = path("sever.api_keys");
+        let unknown = &unknown_keys(&tree_of(&given), &known())[0];
+        assert_eq!(meant(unknown, &given, &known()), Some(path("server.api_keys")), "the rest of the path kept");
+        let given = path("sever.api_kes");
+        let unknown = &unknown_keys(&tree_of(&given), &known())[0];
+        assert_eq!(meant(unknown, &given, &known()), Some(path("server")), "no such setting: the section alone");
         assert!(unknown_keys(&tree_of(&path("index.qdrant.hnsw.m")), &known()).is_empty());
     }
 

@@ -13,9 +13,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
 
 use super::error::ApiError;
-use crate::config::Settings;
+use super::keys::KeySet;
+use super::settings::HttpSettings;
 use crate::error::Code;
-use crate::service::keys::KeySet;
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -37,7 +37,7 @@ pub struct Keys {
 
 impl Keys {
     /// Parses the configured entries (validated when the settings were loaded).
-    pub fn new(s: &Settings) -> Result<Self, String> {
+    pub fn new(s: &HttpSettings) -> Result<Self, String> {
         let c = &s.compat;
         Ok(Self {
             admin: KeySet::parse(&s.server.api_keys)?,

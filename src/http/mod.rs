@@ -8,8 +8,10 @@ mod compreface;
 pub mod doc;
 pub mod error;
 pub(crate) mod input;
+pub mod keys;
 mod metrics;
 mod routes;
+pub mod settings;
 mod ui;
 
 use std::sync::Arc;
@@ -19,24 +21,26 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::middleware::{from_fn, Logger, Next};
-use actix_web::{web, App, HttpMessage, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpServer};
 
 use crate::config::Settings;
 use crate::error::Code;
 use crate::service::{Engine, Mode};
 use error::ApiError;
 use futures_util::StreamExt;
+pub use settings::HttpSettings;
 
-/// The limits of an image request's body: `server.max_body_bytes` (by default two images,
-/// base64-inflated, plus fields), `server.max_form_fields` and `server.max_field_bytes`.
-fn form_limits(engine: &Engine) -> input::FormLimits {
-    let s = engine.settings();
-    form_limits_for(&s.server, &s.limits)
+/// The limits of an image request's body, as [`serve`] set them (none at all, so every body
+/// is refused, where they were not set).
+fn form_limits(req: &HttpRequest) -> input::FormLimits {
+    let none = input::FormLimits { body: 0, fields: 0, field_bytes: 0 };
+    req.app_data::<web::Data<input::FormLimits>>().map_or(none, |limits| ***limits)
 }
 
-/// [`form_limits`] from the settings themselves.
+/// `server.max_body_bytes` (by default two images, base64-inflated, plus fields),
+/// `server.max_form_fields` and `server.max_field_bytes`.
 pub(crate) fn form_limits_for(
-    server: &crate::config::ServerSettings,
+    server: &settings::HttpServerSettings,
     limits: &crate::pipeline::decode::ImageLimits,
 ) -> input::FormLimits {
     let body = match server.max_body_bytes {
@@ -68,8 +72,8 @@ async fn body_deadline(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(engine) = req.app_data::<web::Data<Engine>>() {
-        let idle = Duration::from_secs(engine.settings().server.body_timeout_s);
+    if let Some(http) = req.app_data::<web::Data<HttpSettings>>() {
+        let idle = Duration::from_secs(http.server.body_timeout_s);
         let payload = req.take_payload();
         let timed = futures_util::stream::unfold((payload, false), move |(mut payload, over)| async move {
             if over {
@@ -88,9 +92,11 @@ async fn body_deadline(
     next.call(req).await
 }
 
-/// Serves until SIGINT/SIGTERM, saving the index periodically and at shutdown.
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let address = settings.server.address.clone();
+/// Serves until SIGINT/SIGTERM with the door's own settings (read from the same sources as the
+/// engine's), saving the index periodically and at shutdown.
+pub async fn serve(settings: Settings, http: HttpSettings) -> anyhow::Result<()> {
+    let address = http.server.address.clone();
+    let limits = web::Data::new(form_limits_for(&http.server, &settings.limits));
     let interval = Duration::from_secs(settings.server.persist_interval_s.max(1));
     let engine = web::block(move || Engine::open(settings, Mode::Serve))
         .await??
@@ -106,15 +112,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             background.follow_gallery_size().await;
         }
     });
-    let keys = web::Data::new(auth::Keys::new(engine.settings()).map_err(anyhow::Error::msg)?);
-    let server_settings = engine.settings().server.clone();
+    let keys = web::Data::new(auth::Keys::new(&http).map_err(anyhow::Error::msg)?);
     let app_engine = engine.clone();
-    let compreface = engine.settings().compat.compreface;
-    let ui = engine.settings().ui.enabled;
+    let (compreface, ui) = (http.compat.compreface, http.ui.enabled);
+    let request_timeout = Duration::from_millis(http.server.client_request_timeout_ms);
+    let keep_alive = Duration::from_secs(http.server.keep_alive_s);
+    let http = web::Data::new(http);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_engine.clone())
             .app_data(keys.clone())
+            .app_data(http.clone())
+            .app_data(limits.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(1 << 20)
@@ -143,8 +152,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             })
             .configure(routes::configure)
     })
-    .client_request_timeout(Duration::from_millis(server_settings.client_request_timeout_ms))
-    .keep_alive(Duration::from_secs(server_settings.keep_alive_s))
+    .client_request_timeout(request_timeout)
+    .keep_alive(keep_alive)
     .bind(&address)?;
     for addr in server.addrs() {
         tracing::info!("listening on http://{addr}");

@@ -13,12 +13,10 @@ mod compare;
 mod embeddings;
 mod enrol;
 mod jobs;
-pub mod keys;
 mod labelled;
 pub mod maintenance;
 mod recognize;
 mod review;
-mod settings;
 pub mod stages;
 
 use std::path::PathBuf;
@@ -50,7 +48,6 @@ pub use recognize::{
     Searched, Verification, VerifyQuery,
 };
 pub use review::{Named, ReviewPage, ReviewTarget};
-pub use settings::{CompatSettings, ServerSettings, UiSettings};
 use stages::{StageHook, Stages};
 
 /// What an engine is opened for: how its model sessions are sized, and which parts it starts.

@@ -14,7 +14,7 @@ use crate::http::auth::Keys;
 /// Whether `key` opens the service of `path`: an admin key, or the service's own. `None` when
 /// no key is configured at all (open). Every set is compared in constant time ([`KeySet`]).
 ///
-/// [`KeySet`]: crate::service::keys::KeySet
+/// [`KeySet`]: crate::http::keys::KeySet
 fn accepts(keys: &Keys, path: &str, key: &str) -> Option<bool> {
     if keys.admin().is_empty() && keys.compat.iter().all(|k| k.is_empty()) {
         return None;

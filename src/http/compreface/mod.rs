@@ -50,8 +50,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Reads an image request: `fields` hold images (multipart files or base64 in JSON).
-async fn form(engine: &Engine, req: &HttpRequest, body: web::Payload, fields: &[&str]) -> Result<Form, CfError> {
-    Ok(Form::read_with(req, body, super::form_limits(engine), fields).await?)
+async fn form(req: &HttpRequest, body: web::Payload, fields: &[&str]) -> Result<Form, CfError> {
+    Ok(Form::read_with(req, body, super::form_limits(req), fields).await?)
 }
 
 /// Reads a JSON body (at most 16 MiB).

@@ -44,7 +44,7 @@ pub async fn recognize(
     let p = Params::of(&req)?;
     let opts = FaceOptions::of(&p)?;
     let count = prediction_count(&p)?;
-    let image = form(&engine, &req, body, &["file"]).await?.image("file")?;
+    let image = form(&req, body, &["file"]).await?.image("file")?;
     let identify = IdentifyOptions {
         k: Some(count),
         threshold: p.cosine("threshold")?,
@@ -76,7 +76,7 @@ pub async fn add_face(
         CfError::new(StatusCode::BAD_REQUEST, cf::MISSING_REQUEST_PARAMETER, "Required parameter subject is missing")
     })?;
     let opts = FaceOptions::of(&p)?;
-    let image = form(&engine, &req, body, &["file"]).await?.image("file")?;
+    let image = form(&req, body, &["file"]).await?.image("file")?;
     let enrol = EnrolOptions { aligned: opts.aligned, ..Default::default() };
     let (face, _) = engine.enrol_face_named(subject.clone(), image, enrol).await?;
     Ok(HttpResponse::Created().json(ImageRef { image_id: face.id.to_string(), subject }))
@@ -140,7 +140,7 @@ pub async fn verify_face(
 ) -> Result<HttpResponse, CfError> {
     let opts = FaceOptions::of(&Params::of(&req)?)?;
     let face_id = image_id(&id)?;
-    let image = form(&engine, &req, body, &["file"]).await?.image("file")?;
+    let image = form(&req, body, &["file"]).await?.image("file")?;
     let out = engine.compare_with_face(face_id, image, opts.aligned).await?;
     let result = some_faces(opts.select(out.matches, |m| m.face.detection.score))?
         .iter()

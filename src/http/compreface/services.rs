@@ -12,7 +12,7 @@ use crate::service::Engine;
 /// Every face of `file`: box and score, landmarks and embedding when asked for.
 pub async fn detect(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, CfError> {
     let opts = FaceOptions::of(&Params::of(&req)?)?;
-    let image = form(&engine, &req, body, &["file"]).await?.image("file")?;
+    let image = form(&req, body, &["file"]).await?.image("file")?;
     let result: Vec<FaceResult> = if opts.embedding {
         let faces = some_faces(
             opts.select(engine.embed(image, opts.aligned, opts.attributes).await?.faces, |f| f.detection.score),
@@ -32,7 +32,7 @@ pub async fn detect(engine: web::Data<Engine>, req: HttpRequest, body: web::Payl
 /// The main face of `source_image` against every face of `target_image` (`limit` of them).
 pub async fn verify(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, CfError> {
     let opts = FaceOptions::of(&Params::of(&req)?)?;
-    let mut form = form(&engine, &req, body, &["source_image", "target_image"]).await?;
+    let mut form = form(&req, body, &["source_image", "target_image"]).await?;
     let (source, target) = (form.image("source_image")?, form.image("target_image")?);
     let out = engine.compare_images(source, target, opts.aligned).await?;
     let matches = some_faces(opts.select(out.matches, |m| m.face.detection.score))?;

@@ -13,7 +13,7 @@ use crate::service::Engine;
     request_body(content = ImageForm, content_type = "multipart/form-data"),
     responses((status = 200, body = DetectResponse), (status = "4XX", body = ErrorBody)))]
 pub async fn detect(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let mut form = Form::read(&req, body, crate::http::form_limits(&engine)).await?;
+    let mut form = Form::read(&req, body, crate::http::form_limits(&req)).await?;
     let wanted = attributes(&req, &form)?;
     let out = engine.detect(form.image("image")?, aligned(&form)?, wanted).await?;
     Ok(HttpResponse::Ok().json(DetectResponse::from(out)))
@@ -24,7 +24,7 @@ pub async fn detect(engine: web::Data<Engine>, req: HttpRequest, body: web::Payl
     request_body(content = ImageForm, content_type = "multipart/form-data"),
     responses((status = 200, body = EmbedResponse), (status = "4XX", body = ErrorBody)))]
 pub async fn embed(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let mut form = Form::read(&req, body, crate::http::form_limits(&engine)).await?;
+    let mut form = Form::read(&req, body, crate::http::form_limits(&req)).await?;
     let wanted = attributes(&req, &form)?;
     let out = engine.embed(form.image("image")?, aligned(&form)?, wanted).await?;
     Ok(HttpResponse::Ok().json(EmbedResponse::from(out)))

@@ -82,7 +82,7 @@ pub async fn add_face(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let mut form = Form::read(&req, body, crate::http::form_limits(&engine)).await?;
+    let mut form = Form::read(&req, body, crate::http::form_limits(&req)).await?;
     let opts =
         EnrolOptions { face: form.get("face")?, external_id: form.get("external_id")?, aligned: aligned(&form)? };
     let (record, created) = engine.enrol_face(id.into_inner(), form.image("image")?, opts).await?;

@@ -16,7 +16,7 @@ use crate::service::{Engine, IdentifyOptions, SearchOptions, SearchQuery, Verify
     request_body(content = VerifyForm, content_type = "multipart/form-data"),
     responses((status = 200, body = VerifyResponse), (status = "4XX", body = ErrorBody)))]
 pub async fn verify(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let mut form = Form::read(&req, body, crate::http::form_limits(&engine)).await?;
+    let mut form = Form::read(&req, body, crate::http::form_limits(&req)).await?;
     let threshold = form.get::<f32>("threshold")?;
     let query = match form.get::<String>("subject_id")? {
         Some(subject_id) => VerifyQuery::Subject { image: form.image("image")?, subject_id },
@@ -36,7 +36,7 @@ pub async fn identify(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let mut form = Form::read(&req, body, crate::http::form_limits(&engine)).await?;
+    let mut form = Form::read(&req, body, crate::http::form_limits(&req)).await?;
     let opts = IdentifyOptions {
         k: form.get("k")?,
         threshold: form.get("threshold")?,
@@ -54,7 +54,7 @@ pub async fn identify(
     request_body(content = SearchForm, content_type = "multipart/form-data"),
     responses((status = 200, body = SearchResponse), (status = "4XX", body = ErrorBody)))]
 pub async fn search(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let mut form = Form::read(&req, body, crate::http::form_limits(&engine)).await?;
+    let mut form = Form::read(&req, body, crate::http::form_limits(&req)).await?;
     let by = form.get::<String>("by")?.map(|b| b.parse()).transpose()?.unwrap_or_default();
     let opts = SearchOptions { k: form.get("k")?, ef: form.get("ef")?, by };
     let query = match form.get::<Vec<f32>>("embedding")? {

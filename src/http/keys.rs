@@ -1,4 +1,4 @@
-//! API keys as the service holds them: SHA-256 digests, checked in constant time. A configured
+//! API keys as the HTTP door holds them: SHA-256 digests, checked in constant time. A configured
 //! entry is either the key itself or `sha256:<64 hex digits>` (its digest, so that a config file
 //! or an environment variable need not hold the key); plain entries are hashed at start-up and
 //! only the digests are kept. A presented key is hashed and compared with every digest by

@@ -1,25 +1,27 @@
-//! The service's own settings (`[server]`): where the gallery lives, how many model runs at once
-//! and how long callers may queue, and what the HTTP door listens on and accepts.
-
-use std::path::PathBuf;
+//! The HTTP door's settings: its keys of `[server]` (what it listens on, who may call, body
+//! limits, slow clients), `[compat]` and `[ui]`. They come from the same sources as the engine's
+//! ([`Sources`]), which reads its own keys of `[server]` (`crate::config::ServerSettings`).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::keys::KeyList;
+use super::keys::{KeyList, KeySet, HASH_PREFIX};
+use crate::config::Sources;
+use crate::error::{Result, VisageError};
 
-/// The HTTP service.
+/// Everything the HTTP door reads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServerSettings {
+pub struct HttpSettings {
+    pub server: HttpServerSettings,
+    pub compat: CompatSettings,
+    pub ui: UiSettings,
+}
+
+/// The HTTP door's keys of `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HttpServerSettings {
     /// `host:port` to listen on.
     pub address: String,
-    /// Where the gallery (database + index) lives.
-    pub data_dir: PathBuf,
-    /// Requests running models at once (0 = one per core); each gets its own model sessions.
-    pub workers: usize,
-    /// Requests allowed to wait for a worker; beyond that the answer is 503 at once.
-    pub max_queue: usize,
-    /// How long a request waits for a worker before 503 with Retry-After.
-    pub queue_timeout_ms: u64,
     /// Admin keys (every route), accepted in `X-API-Key` or `Authorization: Bearer`; each the
     /// key or `sha256:<hex>` of it. With no key at all (here or in `read_keys`) the API is open.
     /// From the environment as a comma-separated list (likewise `read_keys`).
@@ -45,8 +47,6 @@ pub struct ServerSettings {
     pub body_timeout_s: u64,
     /// Seconds an idle keep-alive connection is kept open.
     pub keep_alive_s: u64,
-    /// Seconds between background saves of the index (it is also saved at shutdown).
-    pub persist_interval_s: u64,
 }
 
 /// Compatible APIs served beside the native one (`[compat]`).
@@ -68,4 +68,42 @@ pub struct CompatSettings {
 pub struct UiSettings {
     /// Serve the single-page UI at `/` and its assets under `/ui/`.
     pub enabled: bool,
+}
+
+impl HttpSettings {
+    /// The door's settings from `sources`, checked (their keys are not: see [`Sources::check`]).
+    pub fn read(sources: &Sources) -> Result<Self> {
+        let settings: Self = sources.read()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The door's key tree (see [`Sources::known`]).
+    pub fn known() -> Result<Value> {
+        Sources::known::<Self>()
+    }
+
+    /// The first admin key given in clear, the one a client started here (a benchmark) sends.
+    pub fn admin_key(&self) -> Option<String> {
+        self.server.api_keys.iter().find(|k| !k.starts_with(HASH_PREFIX)).cloned()
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(VisageError::Config(m));
+        for (name, keys) in [
+            ("server.api_keys", &self.server.api_keys),
+            ("server.read_keys", &self.server.read_keys),
+            ("compat.recognition_keys", &self.compat.recognition_keys),
+            ("compat.detection_keys", &self.compat.detection_keys),
+            ("compat.verification_keys", &self.compat.verification_keys),
+        ] {
+            if let Err(e) = KeySet::parse(keys) {
+                return bad(format!("{name}: {e}"));
+            }
+        }
+        if self.server.max_form_fields == 0 || self.server.body_timeout_s == 0 {
+            return bad("server.max_form_fields and server.body_timeout_s must be at least 1".into());
+        }
+        Ok(())
+    }
 }
