@@ -242,8 +242,16 @@ fn a_killed_import_resumes_and_enrols_each_row_exactly_once() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let recorded =
         || -> u64 { Store::open(&db).ok().and_then(|s| s.job_counts("big").ok()).map_or(0, |c| c.values().sum()) };
-    while recorded() == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+    // While the import runs, read-only: opening the store (pragmas, schema) could hold a lock
+    // the import's own opening of it waits on.
+    let started = || {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        rusqlite::Connection::open_with_flags(&db, flags)
+            .and_then(|c| c.query_row("SELECT COUNT(*) FROM job_items WHERE job_id = 'big'", [], |r| r.get::<_, i64>(0)))
+            .is_ok_and(|n| n > 0)
+    };
+    while !started() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap(); // SIGKILL: no chance to tidy up
     child.wait().unwrap();
