@@ -218,6 +218,21 @@ fn calibration_on_the_gallery_sets_the_thresholds_the_service_decides_with() {
     assert_eq!(code, 0, "{err}");
     assert_eq!((f(&cmp["threshold"]), cmp["threshold_source"].as_str()), (Some(compare), Some("calibrated")), "{cmp}");
     assert_eq!(cmp["best"]["same"], r.json["same"], "{cmp}");
+    // CompreFace's verification answers a similarity only, (1 + cosine) / 2, which its clients
+    // hold to a threshold of their own: the same comparison, and at the threshold in force
+    // (mapped the same way) the same decision.
+    let v1_similarity = f(&r.json["similarity"]).unwrap();
+    let cf = server.multipart(
+        "/api/v1/verification/verify",
+        &[
+            ("source_image", common::server::Part::File(&common::bytes("obama.jpg"))),
+            ("target_image", common::server::Part::File(&common::bytes("obama3.jpg"))),
+        ],
+    );
+    assert_eq!(cf.status, 200, "{}", cf.json);
+    let cf_similarity = f(&cf.json["result"][0]["face_matches"][0]["similarity"]).unwrap();
+    assert!((cf_similarity - (1.0 + v1_similarity) / 2.0).abs() < 1e-4, "{cf_similarity} vs {v1_similarity}");
+    assert_eq!(json!(cf_similarity >= (1.0 + compare) / 2.0), r.json["same"]);
     let (_, cmp, _) = visage(&["compare", s(&a), s(&b), "--data-dir", s(&data), "--threshold", "0.99"]);
     assert_eq!((f(&cmp["threshold"]), &cmp["best"]["same"]), (Some(0.99), &json!(false)), "--threshold overrides");
     // Recalibration over HTTP for another target, applied live.
