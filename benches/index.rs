@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use visage::index::bench::{
     default_faiss_script, run, FaissOptions, IndexBenchOptions, QdrantBenchOptions, QdrantConfig,
 };
-use visage::index::synth::Shape;
+use visage::synth::Shape;
 use visage::index::QdrantSettings;
 
 fn main() {

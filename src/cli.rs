@@ -312,7 +312,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {
             let engine = models(settings.clone(), None)?;
-            return crate::bench::pipeline(engine.pipeline()?, engine.settings(), &images, runs);
+            return crate::bench::pipeline(&engine, &images, runs);
         }
         Command::Bench { what: BenchCommand::Crash(mut opts) } => {
             opts.server_args = server_args(&cli.global);

@@ -16,6 +16,7 @@ pub mod http;
 pub mod index;
 pub mod pipeline;
 pub mod service;
+pub mod synth;
 
 pub use config::Settings;
 pub use error::{Result, VisageError};

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use serde_json::json;
 use visage::gallery::check::{check, CheckOptions};
 use visage::gallery::Gallery;
-use visage::index::{Backend, IndexParams, IndexSettings, QdrantIndex, Rng};
+use visage::index::{Backend, IndexParams, IndexSettings, QdrantIndex};
+use visage::synth::Rng;
 use visage::pipeline::embed::Embedding;
 
 const DIM: usize = 32;

@@ -102,7 +102,7 @@ fn eval_with_a_distractors_file_draws_the_curve_through_the_index() {
         .iter()
         .map(|p| common::one_face(p).embedding.vector)
         .collect();
-    let mut rng = visage::index::Rng::new(5);
+    let mut rng = visage::synth::Rng::new(5);
     let distractors: Vec<Vec<f32>> = (0..3000)
         .map(|j| {
             let sigma = 0.02 + 0.1 * (j % 11) as f32 / 10.0;

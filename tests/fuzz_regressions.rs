@@ -13,7 +13,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use visage::index::Rng;
+use visage::synth::Rng;
 
 /// How long each target's mutation smoke runs.
 const SMOKE: Duration = Duration::from_millis(3500);

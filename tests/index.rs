@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use visage::index::bench::recall;
-use visage::index::synth::{gallery, queries, Dataset, Identities, Rng};
+use visage::synth::{gallery, queries, Dataset, Identities, Rng};
 use visage::index::{
     create_index, dot, open_index, AutoIndex, Backend, ExactIndex, Filter, Hit, HnswIndex, HnswParams, IndexError,
     IndexParams, ScanIndex, ScanParams, SearchParams, VectorIndex,

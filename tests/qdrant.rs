@@ -443,7 +443,7 @@ fn a_wrong_api_key_is_a_clear_error_not_a_hang() {
 /// enrolled people and strangers, and top-10 recall.
 #[test]
 fn a_100k_face_shaped_collection_answers_as_exact_search() {
-    use visage::index::synth::{gallery, queries, Shape};
+    use visage::synth::{gallery, queries, Shape};
     let Some(qdrant) = Qdrant::single("a_100k_face_shaped_collection_answers_as_exact_search") else { return };
     let settings = qdrant.settings();
     const D: usize = 128;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use visage::index::bench::recall;
-use visage::index::synth::{gallery, queries, Dataset, Identities, Shape};
+use visage::synth::{gallery, queries, Dataset, Identities, Shape};
 use visage::index::{ExactIndex, Filter, Hit, ScanIndex, ScanParams, SearchParams, VectorIndex};
 
 const DIM: usize = 128;

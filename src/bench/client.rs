@@ -18,7 +18,7 @@ pub(super) fn photo_archive(
     photos: &[(PathBuf, Vec<u8>)],
     count: usize,
     folder: impl Fn(usize) -> String,
-    rng: &mut crate::index::Rng,
+    rng: &mut crate::synth::Rng,
 ) -> Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
     for k in 0..count {

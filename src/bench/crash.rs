@@ -34,9 +34,9 @@ use super::client::{content_type, photo_archive, Conn, Target};
 use super::server::OwnServer;
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
-use crate::gallery::check::{check, CheckOptions};
-use crate::gallery::Gallery;
-use crate::index::Rng;
+use crate::service::maintenance::{self, CheckOptions};
+use crate::service::configured_embedder;
+use crate::synth::Rng;
 
 /// What `visage bench crash` was asked to do.
 #[derive(Debug, Clone, clap::Args)]
@@ -136,7 +136,7 @@ pub fn crash(settings: &Settings, opts: &CrashOptions) -> Result<()> {
         return bad("--max-kill-ms must be at least 200");
     }
     let photos = photos(&opts.images)?;
-    let (model, dim) = crate::pipeline::runtime::describe(&settings.embedder.model, "face embedder model")?;
+    let (model, dim) = configured_embedder(settings)?;
     let dim = dim.ok_or_else(|| VisageError::Config("the embedder's output length is unknown".into()))?;
     let work = match &opts.work_dir {
         Some(w) => w.clone(),
@@ -437,18 +437,13 @@ impl Ctx<'_> {
     fn verify(&self, data_dir: &Path, ledger: &mut Ledger, tally: &mut Tally, settle: bool) -> Result<()> {
         let mut faces: HashMap<u64, String> = HashMap::new();
         let mut per_subject: HashMap<String, u64> = HashMap::new();
-        Gallery::export(
-            data_dir,
-            4096,
-            |_| Ok(()),
-            |rows| {
-                for f in rows {
-                    *per_subject.entry(f.subject.clone()).or_default() += 1;
-                    faces.insert(f.id, f.subject);
-                }
-                Ok(())
-            },
-        )?;
+        maintenance::read_faces(data_dir, |rows| {
+            for f in rows {
+                *per_subject.entry(f.subject.clone()).or_default() += 1;
+                faces.insert(f.id, f.subject);
+            }
+            Ok(())
+        })?;
         if settle {
             for face in std::mem::take(&mut ledger.doubtful) {
                 if !faces.contains_key(&face) {
@@ -491,11 +486,13 @@ impl Ctx<'_> {
         let doubled = job_faces.iter().filter(|(_, n)| *n > 1).count();
         tally
             .check("job_photos_enrolled_once", doubled == 0, || format!("{doubled} job subject(s) hold several faces"));
-        let report = check(data_dir, &self.settings.index, &CheckOptions::default())?;
+        let mut at = self.settings.clone();
+        at.server.data_dir = data_dir.to_path_buf();
+        let report = maintenance::check(&at, &CheckOptions::default())?;
         tally.check("index_agrees_with_store", !report.drift && report.behind_by == 0, || {
             format!("visage check: {}", serde_json::to_string(&report).unwrap_or_default())
         });
-        let integrity = integrity_check(data_dir)?;
+        let integrity = maintenance::integrity(data_dir)?;
         tally.check("sqlite_integrity_ok", integrity == "ok", || format!("PRAGMA integrity_check: {integrity}"));
         Ok(())
     }
@@ -660,17 +657,6 @@ fn delete_client(seed: u64, target: &Target, stop: &AtomicBool, shared: &Mutex<L
             Err(_) => {}
         }
     }
-}
-
-/// `PRAGMA integrity_check` of the gallery's database, read-only.
-pub fn integrity_check(data_dir: &Path) -> Result<String> {
-    let path = data_dir.join("gallery.sqlite3");
-    let db = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let rows: Vec<String> = db
-        .prepare("PRAGMA integrity_check")?
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<std::result::Result<_, _>>()?;
-    Ok(rows.join("; "))
 }
 
 /// Tears the largest file of the saved index: cut to half its length, or overwritten with

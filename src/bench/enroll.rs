@@ -2,17 +2,13 @@
 //! same run (the two networks alone, one thread each, on every worker), so the figure says how
 //! much the job's reading, decoding, gating and writing cost on top of the models.
 
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
 use crate::config::Settings;
-use crate::enroll::{Counts, Gate, JobSpec, MultiFace, ReadLimits, Source};
 use crate::error::{Code, Result, VisageError};
-use crate::pipeline::align;
-use crate::service::{Engine, Mode};
-
-use super::median_ms;
+use super::server::Scratch;
+use crate::service::{Counts, Engine, Gate, JobSpec, Mode, MultiFace, Source};
 
 /// Runs the benchmark over `source` on `workers` threads (0 = one per core) and prints the
 /// figures.
@@ -20,40 +16,18 @@ pub fn enroll(settings: &Settings, source: &Path, workers: usize, samples: usize
     let source = Source::infer(source)?;
     // Baseline: detector + embedder model runs per photo, one session, one thread.
     let single = Engine::open(settings.clone(), Mode::Models { workers: 1 })?;
-    let baseline = single.pipeline()?;
-    let mut photos = Vec::new();
-    source.walk(
-        None,
-        ReadLimits { item_bytes: settings.limits.max_image_bytes, archive: settings.enroll.archive_limits() },
-        &mut |_, read| {
-            if let Ok(image) = read().map_err(VisageError::CorruptImage).and_then(|b| baseline.decode(&b)) {
-                photos.push(image);
-            }
-            if photos.len() >= samples {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        },
-    )?;
+    let photos = single.sample_source(&source, samples)?;
     if photos.is_empty() {
         return Err(VisageError::unprocessable(Code::InvalidSource, "no readable photo in the source"));
     }
-    let mut model_ms = Vec::new();
-    for image in &photos {
-        let detections = baseline.detect(image)?;
-        let crops: Vec<_> = detections.iter().take(1).map(|d| align::align(image, &d.landmarks)).collect();
-        let detect = median_ms(3, || baseline.detect(image))?;
-        let embed = if crops.is_empty() { 0.0 } else { median_ms(3, || baseline.embedder.embed(&crops))? };
-        model_ms.push(detect + embed);
-    }
+    let model_ms = photos.iter().map(|p| single.model_ms(p, 3)).collect::<Result<Vec<_>>>()?;
     let per_photo = model_ms.iter().sum::<f64>() / model_ms.len() as f64;
     drop(single);
 
     // The job: a fresh gallery, every photo, the gate taking the largest face.
-    let dir = tempfile_dir()?;
+    let dir = Scratch::create("enroll", false)?;
     let mut scratch = settings.clone();
-    scratch.server.data_dir = dir.clone();
+    scratch.server.data_dir = dir.path.clone();
     let engine = Engine::open(scratch, Mode::Batch { workers })?;
     let workers = engine.workers();
     let bound = workers as f64 * 1000.0 / per_photo;
@@ -65,7 +39,6 @@ pub fn enroll(settings: &Settings, source: &Path, workers: usize, samples: usize
     let rate = times.items as f64 / seconds;
     let counts = Counts::from_outcomes(engine.gallery()?.job_counts("bench")?);
     drop(engine);
-    let _ = std::fs::remove_dir_all(&dir);
     let per_item = |ms: f64| ms / times.items.max(1) as f64;
     println!("photos\tenrolled\tworkers\tbatch\tseconds\tphotos/s\tmodel-bound photos/s\tratio");
     println!(
@@ -85,10 +58,4 @@ pub fn enroll(settings: &Settings, source: &Path, workers: usize, samples: usize
         per_item(times.embed_ms),
     );
     Ok(())
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("visage-bench-enroll-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| VisageError::Store(format!("{}: {e}", dir.display())))?;
-    Ok(dir)
 }

@@ -1,5 +1,5 @@
 //! `visage bench gallery`: a synthetic gallery file shaped like real face embeddings
-//! ([`crate::index::synth`]), for `visage import` at MegaFace scale. With the same size, shape,
+//! ([`crate::synth`]), for `visage import` at MegaFace scale. With the same size, shape,
 //! dimension and seed it holds exactly the gallery that `cargo bench --bench index` builds, so
 //! a figure measured through the commands can be set beside the index benchmark's.
 
@@ -9,9 +9,9 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::enroll::embeddings::{Record, Writer};
 use crate::error::Result;
-use crate::index::synth::{Identities, Rng, Shape};
+use crate::service::{EmbeddingRecord as Record, EmbeddingsWriter as Writer};
+use crate::synth::{Identities, Rng, Shape};
 
 /// `visage bench gallery` options.
 #[derive(Debug, Args)]
@@ -74,8 +74,8 @@ pub fn gallery(opts: &GalleryOptions) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::enroll::embeddings::Reader;
-    use crate::index::synth::gallery as synth_gallery;
+    use crate::service::EmbeddingsReader as Reader;
+    use crate::synth::gallery as synth_gallery;
 
     #[test]
     fn the_file_holds_the_index_benchmarks_gallery_with_a_subject_per_identity() {

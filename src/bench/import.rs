@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 
 use super::client::{Conn, Target};
 use super::gallery::{gallery, GalleryOptions};
-use super::server::{scratch_dir, OwnServer};
+use super::server::{OwnServer, Scratch};
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
-use crate::index::synth::Shape;
-use crate::service::Backend;
+use crate::synth::Shape;
+use crate::service::{configured_embedder, Backend};
 
 /// `visage bench import` options.
 #[derive(Debug, Args)]
@@ -51,7 +51,7 @@ const STOP_GRACE: Duration = Duration::from_secs(120);
 
 /// Runs the benchmark; returns its summary.
 pub fn import(settings: &Settings, opts: &ImportOptions) -> Result<Value> {
-    let (_, embedder_dim) = crate::pipeline::runtime::describe(&settings.embedder.model, "face embedder model")?;
+    let (_, embedder_dim) = configured_embedder(settings)?;
     let dim = match (opts.dim, embedder_dim) {
         (Some(d), Some(e)) if d != e => {
             return Err(VisageError::unprocessable(
@@ -68,7 +68,7 @@ pub fn import(settings: &Settings, opts: &ImportOptions) -> Result<Value> {
         return Err(VisageError::unprocessable(Code::InvalidParameter, "--rows must be at least 1"));
     }
     let backend = opts.index.unwrap_or(settings.index.kind);
-    let scratch = Scratch::create(opts.keep)?;
+    let scratch = Scratch::create("import", opts.keep)?;
     let file = scratch.path.join("gallery.npy");
     let data_dir = scratch.path.join("data");
 
@@ -166,26 +166,4 @@ fn tree_bytes(dir: &Path) -> u64 {
         .filter(|m| m.is_file())
         .map(|m| m.len())
         .sum()
-}
-
-/// The benchmark's folder under the temp dir, removed on drop unless kept.
-struct Scratch {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Scratch {
-    fn create(keep: bool) -> Result<Self> {
-        let path = scratch_dir("import");
-        std::fs::create_dir_all(&path).map_err(|e| VisageError::Store(format!("{}: {e}", path.display())))?;
-        Ok(Self { path, keep })
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }

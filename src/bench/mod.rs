@@ -15,6 +15,6 @@ pub use crash::{crash, CrashOptions};
 pub use enroll::enroll;
 pub use gallery::{gallery, GalleryOptions};
 pub use import::{import, ImportOptions};
-pub use pipeline::{median_ms, pipeline};
+pub use pipeline::pipeline;
 pub use service::{service, ServiceOptions};
 pub use soak::{soak, SoakOptions};

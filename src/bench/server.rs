@@ -138,3 +138,25 @@ impl Drop for OwnServer {
         }
     }
 }
+
+/// The benchmark's folder under the temp dir, removed on drop unless kept.
+pub(super) struct Scratch {
+    pub path: PathBuf,
+    keep: bool,
+}
+
+impl Scratch {
+    pub fn create(what: &str, keep: bool) -> Result<Self> {
+        let path = scratch_dir(what);
+        std::fs::create_dir_all(&path).map_err(|e| setup("creating the scratch folder", e))?;
+        Ok(Self { path, keep })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::client::{content_type, percentile, server_error, Conn, Request, Target};
-use super::median_ms;
 use super::server::OwnServer;
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
@@ -130,8 +129,7 @@ fn measure(
     baseline.runtime.sessions = 1;
     baseline.runtime.intra_threads = threads;
     let engine = Engine::open(baseline, Mode::Models { workers: 1 })?;
-    let pipeline = engine.pipeline()?;
-    let pipeline_ms = median_ms(opts.runs, || pipeline.faces(&pipeline.decode(photo)?))?;
+    let pipeline_ms = engine.end_to_end_ms(photo, opts.runs)?;
     drop(engine); // no idle ORT threads competing with the server from here on
     let ceiling = workers as f64 * 1e3 / pipeline_ms;
 

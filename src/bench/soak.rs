@@ -27,11 +27,10 @@ use serde_json::json;
 
 use super::client::{content_type, percentile, photo_archive, Conn, Target};
 use super::crash::photos;
-use super::median_ms;
 use super::server::OwnServer;
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
-use crate::index::Rng;
+use crate::synth::Rng;
 use crate::service::{Engine, Mode};
 
 /// What `visage bench soak` was asked to do.
@@ -106,8 +105,7 @@ pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
     // Loaded before the server starts; timed once per sample while the load runs, so that the
     // model time is what a model run takes under the same load.
     let engine = Engine::open(baseline, Mode::Models { workers: 1 })?;
-    let pipeline = engine.pipeline()?;
-    let idle_model_ms = median_ms(5, || pipeline.faces(&pipeline.decode(largest)?))?;
+    let idle_model_ms = engine.end_to_end_ms(largest, 5)?;
     let queue_timeout_ms = settings.server.queue_timeout_ms as f64;
 
     let mut server = OwnServer::start(&opts.server_args)?;
@@ -143,7 +141,7 @@ pub fn soak(settings: &Settings, opts: &SoakOptions) -> Result<()> {
         let mut next = start;
         while Instant::now() < until {
             let at_s = start.elapsed().as_secs_f64();
-            if let Ok(ms) = median_ms(1, || pipeline.faces(&pipeline.decode(largest)?)) {
+            if let Ok(ms) = engine.end_to_end_ms(largest, 1) {
                 loaded_model_ms = loaded_model_ms.max(ms);
             }
             if let Some((rss_kib, fds)) = proc_sample(pid) {

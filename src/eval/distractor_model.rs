@@ -33,7 +33,7 @@ use serde::Serialize;
 use super::pca::{dot64, Pca};
 use super::stats::{hash64, Moments};
 use super::Sample;
-use crate::index::Rng;
+use crate::synth::Rng;
 
 /// Vectors drawn from one generator stream (so output does not depend on chunking or threads).
 pub(crate) const BLOCK: usize = 1024;

@@ -370,7 +370,7 @@ pub(crate) fn evaluate(
 mod tests {
     use super::*;
     use crate::eval::stats::moments;
-    use crate::index::synth::{gallery, Identities};
+    use crate::synth::{gallery, Identities};
 
     fn clustered(subjects: usize, per: usize, dim: usize) -> Vec<Sample> {
         let g = gallery(&Identities::new(subjects, dim, 11), per, 12);
@@ -468,7 +468,7 @@ mod tests {
 
     /// Distractors near the samples (cosine about 0.6–0.9 with one of them), so that they bite.
     fn near(s: &[Sample], n: usize) -> Vec<Vec<f32>> {
-        let mut rng = crate::index::Rng::new(9);
+        let mut rng = crate::synth::Rng::new(9);
         (0..n)
             .map(|j| {
                 let v = &s[j % s.len()].vector;

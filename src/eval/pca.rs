@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use crate::index::Rng;
+use crate::synth::Rng;
 
 /// Rows used to fit (an evenly spaced subset above this).
 const FIT_ROWS: usize = 50_000;

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::stats::hash64;
 use super::{EvalError, Sample};
 use crate::index::dot;
-use crate::index::Rng;
+use crate::synth::Rng;
 
 /// Impostor pairs drawn per sampling task.
 const SAMPLE_CHUNK: usize = 1 << 16;

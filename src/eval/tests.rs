@@ -1,7 +1,7 @@
 //! End-to-end checks of `evaluate`, the report and the HTML page.
 
 use super::*;
-use crate::index::synth::{gallery, Identities};
+use crate::synth::{gallery, Identities};
 
 fn clustered(subjects: usize, per: usize, dim: usize) -> Vec<Sample> {
     let ids = Identities::new(subjects, dim, 21);

@@ -194,6 +194,17 @@ impl Gallery {
         Store::open(&path)?.meta(key)
     }
 
+    /// SQLite's `PRAGMA integrity_check` of the store in `dir`, opened read-only: `ok`, or the
+    /// problems it lists.
+    pub fn integrity(dir: &Path) -> Result<String> {
+        let db = rusqlite::Connection::open_with_flags(dir.join(DB_FILE), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let rows: Vec<String> = db
+            .prepare("PRAGMA integrity_check")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(rows.join("; "))
+    }
+
     /// Every face with its subject and embedding, from one consistent snapshot of the store in
     /// `dir` (no lock taken, so a running server is no obstacle): `start` learns the number of
     /// faces, then `f` receives them `batch` at a time in id order.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::Gallery;
 use crate::error::Result;
 use crate::eval::Sample;
-use crate::index::Rng;
+use crate::synth::Rng;
 use crate::index::{Filter, SearchParams};
 
 impl Gallery {

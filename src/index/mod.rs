@@ -26,11 +26,8 @@ mod kernel;
 pub(crate) use kernel::check_stored;
 mod persist;
 pub mod qdrant;
-mod rng;
 mod scan;
 mod settings;
-// In every build: `visage bench gallery` and `visage bench import` write its galleries.
-pub mod synth;
 
 use std::path::{Path, PathBuf};
 
@@ -42,7 +39,6 @@ pub use exact::ExactIndex;
 pub use hnsw::{HnswIndex, HnswParams};
 pub use kernel::{dot, normalize};
 pub use qdrant::{QdrantIndex, QdrantSearch, QdrantSettings};
-pub use rng::Rng;
 pub use scan::{Kernel, ScanIndex, ScanParams};
 pub use settings::IndexSettings;
 

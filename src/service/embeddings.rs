@@ -8,6 +8,12 @@ use crate::gallery::{Binding, Gallery};
 
 pub use crate::enroll::import::item_position;
 
+/// The configured embedder's model id and vector length (when its file declares it), read from
+/// the model file without running it.
+pub fn configured_embedder(settings: &Settings) -> Result<(String, Option<usize>)> {
+    crate::pipeline::runtime::describe(&settings.embedder.model, "face embedder model")
+}
+
 /// The model and vector length of the embeddings in `file`, for the gallery in
 /// `server.data_dir`: `given`, else the configured embedder's id (read from the model file
 /// without running it), else the gallery's own model. A gallery holding faces of another model,
@@ -31,7 +37,7 @@ fn resolve_model(
     binding: Option<&Binding>,
 ) -> Result<(String, Option<usize>)> {
     let bound = binding.filter(|b| b.faces > 0);
-    let configured = crate::pipeline::runtime::describe(&settings.embedder.model, "face embedder model");
+    let configured = configured_embedder(settings);
     let model = match (given, &configured, bound.and_then(|b| b.model.as_ref())) {
         (Some(m), _, _) => m.to_string(),
         (None, Ok((id, _)), _) => id.clone(),

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use super::{assemble, Engine};
-use crate::enroll::{process, Gate, Options, Outcome, Source};
+use std::ops::ControlFlow;
+
+use crate::enroll::{process, Gate, Options, Outcome, ReadLimits, Source};
 use crate::error::Result;
 use crate::eval::Sample;
 
@@ -21,6 +23,28 @@ impl Engine {
     /// Photos in `source` (None when it cannot tell without reading them all).
     pub fn count_source(&self, source: &Source) -> Result<Option<u64>> {
         source.count(None, self.settings.enroll.archive_limits(), &|| false)
+    }
+
+    /// The first `n` photos of `source` that read and decode, as their bytes (a benchmark's
+    /// sample), within the engine's size limits.
+    pub fn sample_source(&self, source: &Source, n: usize) -> Result<Vec<Vec<u8>>> {
+        let pipeline = self.pipeline()?;
+        let limits =
+            ReadLimits { item_bytes: self.settings.limits.max_image_bytes, archive: self.settings.enroll.archive_limits() };
+        let mut photos = Vec::new();
+        source.walk(None, limits, &mut |_, read| {
+            if let Ok(bytes) = read() {
+                if pipeline.decode(&bytes).is_ok() {
+                    photos.push(bytes);
+                }
+            }
+            if photos.len() >= n {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        Ok(photos)
     }
 
     /// Embeds every photo of `source` on the engine's workers, `gate` deciding which face of a

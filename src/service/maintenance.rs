@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::enroll::embeddings::{Record, Writer};
 use crate::error::{Code, Result, VisageError};
 pub use crate::gallery::check::{CheckOptions, CheckReport};
+pub use crate::gallery::ExportedFace;
 use crate::gallery::{check::check as check_dir, Gallery};
 
 /// The gallery in `dir`, or `no_gallery`.
@@ -58,6 +59,17 @@ pub fn reindex(settings: &Settings, progress: &dyn Fn(u64, u64)) -> Result<Reind
 /// recall against exact search).
 pub fn check(settings: &Settings, opts: &CheckOptions) -> Result<CheckReport> {
     check_dir(&settings.server.data_dir, &settings.index, opts)
+}
+
+/// Every face stored in the gallery in `dir`, a batch at a time in id order, from one
+/// consistent snapshot (beside a server that may hold the gallery). Returns how many.
+pub fn read_faces(dir: &Path, each: impl FnMut(Vec<ExportedFace>) -> Result<()>) -> Result<u64> {
+    Gallery::export(dir, 4096, |_| Ok(()), each)
+}
+
+/// SQLite's `PRAGMA integrity_check` of the store in `dir`: `ok`, or the problems it lists.
+pub fn integrity(dir: &Path) -> Result<String> {
+    Gallery::integrity(dir)
 }
 
 /// What an export wrote.

@@ -14,6 +14,7 @@ mod embeddings;
 mod enrol;
 mod jobs;
 mod labelled;
+mod profile;
 pub mod maintenance;
 mod recognize;
 mod review;
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use crate::calibrate::{self, FpirEstimate, Thresholds};
 use crate::config::Settings;
-pub use crate::enroll::embeddings::Reader as EmbeddingsReader;
+pub use crate::enroll::embeddings::{Reader as EmbeddingsReader, Record as EmbeddingRecord, Writer as EmbeddingsWriter};
 use crate::enroll::{manager::Manager, Options};
 pub use crate::enroll::{Counts, EmbeddingsFile, Gate, JobSpec, MultiFace, Progress, Source, StageTimes};
 use crate::error::{Code, Result, VisageError};
@@ -39,10 +40,11 @@ use admission::{Admission, Permit};
 pub use analyze::{Detected, Embedded, Work};
 pub use calibration::{calibrate_gallery, Calibrated};
 pub use compare::{Compared, Matched, Pair, Pairs};
-pub use embeddings::{import_binding, item_position};
+pub use embeddings::{configured_embedder, import_binding, item_position};
 pub use enrol::EnrolOptions;
 pub use jobs::{gate_with, job_id, JobRun, JobSource, JobStatus, NewJob, ServerFolder};
 pub use labelled::Unembedded;
+pub use profile::{median_ms, StageProfile};
 pub use recognize::{
     Identified, IdentifiedFace, IdentifyOptions, Reference, SearchBy, SearchOptions, SearchQuery, SearchResults,
     Searched, Verification, VerifyQuery,

@@ -42,7 +42,7 @@ fn write_degenerate_report() {
 #[test]
 #[ignore]
 fn write_small_report() {
-    use crate::index::synth::{gallery, Identities};
+    use crate::synth::{gallery, Identities};
     let g = gallery(&Identities::new(5, 128, 5), 7, 6);
     let people =
         [("Barack_Obama", 7), ("Eileen_Collins", 2), ("Grace_Hopper", 4), ("Joe_Biden", 3), ("Lionel_Messi", 1)];

@@ -21,7 +21,7 @@ mod qdrant;
 pub use floor::Bandwidth;
 pub use qdrant::{QdrantBenchOptions, QdrantConfig};
 
-use crate::index::synth::{gallery, queries, Identities, Shape};
+use crate::synth::{gallery, queries, Identities, Shape};
 use crate::index::{
     ExactIndex, Hit, HnswIndex, HnswParams, Kernel, Result, ScanIndex, ScanParams, SearchParams, VectorIndex,
 };

@@ -568,7 +568,7 @@ mod tests {
     use super::*;
     use crate::index::kernel::Allow;
     use crate::index::scan::{ScanIndex, ScanParams};
-    use crate::index::synth::{gallery, queries, Identities};
+    use crate::synth::{gallery, queries, Identities};
     use crate::index::{ExactIndex, SearchParams, VectorIndex};
 
     /// The bulk scan's implementations this processor has.

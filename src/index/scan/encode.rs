@@ -15,7 +15,7 @@
 
 use super::fastscan::{factor_code, spread_code};
 use crate::index::kernel::dot;
-use crate::index::Rng;
+use crate::synth::Rng;
 
 /// Rounds a model's dimension up to the padded dimension of the codes (whole bytes of sign bits,
 /// two 4-bit groups per byte).

@@ -529,7 +529,7 @@ pub(crate) fn get_lane(block: &[u8], lane: usize, bytes: usize) -> (Vec<u8>, u8)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::synth::Rng;
+    use crate::synth::Rng;
 
     #[test]
     fn slots_and_lanes_are_inverse() {

@@ -796,7 +796,7 @@ fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Positions, Data)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::synth::{gallery, queries, Identities};
+    use crate::synth::{gallery, queries, Identities};
     use crate::index::ExactIndex;
 
     #[test]

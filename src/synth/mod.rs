@@ -14,7 +14,9 @@
 //! probe's neighbours other than its own person all sit at nearly the same score, the case
 //! where graph and IVF indexes lose the true neighbour.
 
-pub use super::rng::Rng;
+mod rng;
+
+pub use rng::Rng;
 
 /// A set of synthetic identities: a centre and a noise level each, around a mean shared by all.
 #[derive(Debug, Clone)]
@@ -162,7 +164,7 @@ impl Dataset {
         &self.vectors[i * self.dim..(i + 1) * self.dim]
     }
 
-    /// `(id, vector)` pairs for [`super::VectorIndex::add`].
+    /// `(id, vector)` pairs for [`crate::index::VectorIndex::add`].
     pub fn items(&self) -> Vec<(u64, &[f32])> {
         self.ids.iter().copied().zip(self.vectors.chunks_exact(self.dim)).collect()
     }
