@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use visage::index::bench::{
     default_faiss_script, run, FaissOptions, IndexBenchOptions, QdrantBenchOptions, QdrantConfig,
 };
-use visage::synth::Shape;
 use visage::index::QdrantSettings;
+use visage::synth::Shape;
 
 fn main() {
     let mut opts = IndexBenchOptions::default();

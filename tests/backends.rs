@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use visage::gallery::check::{check, CheckOptions};
 use visage::gallery::{Gallery, NewFace};
 use visage::index::{Backend, ExactIndex, IndexParams, IndexSettings, Kernel, QdrantSearch, VectorIndex};
-use visage::synth::Rng;
 use visage::pipeline::detect::{BBox, Detection};
 use visage::pipeline::embed::Embedding;
+use visage::synth::Rng;
 use visage::Settings;
 
 const DIM: usize = 16;

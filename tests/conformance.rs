@@ -12,8 +12,8 @@ use serde_json::json;
 use visage::gallery::check::{check, CheckOptions};
 use visage::gallery::Gallery;
 use visage::index::{Backend, IndexParams, IndexSettings, QdrantIndex};
-use visage::synth::Rng;
 use visage::pipeline::embed::Embedding;
+use visage::synth::Rng;
 
 const DIM: usize = 32;
 const MODEL: &str = "conformance@1";

@@ -247,7 +247,9 @@ fn a_killed_import_resumes_and_enrols_each_row_exactly_once() {
     let started = || {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
         rusqlite::Connection::open_with_flags(&db, flags)
-            .and_then(|c| c.query_row("SELECT COUNT(*) FROM job_items WHERE job_id = 'big'", [], |r| r.get::<_, i64>(0)))
+            .and_then(|c| {
+                c.query_row("SELECT COUNT(*) FROM job_items WHERE job_id = 'big'", [], |r| r.get::<_, i64>(0))
+            })
             .is_ok_and(|n| n > 0)
     };
     while !started() && Instant::now() < deadline {

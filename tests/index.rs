@@ -7,11 +7,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use visage::index::bench::recall;
-use visage::synth::{gallery, queries, Dataset, Identities, Rng};
 use visage::index::{
     create_index, dot, open_index, AutoIndex, Backend, ExactIndex, Filter, Hit, HnswIndex, HnswParams, IndexError,
     IndexParams, ScanIndex, ScanParams, SearchParams, VectorIndex,
 };
+use visage::synth::{gallery, queries, Dataset, Identities, Rng};
 
 const DIM: usize = 128;
 

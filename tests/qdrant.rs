@@ -24,10 +24,10 @@ use serde_json::json;
 use visage::gallery::check::{check, CheckOptions};
 use visage::gallery::Gallery;
 use visage::index::{
-    Backend, ExactIndex, Filter, IndexParams, IndexSettings, QdrantIndex, QdrantSettings, Rng, SearchParams,
-    VectorIndex,
+    Backend, ExactIndex, Filter, IndexParams, IndexSettings, QdrantIndex, QdrantSettings, SearchParams, VectorIndex,
 };
 use visage::pipeline::embed::Embedding;
+use visage::synth::Rng;
 
 const DIM: usize = 32;
 const MODEL: &str = "test@1";

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use visage::index::bench::recall;
-use visage::synth::{gallery, queries, Dataset, Identities, Shape};
 use visage::index::{ExactIndex, Filter, Hit, ScanIndex, ScanParams, SearchParams, VectorIndex};
+use visage::synth::{gallery, queries, Dataset, Identities, Shape};
 
 const DIM: usize = 128;
 /// More than one segment (65,536 rows).

@@ -34,8 +34,8 @@ use super::client::{content_type, photo_archive, Conn, Target};
 use super::server::OwnServer;
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
-use crate::service::maintenance::{self, CheckOptions};
 use crate::service::configured_embedder;
+use crate::service::maintenance::{self, CheckOptions};
 use crate::synth::Rng;
 
 /// What `visage bench crash` was asked to do.

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Instant;
 
+use super::server::Scratch;
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
-use super::server::Scratch;
 use crate::service::{Counts, Engine, Gate, JobSpec, Mode, MultiFace, Source};
 
 /// Runs the benchmark over `source` on `workers` threads (0 = one per core) and prints the

@@ -6,7 +6,7 @@
 //! executable with the same global flags, so the figures are the commands' own.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,8 @@ use super::gallery::{gallery, GalleryOptions};
 use super::server::{OwnServer, Scratch};
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
-use crate::synth::Shape;
 use crate::service::{configured_embedder, Backend};
+use crate::synth::Shape;
 
 /// `visage bench import` options.
 #[derive(Debug, Args)]

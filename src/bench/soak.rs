@@ -30,8 +30,8 @@ use super::crash::photos;
 use super::server::OwnServer;
 use crate::config::Settings;
 use crate::error::{Code, Result, VisageError};
-use crate::synth::Rng;
 use crate::service::{Engine, Mode};
+use crate::synth::Rng;
 
 /// What `visage bench soak` was asked to do.
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use super::Gallery;
 use crate::error::Result;
 use crate::eval::Sample;
-use crate::synth::Rng;
 use crate::index::{Filter, SearchParams};
+use crate::synth::Rng;
 
 impl Gallery {
     /// Up to `count` face ids drawn uniformly without replacement (the same ones for the same

@@ -12,8 +12,9 @@ use rusqlite::OptionalExtension;
 use super::store::{Change, Store};
 use crate::error::Result;
 use crate::index::{
-    create_index, open_index, Backend, IndexError, IndexParams, IndexSettings, QdrantIndex, Rng, VectorIndex,
+    create_index, open_index, Backend, IndexError, IndexParams, IndexSettings, QdrantIndex, VectorIndex,
 };
+use crate::synth::Rng;
 
 /// Ids sampled from the store to check that a remote collection holds them.
 const SAMPLE: usize = 64;

@@ -29,8 +29,10 @@ impl Engine {
     /// sample), within the engine's size limits.
     pub fn sample_source(&self, source: &Source, n: usize) -> Result<Vec<Vec<u8>>> {
         let pipeline = self.pipeline()?;
-        let limits =
-            ReadLimits { item_bytes: self.settings.limits.max_image_bytes, archive: self.settings.enroll.archive_limits() };
+        let limits = ReadLimits {
+            item_bytes: self.settings.limits.max_image_bytes,
+            archive: self.settings.enroll.archive_limits(),
+        };
         let mut photos = Vec::new();
         source.walk(None, limits, &mut |_, read| {
             if let Ok(bytes) = read() {

@@ -14,8 +14,8 @@ mod embeddings;
 mod enrol;
 mod jobs;
 mod labelled;
-mod profile;
 pub mod maintenance;
+mod profile;
 mod recognize;
 mod review;
 pub mod stages;
@@ -26,7 +26,9 @@ use std::time::Duration;
 
 use crate::calibrate::{self, FpirEstimate, Thresholds};
 use crate::config::Settings;
-pub use crate::enroll::embeddings::{Reader as EmbeddingsReader, Record as EmbeddingRecord, Writer as EmbeddingsWriter};
+pub use crate::enroll::embeddings::{
+    Reader as EmbeddingsReader, Record as EmbeddingRecord, Writer as EmbeddingsWriter,
+};
 use crate::enroll::{manager::Manager, Options};
 pub use crate::enroll::{Counts, EmbeddingsFile, Gate, JobSpec, MultiFace, Progress, Source, StageTimes};
 use crate::error::{Code, Result, VisageError};

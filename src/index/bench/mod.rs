@@ -21,10 +21,10 @@ mod qdrant;
 pub use floor::Bandwidth;
 pub use qdrant::{QdrantBenchOptions, QdrantConfig};
 
-use crate::synth::{gallery, queries, Identities, Shape};
 use crate::index::{
     ExactIndex, Hit, HnswIndex, HnswParams, Kernel, Result, ScanIndex, ScanParams, SearchParams, VectorIndex,
 };
+use crate::synth::{gallery, queries, Identities, Shape};
 
 /// What to measure.
 #[derive(Debug, Clone)]

@@ -568,8 +568,8 @@ mod tests {
     use super::*;
     use crate::index::kernel::Allow;
     use crate::index::scan::{ScanIndex, ScanParams};
-    use crate::synth::{gallery, queries, Identities};
     use crate::index::{ExactIndex, SearchParams, VectorIndex};
+    use crate::synth::{gallery, queries, Identities};
 
     /// The bulk scan's implementations this processor has.
     fn paths() -> Vec<Bulk> {

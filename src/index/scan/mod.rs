@@ -796,8 +796,8 @@ fn read_file(path: &Path, dim: usize) -> Result<(Vec<f32>, Positions, Data)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{gallery, queries, Identities};
     use crate::index::ExactIndex;
+    use crate::synth::{gallery, queries, Identities};
 
     #[test]
     fn every_path_this_processor_has_answers_like_brute_force() {
