@@ -26,6 +26,28 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Which gallery a command works on.
+#[derive(Debug, Args)]
+pub struct GalleryArgs {
+    /// Data directory (overrides server.data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The collection in it.
+    #[arg(long, default_value = crate::service::collections::DEFAULT)]
+    pub collection: String,
+}
+
+impl GalleryArgs {
+    /// `settings` for this gallery: its folder and index backend; not found when the
+    /// collection does not exist.
+    pub fn settings(&self, mut settings: Settings) -> Result<Settings> {
+        if let Some(dir) = &self.data_dir {
+            settings.server.data_dir = dir.clone();
+        }
+        crate::service::collections::settings_for(&settings, &self.collection)
+    }
+}
+
 /// Options shared by every command.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -73,9 +95,9 @@ pub enum Command {
         /// its calibrated threshold once `visage calibrate --apply` ran, else compare.threshold).
         #[arg(long)]
         threshold: Option<f32>,
-        /// Gallery directory whose threshold is in force (overrides server.data_dir).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        /// The gallery whose threshold is in force.
+        #[command(flatten)]
+        gallery: GalleryArgs,
     },
     /// Enrol a labelled folder (ROOT/<subject>/*.jpg), a zip/tar archive or a CSV/JSON manifest
     /// into the gallery as a durable job: a progress bar on stderr, a JSON report on stdout.
@@ -110,9 +132,8 @@ pub enum Command {
 pub struct EnrollArgs {
     /// Folder, archive (.zip/.tar/.tar.gz) or manifest (.csv/.json/.jsonl).
     pub source: PathBuf,
-    /// Gallery directory (overrides server.data_dir).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub gallery: GalleryArgs,
     /// Job id (default: derived from the source path and the gate, so a re-run resumes it).
     #[arg(long)]
     pub job: Option<String>,
@@ -265,7 +286,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Detect { image, draw: out, attributes } => {
             let wanted = AttributeSet::parse(attributes.as_deref().unwrap_or(""))?;
-            let engine = models(settings, None)?;
+            let engine = models(settings)?;
             let bytes = read(&image)?;
             let detected = match &out {
                 Some(out) => {
@@ -279,15 +300,15 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Embed { image, attributes } => {
             let wanted = AttributeSet::parse(attributes.as_deref().unwrap_or(""))?;
-            let engine = models(settings, None)?;
+            let engine = models(settings)?;
             let embedded = block_on(engine.embed(read(&image)?, false, wanted))?;
             let detector = engine.pipeline()?.detector.model_id();
             let mut out = with_image(&image, &embedded);
             out["detector"] = detector.into();
             out
         }
-        Command::Compare { a, b, threshold, data_dir } => {
-            let engine = models(settings, data_dir)?;
+        Command::Compare { a, b, threshold, gallery } => {
+            let engine = Engine::open(gallery.settings(settings)?, Mode::Models { workers: 1 })?;
             let pairs = block_on(engine.compare_all(read(&a)?, read(&b)?, threshold))?;
             let mut out = json!({ "a": a, "b": b, "best": pairs.best() });
             merge(&mut out, &pairs);
@@ -311,7 +332,7 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::bench::import(&settings, &opts)?
         }
         Command::Bench { what: BenchCommand::Pipeline { images, runs } } => {
-            let engine = models(settings.clone(), None)?;
+            let engine = models(settings.clone())?;
             return crate::bench::pipeline(&engine, &images, runs);
         }
         Command::Bench { what: BenchCommand::Crash(mut opts) } => {
@@ -366,12 +387,8 @@ fn server_args(global: &GlobalArgs) -> Vec<std::ffi::OsString> {
     args
 }
 
-/// Opens the engine for the models alone (the gallery in `data_dir`, else `server.data_dir`,
-/// only gives its thresholds in force; a server may hold it meanwhile).
-fn models(mut settings: Settings, data_dir: Option<PathBuf>) -> Result<Engine> {
-    if let Some(dir) = data_dir {
-        settings.server.data_dir = dir;
-    }
+/// Opens the engine for the models alone (a server may hold the gallery meanwhile).
+fn models(settings: Settings) -> Result<Engine> {
     Engine::open(settings, Mode::Models { workers: 1 })
 }
 

@@ -57,9 +57,7 @@ pub(super) fn run(mut settings: Settings, args: &EnrollArgs) -> Result<()> {
         aligned: args.aligned,
     };
     let workers = args.workers.unwrap_or(settings.enroll.workers);
-    if let Some(dir) = &args.data_dir {
-        settings.server.data_dir = dir.clone();
-    }
+    let settings = args.gallery.settings(settings)?;
     let data_dir = settings.server.data_dir.clone();
     let engine = Engine::open(settings, Mode::Batch { workers })?;
     let id = args.job.clone().unwrap_or_else(|| {

@@ -79,9 +79,8 @@ pub struct AttributeEvalArgs {
 /// `visage calibrate` options.
 #[derive(Debug, clap::Args)]
 pub struct CalibrateArgs {
-    /// Gallery directory (overrides server.data_dir).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub gallery: super::GalleryArgs,
     /// False-accept rate the 1:1 threshold is set for.
     #[arg(long, default_value_t = 1e-3)]
     pub far: f64,
@@ -188,9 +187,7 @@ fn write_error(path: &Path, e: std::io::Error) -> VisageError {
 
 /// Runs `visage calibrate`: the gallery alone, no model loaded.
 pub(super) fn calibrate(mut settings: Settings, args: &CalibrateArgs) -> Result<()> {
-    if let Some(dir) = &args.data_dir {
-        settings.server.data_dir = dir.clone();
-    }
+    let mut settings = args.gallery.settings(settings)?;
     let data_dir = settings.server.data_dir.clone();
     let engine = Engine::open(settings, Mode::Offline { bind: None })?;
     let c = super::block_on(engine.calibrate(Some(args.far), Some(args.fpir), args.apply))?;

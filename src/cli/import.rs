@@ -25,9 +25,8 @@ pub struct ImportArgs {
     /// Embeddings: .npy (float32 [N, D], C order, with its subjects CSV) or .jsonl (one
     /// {"subject", "embedding", "external_id"?, "name"?, "model"?} per line).
     pub source: PathBuf,
-    /// Gallery directory (overrides server.data_dir).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub gallery: super::GalleryArgs,
     /// Model that produced the embeddings; must be the gallery's. Default: the configured
     /// embedder's id (`<file stem>@<sha256 prefix>`, what `visage serve` uses), read from the
     /// model file without running it; without that file, the gallery's own model.
@@ -52,9 +51,8 @@ pub struct ExportArgs {
     /// Output file: FILE.npy (plus FILE.subjects.csv beside it) or FILE.jsonl.
     #[arg(long, value_name = "FILE.npy|FILE.jsonl")]
     pub out: PathBuf,
-    /// Gallery directory (overrides server.data_dir).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub gallery: super::GalleryArgs,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -71,9 +69,7 @@ pub(super) fn run_import(mut settings: Settings, args: &ImportArgs) -> Result<()
         file: canonical(&args.source)?,
         subjects: args.subjects.as_deref().map(canonical).transpose()?,
     };
-    if let Some(dir) = &args.data_dir {
-        settings.server.data_dir = dir.clone();
-    }
+    let mut settings = args.gallery.settings(settings)?;
     let data_dir = settings.server.data_dir.clone();
     let (model, dim) = import_binding(&settings, &file, args.model.as_deref())?;
     let engine = Engine::open(settings, Mode::Offline { bind: Some((model.clone(), dim)) })?;
@@ -141,9 +137,7 @@ pub(super) fn run_import(mut settings: Settings, args: &ImportArgs) -> Result<()
 
 /// Runs `visage export`.
 pub(super) fn run_export(mut settings: Settings, args: &ExportArgs) -> Result<()> {
-    if let Some(dir) = &args.data_dir {
-        settings.server.data_dir = dir.clone();
-    }
+    let mut settings = args.gallery.settings(settings)?;
     let started = Instant::now();
     let bar = progress_bar(args.quiet, "faces");
     let done = maintenance::export(&settings, &args.out, &|n| bar.set_length(n), &|n| bar.inc(n))?;

@@ -17,9 +17,8 @@ pub struct ReindexArgs {
     /// The backend to build: scan, exact, hnsw, auto or qdrant.
     #[arg(long)]
     pub to: Backend,
-    /// Gallery directory (overrides server.data_dir).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub gallery: super::GalleryArgs,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -28,9 +27,8 @@ pub struct ReindexArgs {
 /// `visage check` options.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Gallery directory (overrides server.data_dir).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub gallery: super::GalleryArgs,
     /// The backend to check (default: index.kind).
     #[arg(long)]
     pub kind: Option<Backend>,
@@ -50,9 +48,7 @@ pub struct CheckArgs {
 
 /// Builds the index of another backend from the store, then checks it.
 pub fn reindex(mut settings: Settings, args: &ReindexArgs) -> Result<()> {
-    if let Some(dir) = &args.data_dir {
-        settings.server.data_dir = dir.clone();
-    }
+    let mut settings = args.gallery.settings(settings)?;
     settings.index.kind = args.to;
     let bar = (!args.quiet).then(|| {
         let bar = indicatif::ProgressBar::new(0);
@@ -98,9 +94,7 @@ pub fn reindex(mut settings: Settings, args: &ReindexArgs) -> Result<()> {
 
 /// Compares the store and the index; prints the report, fails with `index_drift` on drift.
 pub fn run_check(mut settings: Settings, args: &CheckArgs) -> Result<()> {
-    if let Some(dir) = &args.data_dir {
-        settings.server.data_dir = dir.clone();
-    }
+    let mut settings = args.gallery.settings(settings)?;
     if let Some(kind) = args.kind {
         settings.index.kind = kind;
     }

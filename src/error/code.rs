@@ -83,16 +83,18 @@ codes! {
     GalleryTooLarge = ("gallery_too_large", 422, "The gallery is too large to evaluate online; use `visage eval`.");
     NoGallery = ("no_gallery", 422, "There is no gallery to read.");
     ModelRequired = ("model_required", 422, "The embeddings' model must be named (--model).");
+    UnknownModel = ("unknown_model", 422, "No model this server has loaded has this id.");
     DimensionMismatch = ("dimension_mismatch", 422, "A vector's length is not the index's dimension.");
     InvalidVector = ("invalid_vector", 422, "A vector is not finite or not unit length.");
     InvalidArgument = ("invalid_argument", 422, "An index argument is out of range.");
     // The gallery's state.
-    NotFound = ("not_found", 404, "The subject, face, job or crop does not exist.");
+    NotFound = ("not_found", 404, "The subject, face, job, crop or collection does not exist.");
     /// A subject that does not exist: `not_found` to clients, told apart for the doors that
     /// answer it differently (CompreFace's code 42).
-    SubjectNotFound = ("not_found", 404, "The subject, face, job or crop does not exist.");
+    SubjectNotFound = ("not_found", 404, "The subject, face, job, crop or collection does not exist.");
     CropNotKept = ("crop_not_kept", 404, "The face exists but no crop of it was kept (gallery.keep_crops is off).");
     SubjectExists = ("subject_exists", 409, "A subject with this id exists already.");
+    CollectionExists = ("collection_exists", 409, "A collection with this id exists already.");
     ExternalIdTaken = ("external_id_taken", 409, "The external id belongs to a face of another subject.");
     JobExists = ("job_exists", 409, "A job with this id exists with another source or options.");
     ModelMismatch = ("model_mismatch", 409, "The gallery holds embeddings of another model than the configured one.");

@@ -610,6 +610,12 @@ impl Gallery {
         self.dim
     }
 
+    /// Erases the index's data kept outside the gallery's folder (a Qdrant collection), for
+    /// a gallery being deleted with its folder.
+    pub fn destroy_index(&self) -> Result<()> {
+        Ok(self.index.destroy()?)
+    }
+
     /// Writes the index to disk if anything changed, then forgets the change log it covers. An
     /// index behind the store (a remote one after an outage) first tries to catch up; while it
     /// cannot be reached, this is a no-op (the change log keeps everything it missed).

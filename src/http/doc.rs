@@ -14,7 +14,7 @@ use crate::pipeline::embed::Embedding;
 #[openapi(
     info(
         title = "Visage",
-        description = "Face recognition search: detect, embed, verify (1:1), identify (1:N, open set), search (top-k), gallery."
+        description = "Face recognition search: detect, embed, verify (1:1), identify (1:N, open set), search (top-k), gallery. Every gallery route also answers under /v1/collections/{collection}/ for that collection; without it, the collection named default."
     ),
     paths(
         crate::http::routes::health::healthz,
@@ -48,6 +48,11 @@ use crate::pipeline::embed::Embedding;
         crate::http::routes::review::discard_items,
         crate::http::routes::review::discard_item,
         crate::http::routes::review::item_crop,
+        crate::http::routes::collections::create,
+        crate::http::routes::collections::list,
+        crate::http::routes::collections::get,
+        crate::http::routes::collections::update,
+        crate::http::routes::collections::delete,
     ),
     components(schemas(BBox, Embedding, ErrorBody, Attributes, Gender, Age))
 )]

@@ -25,6 +25,7 @@ use actix_web::{web, App, HttpMessage, HttpRequest, HttpServer};
 
 use crate::config::Settings;
 use crate::error::Code;
+use crate::service::collections::Collections;
 use crate::service::{Engine, Mode};
 use error::ApiError;
 use futures_util::StreamExt;
@@ -101,8 +102,9 @@ pub async fn serve(settings: Settings, http: HttpSettings) -> anyhow::Result<()>
     let engine = web::block(move || Engine::open(settings, Mode::Serve))
         .await??
         .with_stage_hook(Arc::new(metrics::observe_stage));
-    let engine = web::Data::new(engine);
-    let background = engine.clone();
+    let engine = Arc::new(engine);
+    let collections = web::Data::new(Collections::new(engine.clone()));
+    let background = collections.clone();
     let saver = actix_web::rt::spawn(async move {
         loop {
             actix_web::rt::time::sleep(interval).await;
@@ -113,7 +115,7 @@ pub async fn serve(settings: Settings, http: HttpSettings) -> anyhow::Result<()>
         }
     });
     let keys = web::Data::new(auth::Keys::new(&http).map_err(anyhow::Error::msg)?);
-    let app_engine = engine.clone();
+    let (app_engine, app_collections) = (web::Data::from(engine), collections.clone());
     let (compreface, ui) = (http.compat.compreface, http.ui.enabled);
     let request_timeout = Duration::from_millis(http.server.client_request_timeout_ms);
     let keep_alive = Duration::from_secs(http.server.keep_alive_s);
@@ -121,6 +123,7 @@ pub async fn serve(settings: Settings, http: HttpSettings) -> anyhow::Result<()>
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_engine.clone())
+            .app_data(app_collections.clone())
             .app_data(keys.clone())
             .app_data(http.clone())
             .app_data(limits.clone())
@@ -161,7 +164,7 @@ pub async fn serve(settings: Settings, http: HttpSettings) -> anyhow::Result<()>
     }
     server.run().await?;
     saver.abort();
-    engine.shutdown().await?;
+    collections.shutdown().await?;
     tracing::info!("index saved; bye");
     Ok(())
 }

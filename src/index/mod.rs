@@ -194,6 +194,12 @@ pub trait VectorIndex: Send + Sync {
 
     /// Size and bookkeeping.
     fn stats(&self) -> IndexStats;
+
+    /// Erases what the index keeps outside the gallery's folder (a server's collection) when
+    /// the gallery is deleted; files in the folder go with it.
+    fn destroy(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Construction parameters of all kinds.

@@ -8,7 +8,7 @@ pub mod admission;
 mod analyze;
 pub mod assemble;
 mod calibration;
-mod collection;
+pub mod collections;
 mod compare;
 mod embeddings;
 mod enrol;
@@ -19,6 +19,7 @@ mod profile;
 mod recognize;
 mod review;
 pub mod stages;
+mod subjects;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,16 +74,25 @@ pub enum Mode {
 
 /// The parts only a server runs: request admission and the background job manager.
 struct Serving {
-    admission: Admission,
+    /// Shared by every collection's engine: the models are.
+    admission: Arc<Admission>,
     jobs: Arc<Manager>,
 }
 
 impl Serving {
-    /// Admission for `workers` model runs, and the job manager (its workers take the same model
-    /// permits as requests), which resumes the unfinished jobs.
-    fn start(settings: &Settings, workers: usize, pipeline: &Arc<Pipeline>, gallery: &Arc<Gallery>) -> Result<Self> {
+    /// The job manager of `gallery` (its workers take the same model permits as requests from
+    /// `admission`, or from a new one for `workers` model runs), which resumes the unfinished jobs.
+    fn start(
+        settings: &Settings,
+        workers: usize,
+        pipeline: &Arc<Pipeline>,
+        gallery: &Arc<Gallery>,
+        admission: Option<Arc<Admission>>,
+    ) -> Result<Self> {
         let s = &settings.server;
-        let admission = Admission::new(workers, s.max_queue, Duration::from_millis(s.queue_timeout_ms));
+        let admission = admission.unwrap_or_else(|| {
+            Arc::new(Admission::new(workers, s.max_queue, Duration::from_millis(s.queue_timeout_ms)))
+        });
         let base = Options {
             workers: if settings.enroll.workers == 0 { workers } else { settings.enroll.workers },
             roots: Some(settings.enroll.allowed_roots.clone()),
@@ -131,6 +141,31 @@ impl Engine {
             Mode::Offline { .. } => None,
             _ => Some(Arc::new(Pipeline::load(&settings)?)),
         };
+        Self::assemble(settings, mode, workers, pipeline, None, Stages::default())
+    }
+
+    /// The engine of another collection, whose gallery is in `dir` (its index of `index`, else
+    /// this engine's kind): the same models, admission and stage timer, its own gallery,
+    /// thresholds and jobs.
+    pub fn open_sibling(&self, dir: PathBuf, index: Option<Backend>) -> Result<Self> {
+        let mut settings = self.settings.clone();
+        settings.server.data_dir = dir;
+        if let Some(kind) = index {
+            settings.index.kind = kind;
+        }
+        let admission = self.serving.as_ref().map(|s| s.admission.clone());
+        Self::assemble(settings, self.mode.clone(), self.workers, self.pipeline.clone(), admission, self.stages.clone())
+    }
+
+    /// Opens the gallery `mode` needs with `pipeline`, and the serving parts when serving.
+    fn assemble(
+        settings: Settings,
+        mode: Mode,
+        workers: usize,
+        pipeline: Option<Arc<Pipeline>>,
+        admission: Option<Arc<Admission>>,
+        stages: Stages,
+    ) -> Result<Self> {
         let dir = settings.server.data_dir.clone();
         let gallery = match (&mode, &pipeline) {
             (Mode::Models { .. }, _) => None,
@@ -161,7 +196,7 @@ impl Engine {
         tracing::info!(compare = thresholds.compare, identify = thresholds.identify, source = %thresholds.source, "thresholds");
         let gallery = gallery.map(Arc::new);
         let serving = match (&mode, &pipeline, &gallery) {
-            (Mode::Serve, Some(p), Some(g)) => Some(Serving::start(&settings, workers, p, g)?),
+            (Mode::Serve, Some(p), Some(g)) => Some(Serving::start(&settings, workers, p, g, admission)?),
             _ => None,
         };
         Ok(Self {
@@ -170,7 +205,7 @@ impl Engine {
             workers,
             pipeline,
             gallery,
-            stages: Stages::default(),
+            stages,
             serving,
             settings,
         })
@@ -567,6 +602,19 @@ impl Engine {
     /// Saves the index.
     pub async fn persist(&self) -> Result<()> {
         self.blocking(|g| g.persist()).await
+    }
+
+    /// Stops the job manager, if serving, and erases the index's data kept outside the
+    /// gallery's folder: the engine of a collection being deleted with its folder.
+    pub async fn close_for_deletion(&self) -> Result<()> {
+        let jobs = self.serving.as_ref().map(|s| s.jobs.clone());
+        self.blocking(move |g| {
+            if let Some(jobs) = jobs {
+                jobs.shutdown();
+            }
+            g.destroy_index()
+        })
+        .await
     }
 
     /// Stops the job manager, if serving (unfinished jobs resume at the next start), and saves

@@ -3,18 +3,18 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::InCollection;
 use crate::error::Code;
 use crate::eval::{self, EvalOptions};
 use crate::http::api::{CalibrateRequest, CalibrateResponse, ErrorBody, EvalForm, EvalQuery, ThresholdsReport};
 use crate::http::error::ApiError;
-use crate::service::Engine;
 
 /// Evaluates the gallery: subjects' first faces are the gallery, the rest probes. Top-k / CMC,
 /// ROC / AUC / EER / TAR@FAR, P/R/F1, open set, distractors; JSON, or HTML with `?format=html`.
 #[utoipa::path(post, path = "/v1/eval", tag = "evaluation", params(EvalQuery), request_body = EvalForm,
     responses((status = 200, description = "every figure (JSON) or the HTML report"), (status = "4XX", body = ErrorBody)))]
 pub async fn evaluate(
-    engine: web::Data<Engine>,
+    engine: InCollection,
     query: web::Query<EvalQuery>,
     body: web::Json<EvalOptions>,
 ) -> Result<HttpResponse, ApiError> {
@@ -35,7 +35,7 @@ pub async fn evaluate(
 /// gives at the gallery's current size (sampled leave-one-subject-out searches).
 #[utoipa::path(get, path = "/v1/calibrate", tag = "evaluation",
     responses((status = 200, body = ThresholdsReport)))]
-pub async fn thresholds(engine: web::Data<Engine>) -> Result<HttpResponse, ApiError> {
+pub async fn thresholds(engine: InCollection) -> Result<HttpResponse, ApiError> {
     let (thresholds, fpir_estimate) = engine.fpir_estimate().await?;
     Ok(HttpResponse::Ok().json(ThresholdsReport { thresholds, fpir_estimate }))
 }
@@ -45,7 +45,7 @@ pub async fn thresholds(engine: web::Data<Engine>) -> Result<HttpResponse, ApiEr
 #[utoipa::path(post, path = "/v1/calibrate", tag = "evaluation", request_body = CalibrateRequest,
     responses((status = 200, body = CalibrateResponse), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn calibrate(
-    engine: web::Data<Engine>,
+    engine: InCollection,
     req: HttpRequest,
     body: web::Json<CalibrateRequest>,
 ) -> Result<HttpResponse, ApiError> {

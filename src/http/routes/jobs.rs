@@ -6,10 +6,11 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
+use super::{Id, InCollection};
 use crate::error::Code;
 use crate::http::api::{ErrorBody, JobReport, JobRequest, JobStatus, JobUploadQuery, ReportQuery};
 use crate::http::error::{body_error, ApiError};
-use crate::service::{job_id, Engine, JobSource, NewJob};
+use crate::service::{job_id, JobSource, NewJob};
 
 /// `POST /v1/jobs/enroll`: JSON naming a server-side source (under `enroll.allowed_roots`), or
 /// an archive as the body. 202 with the new job, 200 when the caller's `id` exists already.
@@ -17,7 +18,7 @@ use crate::service::{job_id, Engine, JobSource, NewJob};
     request_body(content = JobRequest, description = "JSON, or a zip/tar/tar.gz archive as the body"),
     responses((status = 202, body = JobStatus), (status = 200, body = JobStatus), (status = "4XX", body = ErrorBody)))]
 pub async fn create_job(
-    engine: web::Data<Engine>,
+    engine: InCollection,
     req: HttpRequest,
     query: web::Query<JobUploadQuery>,
     body: web::Payload,
@@ -42,7 +43,7 @@ pub async fn create_job(
         let q = query.into_inner();
         let id = job_id(q.id)?;
         if let Ok(job) = engine.job(id.clone()).await {
-            return respond(job, StatusCode::OK);
+            return respond(&engine, job, StatusCode::OK);
         }
         let gate = serde_json::json!({
             "min_eye_distance": q.min_eye_distance, "min_score": q.min_score,
@@ -59,7 +60,7 @@ pub async fn create_job(
         ));
     };
     let (job, created) = engine.create_job(request).await?;
-    respond(job, if created { StatusCode::ACCEPTED } else { StatusCode::OK })
+    respond(&engine, job, if created { StatusCode::ACCEPTED } else { StatusCode::OK })
 }
 
 fn archive_extension(content_type: &str) -> Option<&'static str> {
@@ -114,27 +115,27 @@ async fn save_upload(mut body: web::Payload, path: &std::path::Path, max: u64) -
     result
 }
 
-fn respond(job: JobStatus, code: StatusCode) -> Result<HttpResponse, ApiError> {
-    let location = format!("/v1/jobs/{}", job.id);
+fn respond(engine: &InCollection, job: JobStatus, code: StatusCode) -> Result<HttpResponse, ApiError> {
+    let location = format!("{}/jobs/{}", engine.base(), job.id);
     Ok(HttpResponse::build(code).insert_header(("Location", location)).json(job))
 }
 
 /// A job's state, counts (processed, enrolled, skipped, rejected, failed), rate and ETA.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
     responses((status = 200, body = JobStatus), (status = 404, body = ErrorBody)))]
-pub async fn get_job(engine: web::Data<Engine>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    respond(engine.job(id.into_inner()).await?, StatusCode::OK)
+pub async fn get_job(engine: InCollection, id: web::Path<Id<String>>) -> Result<HttpResponse, ApiError> {
+    respond(&engine, engine.job(id.into_inner().id).await?, StatusCode::OK)
 }
 
 /// A page of a job's report: one line per processed photo, in processing order.
 #[utoipa::path(get, path = "/v1/jobs/{id}/report", tag = "jobs", params(ReportQuery),
     responses((status = 200, body = JobReport), (status = 404, body = ErrorBody)))]
 pub async fn job_report(
-    engine: web::Data<Engine>,
-    id: web::Path<String>,
+    engine: InCollection,
+    id: web::Path<Id<String>>,
     query: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (job, offset, limit) = (id.into_inner(), query.offset, query.limit.unwrap_or(1000));
+    let (job, offset, limit) = (id.into_inner().id, query.offset, query.limit.unwrap_or(1000));
     let items = engine.job_report(job.clone(), query.problems, offset, limit).await?;
     Ok(HttpResponse::Ok().json(JobReport { job, offset, limit, items }))
 }
@@ -143,6 +144,6 @@ pub async fn job_report(
 /// job is left as it is. Its report stays.
 #[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs",
     responses((status = 200, body = JobStatus), (status = 404, body = ErrorBody)))]
-pub async fn cancel_job(engine: web::Data<Engine>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    respond(engine.cancel_job(id.into_inner()).await?, StatusCode::OK)
+pub async fn cancel_job(engine: InCollection, id: web::Path<Id<String>>) -> Result<HttpResponse, ApiError> {
+    respond(&engine, engine.cancel_job(id.into_inner().id).await?, StatusCode::OK)
 }

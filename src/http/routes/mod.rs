@@ -1,6 +1,7 @@
 //! Route table and the small helpers the handlers share.
 
 pub mod analyze;
+pub mod collections;
 pub mod evaluate;
 pub mod folders;
 pub mod gallery;
@@ -10,6 +11,9 @@ pub mod recognize;
 pub mod review;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+
+pub use collections::InCollection;
+use serde::Deserialize;
 
 use super::error::ApiError;
 use super::input::Form;
@@ -30,32 +34,45 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(actix_web::middleware::from_fn(super::admit))
                 .route("/detect", web::post().to(analyze::detect))
                 .route("/embed", web::post().to(analyze::embed))
-                .route("/verify", web::post().to(recognize::verify))
-                .route("/identify", web::post().to(recognize::identify))
-                .route("/search", web::post().to(recognize::search))
-                .route("/subjects", web::post().to(gallery::create_subject))
-                .route("/subjects", web::get().to(gallery::list_subjects))
-                .route("/subjects/{id}", web::get().to(gallery::get_subject))
-                .route("/subjects/{id}", web::patch().to(gallery::update_subject))
-                .route("/subjects/{id}", web::delete().to(gallery::delete_subject))
-                .route("/subjects/{id}/merge", web::post().to(gallery::merge_subject))
-                .route("/subjects/{id}/faces", web::post().to(gallery::add_face))
-                .route("/subjects/{id}/faces", web::get().to(gallery::list_faces))
-                .route("/faces/{id}", web::delete().to(gallery::delete_face))
-                .route("/faces/{id}/crop", web::get().to(gallery::face_crop))
-                .route("/jobs/enroll", web::post().to(jobs::create_job))
-                .route("/jobs/{id}", web::get().to(jobs::get_job))
-                .route("/jobs/{id}", web::delete().to(jobs::cancel_job))
-                .route("/jobs/{id}/report", web::get().to(jobs::job_report))
                 .configure(folders::configure)
-                .route("/eval", web::post().to(evaluate::evaluate))
-                .route("/calibrate", web::get().to(evaluate::thresholds))
-                .route("/calibrate", web::post().to(evaluate::calibrate))
-                .configure(review::configure),
+                .configure(|cfg| collections::configure(cfg, in_collection))
+                .configure(in_collection),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::new(Code::RouteNotFound, "no such route"))
         }));
+}
+
+/// The routes that work on one collection's gallery, inside `/v1` (the default collection) and
+/// inside `/v1/collections/{collection}`.
+fn in_collection(cfg: &mut web::ServiceConfig) {
+    cfg.route("/verify", web::post().to(recognize::verify))
+        .route("/identify", web::post().to(recognize::identify))
+        .route("/search", web::post().to(recognize::search))
+        .route("/subjects", web::post().to(gallery::create_subject))
+        .route("/subjects", web::get().to(gallery::list_subjects))
+        .route("/subjects/{id}", web::get().to(gallery::get_subject))
+        .route("/subjects/{id}", web::patch().to(gallery::update_subject))
+        .route("/subjects/{id}", web::delete().to(gallery::delete_subject))
+        .route("/subjects/{id}/merge", web::post().to(gallery::merge_subject))
+        .route("/subjects/{id}/faces", web::post().to(gallery::add_face))
+        .route("/subjects/{id}/faces", web::get().to(gallery::list_faces))
+        .route("/faces/{id}", web::delete().to(gallery::delete_face))
+        .route("/faces/{id}/crop", web::get().to(gallery::face_crop))
+        .route("/jobs/enroll", web::post().to(jobs::create_job))
+        .route("/jobs/{id}", web::get().to(jobs::get_job))
+        .route("/jobs/{id}", web::delete().to(jobs::cancel_job))
+        .route("/jobs/{id}/report", web::get().to(jobs::job_report))
+        .route("/eval", web::post().to(evaluate::evaluate))
+        .route("/calibrate", web::get().to(evaluate::thresholds))
+        .route("/calibrate", web::post().to(evaluate::calibrate))
+        .configure(review::configure);
+}
+
+/// A resource's id in a route's path (`{id}`), beside a `{collection}` when there is one.
+#[derive(Deserialize)]
+pub struct Id<T> {
+    pub id: T,
 }
 
 /// The `aligned` field: the image already is an aligned face crop.

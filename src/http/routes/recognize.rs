@@ -2,20 +2,20 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{aligned, attributes};
+use super::{aligned, attributes, InCollection};
 use crate::http::api::{
     ErrorBody, IdentifyForm, IdentifyResponse, SearchForm, SearchResponse, VerifyForm, VerifyResponse,
 };
 use crate::http::error::ApiError;
 use crate::http::input::Form;
-use crate::service::{Engine, IdentifyOptions, SearchOptions, SearchQuery, VerifyQuery};
+use crate::service::{IdentifyOptions, SearchOptions, SearchQuery, VerifyQuery};
 
 /// Same person? Two images (`image_a`, `image_b`), or one `image` and a `subject_id`; the main
 /// (largest) face of each image is compared.
 #[utoipa::path(post, path = "/v1/verify", tag = "recognition",
     request_body(content = VerifyForm, content_type = "multipart/form-data"),
     responses((status = 200, body = VerifyResponse), (status = "4XX", body = ErrorBody)))]
-pub async fn verify(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn verify(engine: InCollection, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let mut form = Form::read(&req, body, crate::http::form_limits(&req)).await?;
     let threshold = form.get::<f32>("threshold")?;
     let query = match form.get::<String>("subject_id")? {
@@ -31,11 +31,7 @@ pub async fn verify(engine: web::Data<Engine>, req: HttpRequest, body: web::Payl
 #[utoipa::path(post, path = "/v1/identify", tag = "recognition",
     request_body(content = IdentifyForm, content_type = "multipart/form-data"),
     responses((status = 200, body = IdentifyResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn identify(
-    engine: web::Data<Engine>,
-    req: HttpRequest,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+pub async fn identify(engine: InCollection, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let mut form = Form::read(&req, body, crate::http::form_limits(&req)).await?;
     let opts = IdentifyOptions {
         k: form.get("k")?,
@@ -53,7 +49,7 @@ pub async fn identify(
 #[utoipa::path(post, path = "/v1/search", tag = "recognition",
     request_body(content = SearchForm, content_type = "multipart/form-data"),
     responses((status = 200, body = SearchResponse), (status = "4XX", body = ErrorBody)))]
-pub async fn search(engine: web::Data<Engine>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn search(engine: InCollection, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let mut form = Form::read(&req, body, crate::http::form_limits(&req)).await?;
     let by = form.get::<String>("by")?.map(|b| b.parse()).transpose()?.unwrap_or_default();
     let opts = SearchOptions { k: form.get("k")?, ef: form.get("ef")?, by };

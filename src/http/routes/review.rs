@@ -5,9 +5,10 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::{Id, InCollection};
 use crate::http::api::ErrorBody;
 use crate::http::error::ApiError;
-use crate::service::{Engine, Named, ReviewPage, ReviewTarget};
+use crate::service::{Named, ReviewPage, ReviewTarget};
 
 /// Registers the review routes (inside `/v1`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -67,7 +68,7 @@ pub struct Discarded {
 /// (cosine to the group's mean at or above the verification threshold in force) are together.
 #[utoipa::path(get, path = "/v1/review/groups", tag = "review", params(GroupPage),
     responses((status = 200, body = ReviewPage), (status = 422, body = ErrorBody)))]
-pub async fn list_groups(engine: web::Data<Engine>, page: web::Query<GroupPage>) -> Result<HttpResponse, ApiError> {
+pub async fn list_groups(engine: InCollection, page: web::Query<GroupPage>) -> Result<HttpResponse, ApiError> {
     let GroupPage { offset, limit } = page.into_inner();
     Ok(HttpResponse::Ok().json(engine.review_groups(offset, limit.unwrap_or(20)).await?))
 }
@@ -76,7 +77,7 @@ pub async fn list_groups(engine: web::Data<Engine>, page: web::Query<GroupPage>)
 /// index) and leave review. All or none: an unknown item id answers 404 and changes nothing.
 #[utoipa::path(post, path = "/v1/review/name", tag = "review", request_body = NameRequest,
     responses((status = 200, body = Named), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn name_items(engine: web::Data<Engine>, body: web::Json<NameRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn name_items(engine: InCollection, body: web::Json<NameRequest>) -> Result<HttpResponse, ApiError> {
     let NameRequest { items, subject_id, name } = body.into_inner();
     Ok(HttpResponse::Ok().json(engine.name_review(items, ReviewTarget { subject_id, name }).await?))
 }
@@ -85,35 +86,32 @@ pub async fn name_items(engine: web::Data<Engine>, body: web::Json<NameRequest>)
 #[utoipa::path(post, path = "/v1/review/items/{id}/name", tag = "review", request_body = NameOneRequest,
     responses((status = 200, body = Named), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn name_item(
-    engine: web::Data<Engine>,
-    id: web::Path<u64>,
+    engine: InCollection,
+    id: web::Path<Id<u64>>,
     body: web::Json<NameOneRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let NameOneRequest { subject_id, name } = body.into_inner();
-    Ok(HttpResponse::Ok().json(engine.name_review(vec![id.into_inner()], ReviewTarget { subject_id, name }).await?))
+    Ok(HttpResponse::Ok().json(engine.name_review(vec![id.into_inner().id], ReviewTarget { subject_id, name }).await?))
 }
 
 /// Discards kept faces ("not a person to keep"): items and crops are erased. All or none.
 #[utoipa::path(post, path = "/v1/review/discard", tag = "review", request_body = DiscardRequest,
     responses((status = 200, body = Discarded), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn discard_items(
-    engine: web::Data<Engine>,
-    body: web::Json<DiscardRequest>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn discard_items(engine: InCollection, body: web::Json<DiscardRequest>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(Discarded { discarded: engine.discard_review(body.into_inner().items).await? }))
 }
 
 /// Discards one kept face and its crop.
 #[utoipa::path(delete, path = "/v1/review/items/{id}", tag = "review",
     responses((status = 200, body = Discarded), (status = 404, body = ErrorBody)))]
-pub async fn discard_item(engine: web::Data<Engine>, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(Discarded { discarded: engine.discard_review(vec![id.into_inner()]).await? }))
+pub async fn discard_item(engine: InCollection, id: web::Path<Id<u64>>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(Discarded { discarded: engine.discard_review(vec![id.into_inner().id]).await? }))
 }
 
 /// The aligned 112×112 crop of a kept face (PNG).
 #[utoipa::path(get, path = "/v1/review/items/{id}/crop", tag = "review",
     responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = ErrorBody)))]
-pub async fn item_crop(engine: web::Data<Engine>, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
-    let png = engine.review_crop(id.into_inner()).await?;
+pub async fn item_crop(engine: InCollection, id: web::Path<Id<u64>>) -> Result<HttpResponse, ApiError> {
+    let png = engine.review_crop(id.into_inner().id).await?;
     Ok(HttpResponse::Ok().content_type("image/png").body(png))
 }

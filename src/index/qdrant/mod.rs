@@ -664,4 +664,8 @@ impl VectorIndex for QdrantIndex {
             checkpoint: self.checkpoint(),
         }
     }
+
+    fn destroy(&self) -> Result<()> {
+        self.drop_collection().map(drop)
+    }
 }
