@@ -65,7 +65,8 @@ fn collections_are_isolated_galleries_and_deleting_one_leaves_the_others_intact(
     let r = s.json("POST", "/v1/collections", &json!({ "id": "gamma", "model": "no-such-model" }));
     assert_eq!((r.status, r.json["code"].as_str()), (422, Some("unknown_model")));
     let r = s.json("POST", "/v1/collections", &json!({ "id": "gamma", "index": "nonsense" }));
-    assert_eq!(r.status, 422, "{}", r.json);
+    assert_eq!((r.status, r.json["code"].as_str()), (400, Some("invalid_json")), "{}", r.json);
+    assert!(r.json["message"].as_str().unwrap().contains("scan"), "names the backends: {}", r.json);
     let ids: Vec<String> = s.get("/v1/collections").json["collections"]
         .as_array()
         .unwrap()

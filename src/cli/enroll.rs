@@ -40,7 +40,7 @@ fn gate_from(args: &EnrollArgs, base: Gate) -> Gate {
 }
 
 /// Runs `visage enroll`.
-pub(super) fn run(mut settings: Settings, args: &EnrollArgs) -> Result<()> {
+pub(super) fn run(settings: Settings, args: &EnrollArgs) -> Result<()> {
     let path = args
         .source
         .canonicalize()

@@ -186,8 +186,8 @@ fn write_error(path: &Path, e: std::io::Error) -> VisageError {
 }
 
 /// Runs `visage calibrate`: the gallery alone, no model loaded.
-pub(super) fn calibrate(mut settings: Settings, args: &CalibrateArgs) -> Result<()> {
-    let mut settings = args.gallery.settings(settings)?;
+pub(super) fn calibrate(settings: Settings, args: &CalibrateArgs) -> Result<()> {
+    let settings = args.gallery.settings(settings)?;
     let data_dir = settings.server.data_dir.clone();
     let engine = Engine::open(settings, Mode::Offline { bind: None })?;
     let c = super::block_on(engine.calibrate(Some(args.far), Some(args.fpir), args.apply))?;

@@ -63,13 +63,13 @@ fn canonical(path: &Path) -> Result<PathBuf> {
 }
 
 /// Runs `visage import`.
-pub(super) fn run_import(mut settings: Settings, args: &ImportArgs) -> Result<()> {
+pub(super) fn run_import(settings: Settings, args: &ImportArgs) -> Result<()> {
     let started = Instant::now();
     let file = EmbeddingsFile {
         file: canonical(&args.source)?,
         subjects: args.subjects.as_deref().map(canonical).transpose()?,
     };
-    let mut settings = args.gallery.settings(settings)?;
+    let settings = args.gallery.settings(settings)?;
     let data_dir = settings.server.data_dir.clone();
     let (model, dim) = import_binding(&settings, &file, args.model.as_deref())?;
     let engine = Engine::open(settings, Mode::Offline { bind: Some((model.clone(), dim)) })?;
@@ -136,8 +136,8 @@ pub(super) fn run_import(mut settings: Settings, args: &ImportArgs) -> Result<()
 }
 
 /// Runs `visage export`.
-pub(super) fn run_export(mut settings: Settings, args: &ExportArgs) -> Result<()> {
-    let mut settings = args.gallery.settings(settings)?;
+pub(super) fn run_export(settings: Settings, args: &ExportArgs) -> Result<()> {
+    let settings = args.gallery.settings(settings)?;
     let started = Instant::now();
     let bar = progress_bar(args.quiet, "faces");
     let done = maintenance::export(&settings, &args.out, &|n| bar.set_length(n), &|n| bar.inc(n))?;

@@ -1,7 +1,6 @@
 //! `visage reindex` and `visage check`: the vector index against the gallery store, its source
 //! of truth. Neither loads a model: the gallery's model and dimension come from the store.
 
-use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
@@ -47,7 +46,7 @@ pub struct CheckArgs {
 }
 
 /// Builds the index of another backend from the store, then checks it.
-pub fn reindex(mut settings: Settings, args: &ReindexArgs) -> Result<()> {
+pub fn reindex(settings: Settings, args: &ReindexArgs) -> Result<()> {
     let mut settings = args.gallery.settings(settings)?;
     settings.index.kind = args.to;
     let bar = (!args.quiet).then(|| {
@@ -93,7 +92,7 @@ pub fn reindex(mut settings: Settings, args: &ReindexArgs) -> Result<()> {
 }
 
 /// Compares the store and the index; prints the report, fails with `index_drift` on drift.
-pub fn run_check(mut settings: Settings, args: &CheckArgs) -> Result<()> {
+pub fn run_check(settings: Settings, args: &CheckArgs) -> Result<()> {
     let mut settings = args.gallery.settings(settings)?;
     if let Some(kind) = args.kind {
         settings.index.kind = kind;
