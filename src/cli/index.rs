@@ -1,7 +1,6 @@
 //! `visage reindex` and `visage check`: the vector index against the gallery store, its source
 //! of truth. Neither loads a model: the gallery's model and dimension come from the store.
 
-
 use clap::Args;
 use serde_json::json;
 
