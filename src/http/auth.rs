@@ -96,6 +96,8 @@ fn need(keys: &Keys, method: &Method, path: &str) -> Need {
         return Need::Open;
     }
     let Some(route) = path.strip_prefix("/v1/") else { return Need::Role(Role::Admin) };
+    // A collection's gallery route needs what the same route of the default collection needs.
+    let route = route.strip_prefix("collections/").and_then(|r| r.split_once('/')).map_or(route, |(_, rest)| rest);
     // Jobs, and the server folders a job may read (their paths are the admin's business).
     let jobs = route == "jobs" || route.starts_with("jobs/") || route == "folders";
     let read = match *method {
@@ -196,6 +198,15 @@ mod tests {
             (Method::GET, "/v1/jobs/j1", &admin),
             (Method::POST, "/v1/jobs/enroll", &admin),
             (Method::GET, "/v1/folders", &admin),
+            (Method::POST, "/v1/collections/a/identify", &read),
+            (Method::GET, "/v1/collections/a/subjects", &read),
+            (Method::GET, "/v1/collections/a/jobs/j1", &admin),
+            (Method::POST, "/v1/collections/a/subjects", &admin),
+            (Method::GET, "/v1/collections", &read),
+            (Method::GET, "/v1/collections/a", &read),
+            (Method::POST, "/v1/collections", &admin),
+            (Method::PATCH, "/v1/collections/a", &admin),
+            (Method::DELETE, "/v1/collections/a", &admin),
             (Method::PUT, "/v1/anything", &admin),
             (Method::GET, "/elsewhere", &admin),
             (Method::GET, "/healthz", &Need::Open),
