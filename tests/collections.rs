@@ -160,3 +160,80 @@ fn collections_survive_a_restart_and_the_cli_reaches_one_by_name() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not_found"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_scoped_key_sees_only_its_collections_with_its_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keys.toml");
+    // One key in plain, one as its SHA-256 only.
+    let reader_digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"beta-reader-31f0"));
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\napi_keys = [\"root-key-8c1d\"]\n[server.scoped_keys]\n\
+             \"alpha-writer-77ab\" = {{ role = \"write\", collections = [\"alpha\"] }}\n\
+             \"sha256:{reader_digest}\" = {{ role = \"read\", collections = [\"beta\"] }}\n"
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&dir.path().join("data"), &[("VISAGE_CONFIG", config.to_str().unwrap())]);
+    let call = |method: &str, path: &str, key: &str, body: Value| {
+        s.raw(method, path, "application/json", body.to_string().as_bytes(), &[("x-api-key", key)])
+    };
+    let code = |r: &common::server::Reply| (r.status, r.json["code"].as_str().unwrap_or_default().to_string());
+    let (root, writer, reader) = ("root-key-8c1d", "alpha-writer-77ab", "beta-reader-31f0");
+    for id in ["alpha", "beta"] {
+        assert_eq!(call("POST", "/v1/collections", root, json!({ "id": id })).status, 201);
+    }
+
+    // The writer works in alpha, and sees nothing else: not beta, not default, not its jobs.
+    assert_eq!(call("POST", "/v1/collections/alpha/subjects", writer, json!({ "id": "b", "name": "Joe Biden" })).status, 201);
+    let enrol = s.multipart_with(
+        "/v1/collections/alpha/subjects/b/faces",
+        &[("image", Part::File(&bytes("biden.jpg")))],
+        &[("x-api-key", writer)],
+    );
+    assert_eq!(enrol.status, 201, "{}", enrol.json);
+    let listed = call("GET", "/v1/collections", writer, Value::Null);
+    let ids: Vec<&str> = listed.json["collections"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["alpha"]);
+    let not_found = (404, "not_found".to_string());
+    for (method, path) in [
+        ("GET", "/v1/collections/beta"),
+        ("GET", "/v1/collections/beta/subjects"),
+        ("POST", "/v1/collections/beta/subjects"),
+        ("DELETE", "/v1/collections/beta"),
+        ("PATCH", "/v1/collections/beta"),
+        ("GET", "/v1/subjects"),
+        ("GET", "/v1/collections/nope/subjects"),
+    ] {
+        let r = call(method, path, writer, json!({ "id": "x", "name": "x" }));
+        assert_eq!(code(&r), not_found, "{method} {path}: {}", r.json);
+        assert!(!r.json["message"].as_str().unwrap().contains("forbidden"), "{}", r.json);
+    }
+    let forbidden = (403, "forbidden".to_string());
+    assert_eq!(code(&call("POST", "/v1/collections", writer, json!({ "id": "mine" }))), forbidden);
+    assert_eq!(code(&call("DELETE", "/v1/collections/alpha", writer, Value::Null)), forbidden);
+    assert_eq!(code(&call("GET", "/v1/collections/alpha/jobs/any", writer, Value::Null)), forbidden, "jobs need admin");
+
+    // The reader reads beta, writes nothing, and sees no alpha.
+    assert_eq!(call("POST", "/v1/collections/beta/subjects", root, json!({ "id": "o", "name": "Barack Obama" })).status, 201);
+    let r = s.multipart_with(
+        "/v1/collections/beta/subjects/o/faces",
+        &[("image", Part::File(&bytes("obama.jpg")))],
+        &[("x-api-key", root)],
+    );
+    assert_eq!(r.status, 201, "{}", r.json);
+    let r = s.multipart_with(
+        "/v1/collections/beta/identify",
+        &[("image", Part::File(&bytes("obama2.jpg")))],
+        &[("x-api-key", reader)],
+    );
+    assert_eq!((r.status, r.json["faces"][0]["match"]["subject_id"].as_str()), (200, Some("o")), "{}", r.json);
+    assert_eq!(code(&call("POST", "/v1/collections/beta/subjects", reader, json!({ "name": "x" }))), forbidden);
+    assert_eq!(code(&call("GET", "/v1/collections/alpha/subjects/b", reader, Value::Null)), not_found);
+    // Nor does the digest itself open anything.
+    assert_eq!(call("GET", "/v1/collections/beta", &format!("sha256:{reader_digest}"), Value::Null).status, 401);
+    // The root key sees every collection.
+    assert_eq!(call("GET", "/v1/collections", root, Value::Null).json["collections"].as_array().unwrap().len(), 3);
+}

@@ -1,9 +1,9 @@
 //! Unknown settings. Every key a source gives (the file, a `VISAGE_` variable) must be in the
 //! known tree: the defaults serialized, so that `#[serde(flatten)]` parts and options (null)
 //! are in it too. A mistyped key is refused with the nearest known one instead of leaving the
-//! default silently in force. No setting is an open map (a table whose keys are user data),
-//! so every level is checked (a test of the settings' tree asserts that none of its tables is
-//! empty, as an open map's default would be).
+//! default silently in force. A table that is empty in the defaults is an open map, whose keys
+//! are the user's (`server.scoped_keys`): what is below it is the deserializer's to check. The
+//! engine's settings have none (a test of their tree asserts that none of its tables is empty).
 
 use serde_json::{Map, Value};
 
@@ -46,6 +46,7 @@ fn walk(given: &Value, known: &Value, path: &mut Vec<String>, found: &mut Vec<Un
     for (key, value) in given {
         path.push(key.clone());
         match known.get(key) {
+            Some(known) if known.as_object().is_some_and(Map::is_empty) => {}
             Some(known) => walk(value, known, path, found),
             None => found.push(Unknown {
                 path: path.clone(),

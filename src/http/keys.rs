@@ -4,9 +4,11 @@
 //! only the digests are kept. A presented key is hashed and compared with every digest by
 //! [`subtle`], without an early exit, so the time taken says nothing about the keys.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 /// Configured key entries (`server.api_keys`, `server.read_keys`, `compat.*_keys`). Their
 /// `Debug` shows only how many there are, so that printing the settings leaks no key.
@@ -37,6 +39,45 @@ impl Serialize for KeyList {
 impl<'de> Deserialize<'de> for KeyList {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         crate::config_list::list_or_csv(d).map(Self)
+    }
+}
+
+/// What a key scoped to collections may do there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopedRole {
+    /// Recognition and the gallery's reads.
+    Read,
+    /// Also enrolment, deletion, renames and review.
+    Write,
+    /// Also jobs and applied calibrations.
+    Admin,
+}
+
+/// One entry of `server.scoped_keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopedKey {
+    pub role: ScopedRole,
+    /// The only collections the key sees (`default` for the routes without a collection).
+    pub collections: Vec<String>,
+}
+
+/// `server.scoped_keys`: `"<key or sha256:hex>" = { role, collections }`. Its `Debug` and its
+/// serialization show no key.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ScopedKeys(pub BTreeMap<String, ScopedKey>);
+
+impl std::fmt::Debug for ScopedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ScopedKeys({} keys, redacted)", self.0.len())
+    }
+}
+
+impl Serialize for ScopedKeys {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(self.0.values().enumerate().map(|(i, v)| (format!("redacted-{i}"), v)))
     }
 }
 
@@ -92,9 +133,17 @@ impl KeySet {
 
     /// Whether `key` is one of the set: its digest is compared with every entry in constant time.
     pub fn contains(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Which entry `key` is, compared with every entry in constant time (no early exit).
+    pub fn position(&self, key: &str) -> Option<usize> {
         let given = digest_of(key);
-        let found = self.digests.iter().fold(Choice::from(0), |found, d| found | d.ct_eq(&given));
-        found.into()
+        let (found, at) = self.digests.iter().enumerate().fold((Choice::from(0), 0u64), |(found, at), (i, d)| {
+            let eq = d.ct_eq(&given);
+            (found | eq, u64::conditional_select(&at, &(i as u64), eq))
+        });
+        bool::from(found).then_some(at as usize)
     }
 }
 

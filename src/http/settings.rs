@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::keys::{KeyList, KeySet, HASH_PREFIX};
+use super::keys::{KeyList, KeySet, ScopedKeys, HASH_PREFIX};
 use crate::config::Sources;
 use crate::error::{Result, VisageError};
 
@@ -29,6 +29,11 @@ pub struct HttpServerSettings {
     /// Read-only keys: detect, embed, verify, identify, search, evaluate and the gallery's reads;
     /// a write or a job with one of them is refused with 403 `forbidden`.
     pub read_keys: KeyList,
+    /// Keys that see only some collections, each with a role (read, write or admin there):
+    /// `"<key or sha256:hex>" = { role = "write", collections = ["alpha"] }`. Another
+    /// collection is 404 to them, as if it did not exist.
+    #[serde(default)]
+    pub scoped_keys: ScopedKeys,
     /// `/metrics` needs a key (read or admin) when keys are configured.
     pub protect_metrics: bool,
     /// `/docs` and `/openapi.json` need a key (read or admin) when keys are configured.
@@ -99,6 +104,18 @@ impl HttpSettings {
         ] {
             if let Err(e) = KeySet::parse(keys) {
                 return bad(format!("{name}: {e}"));
+            }
+        }
+        let scoped: Vec<String> = self.server.scoped_keys.0.keys().cloned().collect();
+        if let Err(e) = KeySet::parse(&scoped) {
+            return bad(format!("server.scoped_keys: {e}"));
+        }
+        for scope in self.server.scoped_keys.0.values() {
+            if scope.collections.is_empty() {
+                return bad("server.scoped_keys: every key names the collections it sees (collections = [...])".into());
+            }
+            if let Some(id) = scope.collections.iter().find(|c| crate::service::collections::validate_id(c).is_err()) {
+                return bad(format!("server.scoped_keys: {id:?} is not a collection id"));
             }
         }
         if self.server.max_form_fields == 0 || self.server.body_timeout_s == 0 {

@@ -85,6 +85,11 @@ fn folder(root: &Path, id: &str) -> PathBuf {
     }
 }
 
+/// Collection ids follow the subject ids' rules: 1-128 letters, digits, `.`, `_`, `-`, `:`, `@`.
+pub fn validate_id(id: &str) -> Result<&str> {
+    crate::gallery::validate_id(id)
+}
+
 fn not_found(id: &str) -> VisageError {
     VisageError::NotFound(format!("collection {id:?}"))
 }
@@ -107,7 +112,7 @@ pub fn settings_for(settings: &Settings, id: &str) -> Result<Settings> {
     if id == DEFAULT {
         return Ok(out);
     }
-    crate::gallery::validate_id(id)?;
+    validate_id(id)?;
     let dir = folder(&settings.server.data_dir, id);
     let description = read_description(&dir)?.ok_or_else(|| not_found(id))?;
     out.server.data_dir = dir;
@@ -143,7 +148,7 @@ impl Collections {
         if let Some(engine) = self.opened(id) {
             return Ok(engine);
         }
-        crate::gallery::validate_id(id).map_err(|_| not_found(id))?;
+        validate_id(id).map_err(|_| not_found(id))?;
         let _changes = self.changes.lock();
         if let Some(engine) = self.opened(id) {
             return Ok(engine);
@@ -197,7 +202,7 @@ impl Collections {
 
     /// Creates a collection (`collection_exists` when the id is taken).
     pub fn create(&self, new: NewCollection) -> Result<CollectionInfo> {
-        let id = crate::gallery::validate_id(&new.id)?.to_string();
+        let id = validate_id(&new.id)?.to_string();
         let model = self.default.pipeline()?.embedder.model_id().to_string();
         if let Some(asked) = new.model.as_deref().filter(|m| *m != model) {
             return Err(VisageError::unprocessable(

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Id;
-use crate::error::Code;
+use crate::error::{Code, VisageError};
+use crate::http::auth::Visible;
 use crate::http::api::ErrorBody;
 use crate::http::error::ApiError;
 use crate::service::collections::{CollectionInfo, Collections, NewCollection, DEFAULT};
@@ -48,7 +49,11 @@ impl FromRequest for InCollection {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let collections = req.app_data::<web::Data<Collections>>().cloned();
         let id = req.match_info().get("collection").unwrap_or(DEFAULT).to_string();
+        let visible = Visible::allows(req, &id);
         Box::pin(async move {
+            if !visible {
+                return Err(unseen(&id));
+            }
             let collections =
                 collections.ok_or_else(|| ApiError::new(Code::Internal, "the server has no collections"))?;
             let engine = match collections.opened(&id) {
@@ -63,6 +68,11 @@ impl FromRequest for InCollection {
             Ok(Self { engine, id })
         })
     }
+}
+
+/// What a caller is told of a collection its key does not see: that there is none.
+fn unseen(id: &str) -> ApiError {
+    VisageError::NotFound(format!("collection {id:?}")).into()
 }
 
 /// The collections routes (inside `/v1`), then every gallery route under
@@ -119,16 +129,24 @@ pub async fn create(
 
 /// Every collection with its model, index and counts.
 #[utoipa::path(get, path = "/v1/collections", tag = "collections", responses((status = 200, body = CollectionList)))]
-pub async fn list(collections: web::Data<Collections>) -> Result<HttpResponse, ApiError> {
-    let collections = blocking(&collections, |c| c.list()).await?;
+pub async fn list(collections: web::Data<Collections>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let mut collections = blocking(&collections, |c| c.list()).await?;
+    collections.retain(|c| Visible::allows(&req, &c.id));
     Ok(HttpResponse::Ok().json(CollectionList { collections }))
 }
 
 /// One collection.
 #[utoipa::path(get, path = "/v1/collections/{id}", tag = "collections",
     responses((status = 200, body = CollectionInfo), (status = 404, body = ErrorBody)))]
-pub async fn get(collections: web::Data<Collections>, id: web::Path<Id<String>>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    collections: web::Data<Collections>,
+    id: web::Path<Id<String>>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner().id;
+    if !Visible::allows(&req, &id) {
+        return Err(unseen(&id));
+    }
     Ok(HttpResponse::Ok().json(blocking(&collections, move |c| c.info(&id)).await?))
 }
 
