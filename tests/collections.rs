@@ -187,7 +187,10 @@ fn a_scoped_key_sees_only_its_collections_with_its_role() {
     }
 
     // The writer works in alpha, and sees nothing else: not beta, not default, not its jobs.
-    assert_eq!(call("POST", "/v1/collections/alpha/subjects", writer, json!({ "id": "b", "name": "Joe Biden" })).status, 201);
+    assert_eq!(
+        call("POST", "/v1/collections/alpha/subjects", writer, json!({ "id": "b", "name": "Joe Biden" })).status,
+        201
+    );
     let enrol = s.multipart_with(
         "/v1/collections/alpha/subjects/b/faces",
         &[("image", Part::File(&bytes("biden.jpg")))],
@@ -195,7 +198,8 @@ fn a_scoped_key_sees_only_its_collections_with_its_role() {
     );
     assert_eq!(enrol.status, 201, "{}", enrol.json);
     let listed = call("GET", "/v1/collections", writer, Value::Null);
-    let ids: Vec<&str> = listed.json["collections"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        listed.json["collections"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["alpha"]);
     let not_found = (404, "not_found".to_string());
     for (method, path) in [
@@ -217,7 +221,10 @@ fn a_scoped_key_sees_only_its_collections_with_its_role() {
     assert_eq!(code(&call("GET", "/v1/collections/alpha/jobs/any", writer, Value::Null)), forbidden, "jobs need admin");
 
     // The reader reads beta, writes nothing, and sees no alpha.
-    assert_eq!(call("POST", "/v1/collections/beta/subjects", root, json!({ "id": "o", "name": "Barack Obama" })).status, 201);
+    assert_eq!(
+        call("POST", "/v1/collections/beta/subjects", root, json!({ "id": "o", "name": "Barack Obama" })).status,
+        201
+    );
     let r = s.multipart_with(
         "/v1/collections/beta/subjects/o/faces",
         &[("image", Part::File(&bytes("obama.jpg")))],

@@ -324,6 +324,32 @@ fn recognise_enrol_verify_gallery_jobs_and_system_in_chromium() {
     }
     b.screenshot("system");
 
+    // A second collection: picked in the header, the gallery and system screens show it alone.
+    with_key(&s, "POST", "/v1/collections", &json!({ "id": "alpha", "name": "Team A" }));
+    with_key(&s, "POST", "/v1/collections/alpha/subjects", &json!({ "id": "a1", "name": "Alpha person" }));
+    b.js("location.reload()", vec![]);
+    b.wait(
+        "alpha offered",
+        "return [...document.querySelectorAll('#collection option')].some((o) => o.value === 'alpha')",
+    );
+    b.js(
+        "const p = document.querySelector('#collection'); p.value = 'alpha'; p.dispatchEvent(new Event('change'))",
+        vec![],
+    );
+    b.wait("alpha's facts", "return document.querySelector('#sys-facts').textContent.includes('alpha')");
+    assert_eq!(b.text("#sys-collections").matches("Team A").count(), 1, "{}", b.text("#sys-collections"));
+    b.click("nav a[data-screen=gallery]");
+    b.wait("alpha's one subject", "return document.querySelector('#gal-range').textContent === '1–1 of 1'");
+    assert!(b.text("#gal-rows").contains("Alpha person"));
+    b.js(
+        "const p = document.querySelector('#collection'); p.value = 'default'; p.dispatchEvent(new Event('change'))",
+        vec![],
+    );
+    b.wait(
+        "default's subjects again",
+        "return !document.querySelector('#gal-rows').textContent.includes('Alpha person')",
+    );
+
     // No script error, and nothing in the console but the two refusals of the key prompt.
     no_page_errors(&b, true);
 }

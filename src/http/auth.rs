@@ -160,7 +160,7 @@ fn gallery_route(route: &str) -> &str {
 
 /// A scoped key's answer on collection management (`/v1/collections[/{c}]`, other than reads):
 /// 404 for a collection it does not see, else 403 (only server admin keys manage collections).
-fn scoped_management(visible: &Visible, method: &Method, path: &str) -> Option<ApiError> {
+fn scoped_management(visible: &Visible, role: Role, method: &Method, path: &str) -> Option<ApiError> {
     let route = path.strip_prefix("/v1/collections")?;
     if matches!(*method, Method::GET | Method::HEAD) || route.trim_start_matches('/').contains('/') {
         return None;
@@ -169,7 +169,7 @@ fn scoped_management(visible: &Visible, method: &Method, path: &str) -> Option<A
         Some(id) if !visible.0.iter().any(|c| c == id) => {
             Some(ApiError::new(Code::NotFound, format!("collection {id:?} not found")))
         }
-        _ => Some(forbidden()),
+        _ => Some(forbidden(role)),
     }
 }
 
@@ -182,12 +182,13 @@ fn presented(req: &ServiceRequest) -> Option<&str> {
         .or_else(|| headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")))
 }
 
-/// 403 for a key whose role is short of the route's.
-fn forbidden() -> ApiError {
-    ApiError::new(
-        Code::Forbidden,
-        "this API key's role does not allow this: enrolment, deletion, renames and review need a write key; jobs, the server folder listing, collection management and applying a calibration need an admin key",
-    )
+/// 403 for a key whose `role` is short of the route's.
+fn forbidden(role: Role) -> ApiError {
+    let message = match role {
+        Role::Read => "this API key is read-only: enrolment, deletion, renames and review need a write key; jobs, the server folder listing, collection management and applying a calibration need an admin key",
+        _ => "this API key may not do this: jobs, the server folder listing, collection management and applying a calibration need an admin key (collection management a server one, not a key scoped to collections)",
+    };
+    ApiError::new(Code::Forbidden, message)
 }
 
 /// Middleware: checks the key against the route's need and records the caller's role.
@@ -208,11 +209,11 @@ pub async fn authenticate(
                     )
                     .into());
                 };
-                if let Some(refused) = visible.as_ref().and_then(|v| scoped_management(v, req.method(), req.path())) {
+                if let Some(refused) = visible.as_ref().and_then(|v| scoped_management(v, role, req.method(), req.path())) {
                     return Err(refused.into());
                 }
                 if role < needed {
-                    return Err(forbidden().into());
+                    return Err(forbidden(role).into());
                 }
                 req.extensions_mut().insert(role);
                 if let Some(visible) = visible {
@@ -228,7 +229,7 @@ pub async fn authenticate(
 /// applied calibration). Open servers have no roles: everyone is admin.
 pub fn require_admin(req: &HttpRequest) -> Result<(), ApiError> {
     match req.extensions().get::<Role>() {
-        Some(role) if *role < Role::Admin => Err(forbidden()),
+        Some(role) if *role < Role::Admin => Err(forbidden(*role)),
         _ => Ok(()),
     }
 }
@@ -303,7 +304,7 @@ mod tests {
     #[test]
     fn a_scoped_key_cannot_manage_collections_and_never_learns_of_another() {
         let alpha = Visible(vec!["alpha".to_string()].into());
-        let code = |method: Method, path: &str| scoped_management(&alpha, &method, path).map(|e| e.code);
+        let code = |method: Method, path: &str| scoped_management(&alpha, Role::Admin, &method, path).map(|e| e.code);
         assert_eq!(code(Method::POST, "/v1/collections"), Some(Code::Forbidden));
         assert_eq!(code(Method::DELETE, "/v1/collections/alpha"), Some(Code::Forbidden));
         assert_eq!(code(Method::DELETE, "/v1/collections/beta"), Some(Code::NotFound));

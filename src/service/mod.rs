@@ -607,25 +607,23 @@ impl Engine {
     /// Stops the job manager, if serving, and erases the index's data kept outside the
     /// gallery's folder: the engine of a collection being deleted with its folder.
     pub async fn close_for_deletion(&self) -> Result<()> {
-        let jobs = self.serving.as_ref().map(|s| s.jobs.clone());
-        self.blocking(move |g| {
-            if let Some(jobs) = jobs {
-                jobs.shutdown();
-            }
-            g.destroy_index()
-        })
-        .await
+        self.stop_jobs_then(Gallery::destroy_index).await
     }
 
     /// Stops the job manager, if serving (unfinished jobs resume at the next start), and saves
     /// the index.
     pub async fn shutdown(&self) -> Result<()> {
+        self.stop_jobs_then(Gallery::persist).await
+    }
+
+    /// Stops the job manager, if serving, then runs `last` on the gallery.
+    async fn stop_jobs_then(&self, last: fn(&Gallery) -> Result<()>) -> Result<()> {
         let jobs = self.serving.as_ref().map(|s| s.jobs.clone());
         self.blocking(move |g| {
             if let Some(jobs) = jobs {
                 jobs.shutdown();
             }
-            g.persist()
+            last(g)
         })
         .await
     }

@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 
 use super::Id;
 use crate::error::{Code, VisageError};
-use crate::http::auth::Visible;
 use crate::http::api::ErrorBody;
+use crate::http::auth::Visible;
 use crate::http::error::ApiError;
 use crate::service::collections::{CollectionInfo, Collections, NewCollection, DEFAULT};
 use crate::service::Engine;

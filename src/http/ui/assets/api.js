@@ -1,7 +1,9 @@
-// The /v1 API as the UI uses it: the API key (kept in sessionStorage, sent as X-API-Key), JSON
-// errors as ApiError, and a few look-ups every screen needs.
+// The /v1 API as the UI uses it: the API key (kept in sessionStorage, sent as X-API-Key), the
+// collection the gallery routes go to, JSON errors as ApiError, and a few look-ups every screen
+// needs.
 
 const KEY = 'visage.apiKey';
+const COLLECTION = 'visage.collection';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -24,6 +26,23 @@ export function setKey(key) {
   else sessionStorage.removeItem(KEY);
 }
 
+/** The collection the gallery screens work on (`default` unless one was chosen in this tab). */
+export const getCollection = () => sessionStorage.getItem(COLLECTION) || 'default';
+export function setCollection(id) {
+  if (id && id !== 'default') sessionStorage.setItem(COLLECTION, id);
+  else sessionStorage.removeItem(COLLECTION);
+}
+
+/** The routes that belong to no collection; every other /v1 route is a gallery route. */
+const UNSCOPED = /^\/v1\/(detect|embed|folders|collections)(\/|\?|$)/;
+
+/** A gallery route in the chosen collection: `/v1/subjects` → `/v1/collections/{c}/subjects`. */
+export function scoped(path) {
+  const c = getCollection();
+  if (c === 'default' || !path.startsWith('/v1/') || UNSCOPED.test(path)) return path;
+  return `/v1/collections/${encodeURIComponent(c)}/${path.slice('/v1/'.length)}`;
+}
+
 /**
  * One request. `json` is sent as JSON, `form` as multipart, `body` as is with content `type`.
  * Answers the JSON (or a Blob for other content); throws ApiError for any error status.
@@ -44,7 +63,7 @@ export async function call(method, path, { json, form, body, type } = {}) {
   }
   let response;
   try {
-    response = await fetch(path, { method, headers, body: payload });
+    response = await fetch(scoped(path), { method, headers, body: payload });
   } catch (e) {
     throw new ApiError(0, 'network', `the server cannot be reached (${e.message})`);
   }

@@ -1,8 +1,8 @@
 // The single page: a screen per hash route (#/recognise, #/verify, #/gallery[/id], #/jobs,
 // #/review, #/quality, #/system), the API key prompt, and a record of unexpected errors.
 
-import { getKey, onUnauthorized, setKey, get } from './api.js';
-import { $, $$, say } from './dom.js';
+import { getKey, onUnauthorized, setKey, get, getCollection, setCollection } from './api.js';
+import { $, $$, el, say } from './dom.js';
 import * as recognise from './recognise.js';
 import * as verify from './verify.js';
 import * as gallery from './gallery.js';
@@ -57,13 +57,37 @@ function askForKey(error, sent) {
 
 onUnauthorized(askForKey);
 
+/**
+ * Fills the collection picker with the collections this key sees (the chosen one, if gone, falls
+ * back to the first). False when the key was refused (the key prompt is open then).
+ */
+async function loadCollections() {
+  let listed;
+  try {
+    listed = (await get('/v1/collections')).collections;
+  } catch (e) {
+    return e.status !== 401;
+  }
+  const picker = $('#collection');
+  picker.replaceChildren(...listed.map((c) => el('option', { value: c.id, text: c.name === c.id ? c.id : `${c.name} (${c.id})` })));
+  if (!listed.some((c) => c.id === getCollection())) setCollection(listed.length ? listed[0].id : 'default');
+  picker.value = getCollection();
+  return true;
+}
+
+$('#collection').addEventListener('change', (e) => {
+  setCollection(e.target.value);
+  say(`Working on collection ${e.target.value}.`);
+  route();
+});
+
 $('#key-form').addEventListener('submit', (e) => {
   e.preventDefault();
   setKey($('#key-input').value.trim());
   $('#key-input').value = '';
   $('#key-dialog').close();
   say('API key set for this tab.');
-  route();
+  loadCollections().then((accepted) => accepted && route());
 });
 $('#key-cancel').addEventListener('click', () => $('#key-dialog').close());
 $('#key-button').addEventListener('click', () => openKeyDialog('Enter the API key to use (kept for this browser tab only).'));
@@ -80,6 +104,6 @@ addEventListener('hashchange', () => {
   $('#main').focus({ preventScroll: true });
 });
 if (getKey()) $('#key-button').hidden = false;
-route();
+loadCollections().then(route);
 // Learn at once whether the server wants a key (401 opens the prompt).
 get('/v1/subjects?limit=1').catch(() => {});

@@ -1,19 +1,23 @@
-// System: models, gallery size, index kind, thresholds in force; links to the API docs.
+// System: models, the chosen collection's size, index kind and thresholds in force, every
+// collection the key sees; links to the API docs.
 
-import { get, readiness } from './api.js';
+import { get, getCollection, readiness } from './api.js';
 import { $, el, fixed, sayError } from './dom.js';
 
 export function init() {}
 
 export async function show() {
   try {
-    const [ready, subjects, t] = await Promise.all([readiness(true), get('/v1/subjects?limit=1'), get('/v1/calibrate')]);
+    const [ready, list, t] = await Promise.all([readiness(true), get('/v1/collections'), get('/v1/calibrate')]);
+    const collections = list.collections;
+    const chosen = collections.find((c) => c.id === getCollection()) || collections[0];
     const facts = [
       ['Detector', ready.detector],
-      ['Embedder', ready.embedder],
-      ['Subjects', subjects.total],
-      ['Faces', ready.gallery_faces],
-      ['Vector index', ready.index],
+      ['Embedder', chosen.model],
+      ['Collection', chosen.id],
+      ['Subjects', chosen.subjects],
+      ['Faces', chosen.faces],
+      ['Vector index', chosen.index],
       ['Aligned crops kept', ready.keep_crops ? 'yes' : 'no'],
       ['Verify threshold (cosine)', fixed(t.compare)],
       ['Identify threshold (cosine)', fixed(t.identify)],
@@ -23,6 +27,9 @@ export async function show() {
     if (t.fpir_estimate && t.fpir_estimate.fpir !== null) {
       facts.push(['Estimated false identifications of unknowns', `${(100 * t.fpir_estimate.fpir).toFixed(2)} %`]);
     }
+    $('#sys-collections').replaceChildren(...collections.map((c) => el('tr', {},
+      el('td', { text: c.id }), el('td', { text: c.name }), el('td', { text: c.model }), el('td', { text: c.index }),
+      el('td', { text: String(c.subjects) }), el('td', { text: String(c.faces) }))));
     $('#sys-facts').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
   } catch (e) {
     sayError(e);
