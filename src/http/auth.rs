@@ -209,7 +209,9 @@ pub async fn authenticate(
                     )
                     .into());
                 };
-                if let Some(refused) = visible.as_ref().and_then(|v| scoped_management(v, role, req.method(), req.path())) {
+                if let Some(refused) =
+                    visible.as_ref().and_then(|v| scoped_management(v, role, req.method(), req.path()))
+                {
                     return Err(refused.into());
                 }
                 if role < needed {
