@@ -279,10 +279,11 @@ impl Collections {
         let faces = engine.gallery()?.len() as u64;
         let trash = {
             let _changes = self.changes.lock();
-            self.open.write().remove(id);
             let dir = folder(&self.root, id);
             let trash = self.root.join(FOLDER).join(format!(".deleted-{id}-{}", now_nanos()));
+            // Renamed first: a failed rename leaves the collection open and serving.
             std::fs::rename(&dir, &trash).map_err(|e| VisageError::io(dir.display(), e))?;
+            self.open.write().remove(id);
             trash
         };
         engine.close_for_deletion().await?;
